@@ -1,0 +1,27 @@
+# Two entry points: `make demo` (the main job) and `make test` (the whole suite). Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+TINY_MODEL := .cache/tiny-model
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test lint bench
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	test -f $(TINY_MODEL)/model_index.json || $(BIN)/loopanimate init-model --tiny $(TINY_MODEL)
+	mkdir -p outputs
+	$(BIN)/loopanimate animate examples/cat.png --prompt "the cat breathes slowly" --model $(TINY_MODEL) --steps 10 -o outputs/cat.gif
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/unet_forward.py

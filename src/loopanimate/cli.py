@@ -1,0 +1,158 @@
+"""`loopanimate` command line: thin wrappers that parse, call the library, show progress and map errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
+from loopanimate.models import LOOPANIMATE_MAX_FRAMES
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a single line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width)."""
+    try:
+        parts = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
+    width, height = parts
+    if width % 8 or height % 8:
+        raise argparse.ArgumentTypeError(f"size {width}x{height} is not divisible by 8: round both sides to a multiple of 8")
+    return height, width
+
+
+def parse_frames(text: str) -> int:
+    try:
+        frames = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid frame count {text!r}: give a whole number") from None
+    if not 2 <= frames <= LOOPANIMATE_MAX_FRAMES:
+        raise argparse.ArgumentTypeError(
+            f"--frames {frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
+            f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
+        )
+    return frames
+
+
+def quiet_libraries() -> None:
+    """The CLI draws its own progress; silence the loaders' bars and notices."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cmd_init_model(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import atomic_dir
+    from loopanimate.pipelines import LoopAnimatePipeline
+    from loopanimate.pipelines.tiny import tiny_components
+
+    out = Path(args.out)
+    if not out.absolute().parent.is_dir():
+        raise InvalidArgumentError(f"output folder's parent does not exist: {out.absolute().parent} (create it first)")
+    quiet_libraries()
+    pipe = LoopAnimatePipeline(**tiny_components(seed=args.seed))
+    with atomic_dir(out) as tmp:
+        pipe.save_pretrained(tmp)
+    parameters = sum(p.numel() for p in pipe.unet.parameters())
+    print(f"wrote a tiny random LoopAnimate model ({parameters:,} UNet parameters) to {out}")
+    return 0
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from loopanimate.export import check_output_path, write_video
+    from loopanimate.image import load_image
+    from loopanimate.pipelines import load_pipeline
+
+    check_output_path(args.output)  # fail before minutes of work, not after
+    image = load_image(args.image)
+    quiet_libraries()
+    device = args.device or default_device()
+    pipe = load_pipeline(args.model, device=device)
+    height, width = args.size if args.size else pipe.default_size()
+    print(f"engine: diffusion ({args.model}, {device}), {args.frames} frames at {width}x{height}", file=sys.stderr)
+    with tqdm(total=args.steps, desc="denoising", unit="step", disable=None) as bar:
+        result = pipe(
+            image,
+            args.prompt,
+            num_frames=args.frames,
+            num_inference_steps=args.steps,
+            guidance_scale_image=args.guidance_image,
+            guidance_scale_text=args.guidance_text,
+            negative_prompt=args.negative_prompt,
+            height=height,
+            width=width,
+            generator=torch.Generator().manual_seed(args.seed),
+            output_type="np",
+            callback=lambda step, total: bar.update(1),
+        )
+    written = write_video(result.frames[0], args.output, fps=args.fps, closed_loop=True)
+    print(f"wrote {args.output}: {written} frames at {args.fps:g} fps ({args.frames} generated, the repeated seam frame dropped)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    init = commands.add_parser("init-model", help="write a randomly initialised model folder (for tests and demos)")
+    init.add_argument("out", metavar="OUT", help="folder to write (replaced only once complete)")
+    init.add_argument("--tiny", action="store_true", required=True, help="a tiny config that runs on any CPU")
+    init.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    init.set_defaults(run=cmd_init_model)
+
+    animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
+    animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
+    animate.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)")
+    animate.add_argument("--negative-prompt", default=None, help="text to guide away from")
+    animate.add_argument("--model", required=True, help="LoopAnimate model folder (local)")
+    animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
+    animate.add_argument("--frames", type=parse_frames, default=35, help="frames generated, 2-36 (default: 35)")
+    animate.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
+    animate.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
+    animate.add_argument("--size", type=parse_size, default=None, help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's)")
+    animate.add_argument("--guidance-text", type=float, default=7.5, help="text guidance scale (default: 7.5)")
+    animate.add_argument("--guidance-image", type=float, default=1.0, help="image guidance scale (default: 1.0, off)")
+    animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
+    animate.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    animate.set_defaults(run=cmd_animate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LoopAnimateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written", file=sys.stderr)
+        return 130

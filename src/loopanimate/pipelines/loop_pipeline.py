@@ -1,0 +1,218 @@
+"""LoopAnimatePipeline: one image and a prompt in, a loop of frames out (inference of the paper's model)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import PIL.Image
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
+from transformers.image_processing_utils import BaseImageProcessor
+
+from loopanimate.errors import InvalidArgumentError
+from loopanimate.image import to_rgb
+from loopanimate.models import LoopAnimateUNet, frame_conditioning
+
+ProgressCallback = Callable[[int, int], None]
+OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+
+
+def combine_guidance(
+    eps_full: torch.Tensor,
+    eps_image: torch.Tensor | None,
+    eps_uncond: torch.Tensor | None,
+    guidance_scale_image: float,
+    guidance_scale_text: float,
+) -> torch.Tensor:
+    """Two-scale classifier-free guidance (as in InstructPix2Pix):
+    eps = eps(-,-) + s_img * (eps(I,-) - eps(-,-)) + s_txt * (eps(I,T) - eps(I,-)).
+    Branches whose scale is exactly 1 are never computed and come in as None."""
+    if eps_image is None:
+        return eps_full
+    eps = eps_image + guidance_scale_text * (eps_full - eps_image)
+    if eps_uncond is not None:
+        eps = eps + (guidance_scale_image - 1.0) * (eps_image - eps_uncond)
+    return eps
+
+
+class LoopAnimatePipeline(DiffusionPipeline):
+    """Image + prompt -> a `num_frames` loop whose frame 0 is conditioned on the image (paper §1, §6).
+
+    Components: `vae` (AutoencoderKL), `unet` (LoopAnimateUNet), `image_encoder`
+    (CLIPVisionModelWithProjection) with its `feature_extractor`, `text_encoder` (CLIPTextModel)
+    with its `tokenizer`, and any diffusers `scheduler`.
+    """
+
+    model_cpu_offload_seq = "text_encoder->image_encoder->unet->vae"
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        unet: LoopAnimateUNet,
+        image_encoder: CLIPVisionModelWithProjection,
+        feature_extractor: BaseImageProcessor,  # a CLIP image processor
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        scheduler: KarrasDiffusionSchedulers,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            unet=unet,
+            image_encoder=image_encoder,
+            feature_extractor=feature_extractor,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            scheduler=scheduler,
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor)
+
+    @property
+    def max_frames(self) -> int:
+        return self.unet.config.motion_max_seq_length
+
+    def default_size(self) -> tuple[int, int]:
+        """(height, width) the UNet was configured for."""
+        side = self.unet.config.sample_size * self.vae_scale_factor
+        return side, side
+
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """CLIP text tokens (B, 77, D): the context of the mid and up blocks."""
+        token_ids = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        return self.text_encoder(token_ids.to(self.text_encoder.device)).last_hidden_state
+
+    def encode_image_tokens(self, images: list[PIL.Image.Image]) -> torch.Tensor:
+        """Projected CLIP patch tokens (B, 1 + patches, D): the context of the down blocks."""
+        pixels = self.feature_extractor(images=images, return_tensors="pt").pixel_values
+        pixels = pixels.to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        hidden = self.image_encoder(pixels).last_hidden_state  # (B, N, hidden)
+        # Project every token, not only the pooled one, so its width matches the text tokens.
+        return self.image_encoder.visual_projection(self.image_encoder.vision_model.post_layernorm(hidden))
+
+    def encode_image_latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents."""
+        pixels = pixels.to(device=self.vae.device, dtype=self.vae.dtype)
+        return self.vae.encode(pixels).latent_dist.mode() * self.vae.config.scaling_factor
+
+    def decode_latents(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        """Video latents (B, 4, F, h, w) -> pixels (B, 3, F, H, W) in [-1, 1], `chunk_size` frames at a time."""
+        batch, _, num_frames, _, _ = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).flatten(0, 1) / self.vae.config.scaling_factor  # (B * F, 4, h, w)
+        pixels = torch.cat([self.vae.decode(chunk).sample for chunk in flat.split(chunk_size)])  # (B * F, 3, H, W)
+        return pixels.unflatten(0, (batch, num_frames)).permute(0, 2, 1, 3, 4).float()
+
+    def check_inputs(self, num_frames: int, height: int, width: int, output_type: str) -> None:
+        if not 2 <= num_frames <= self.max_frames:
+            raise InvalidArgumentError(
+                f"num_frames={num_frames} is out of range: give 2 to {self.max_frames} "
+                f"(the motion modules have {self.max_frames} positions)"
+            )
+        if height % self.vae_scale_factor or width % self.vae_scale_factor:
+            raise InvalidArgumentError(
+                f"size {width}x{height} is not divisible by {self.vae_scale_factor}: "
+                f"round both sides to a multiple of {self.vae_scale_factor}"
+            )
+        if output_type not in OUTPUT_TYPES:
+            raise InvalidArgumentError(f"output_type={output_type!r} is unknown: use one of {', '.join(OUTPUT_TYPES)}")
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: PIL.Image.Image | list[PIL.Image.Image],
+        prompt: str | list[str] = "",
+        num_frames: int = 35,
+        num_inference_steps: int = 25,
+        guidance_scale_image: float = 1.0,
+        guidance_scale_text: float = 7.5,
+        negative_prompt: str | list[str] | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        eta: float = 0.0,
+        output_type: str = "pil",
+        callback: ProgressCallback | None = None,
+        decode_chunk_size: int = 16,
+        return_dict: bool = True,
+    ) -> AnimateDiffPipelineOutput | tuple:
+        """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step."""
+        default_height, default_width = self.default_size()
+        height, width = height or default_height, width or default_width
+        self.check_inputs(num_frames, height, width, output_type)
+
+        images = [to_rgb(im) for im in (image if isinstance(image, list) else [image])]
+        batch = len(images)
+        prompts = [prompt] * batch if isinstance(prompt, str) else list(prompt)
+        negative = negative_prompt if negative_prompt is not None else ""
+        negative_prompts = [negative] * batch if isinstance(negative, str) else list(negative)
+        if len(prompts) != batch or len(negative_prompts) != batch:
+            raise InvalidArgumentError(f"got {batch} images but {len(prompts)} prompts: give one prompt per image")
+        device = self._execution_device
+
+        # 1. Conditions: image at pixel level (latent) and feature level (tokens), text apart.
+        pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
+        image_latents = self.encode_image_latents(pixels).to(self.unet.dtype)  # (B, 4, h, w)
+        condition = frame_conditioning(image_latents, num_frames)  # (B, 5, F, h, w)
+        image_tokens = self.encode_image_tokens(images).to(self.unet.dtype)
+        text_tokens = self.encode_text(prompts).to(self.unet.dtype)
+
+        # 2. Guidance branches, batched: full (I, T), then image-only (I, -), then unconditional (-, -).
+        image_branch = guidance_scale_image != 1.0 or guidance_scale_text != 1.0
+        uncond_branch = guidance_scale_image != 1.0
+        image_contexts, text_contexts = [image_tokens], [text_tokens]
+        if image_branch:
+            null_text = self.encode_text(negative_prompts).to(self.unet.dtype)
+            image_contexts.append(image_tokens)
+            text_contexts.append(null_text)
+        if uncond_branch:
+            image_contexts.append(torch.zeros_like(image_tokens))
+            text_contexts.append(null_text)
+        branches = len(image_contexts)
+        image_context, text_context = torch.cat(image_contexts), torch.cat(text_contexts)
+        condition = condition.repeat(branches, 1, 1, 1, 1)
+
+        # 3. Noise.
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        latent_shape = (batch, 4, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            latents = randn_tensor(latent_shape, generator=generator, device=device, dtype=self.unet.dtype)
+        latents = latents.to(device) * self.scheduler.init_noise_sigma
+        step_kwargs = {"eta": eta} if "eta" in inspect.signature(self.scheduler.step).parameters else {}
+        if "generator" in inspect.signature(self.scheduler.step).parameters:
+            step_kwargs["generator"] = generator
+
+        # 4. Denoise.
+        timesteps = self.scheduler.timesteps
+        for step, t in enumerate(timesteps):
+            model_input = self.scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1, 1), t)
+            model_input = torch.cat([model_input, condition], dim=1)  # (branches * B, 9, F, h, w)
+            eps = self.unet(model_input, t, image_context, text_context).sample
+            eps_split = list(eps.chunk(branches)) + [None] * (3 - branches)
+            eps = combine_guidance(*eps_split, guidance_scale_image, guidance_scale_text)
+            latents = self.scheduler.step(eps, t, latents, **step_kwargs).prev_sample
+            if callback is not None:
+                callback(step + 1, len(timesteps))
+
+        # 5. Frames.
+        if output_type == "latent":
+            video = latents
+        else:
+            video = self.decode_latents(latents, decode_chunk_size)
+            video = self.video_processor.postprocess_video(video, output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (video,)
+        return AnimateDiffPipelineOutput(frames=video)
