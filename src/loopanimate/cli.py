@@ -25,14 +25,18 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         parts = [int(part) for part in text.lower().split("x")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512"
+        ) from None
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2 or min(parts) <= 0:
         raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
     width, height = parts
     if width % 8 or height % 8:
-        raise argparse.ArgumentTypeError(f"size {width}x{height} is not divisible by 8: round both sides to a multiple of 8")
+        raise argparse.ArgumentTypeError(
+            f"size {width}x{height} is not divisible by 8: round both sides to a multiple of 8"
+        )
     return height, width
 
 
@@ -114,7 +118,10 @@ def cmd_animate(args: argparse.Namespace) -> int:
             callback=lambda step, total: bar.update(1),
         )
     written = write_video(result.frames[0], args.output, fps=args.fps, closed_loop=True)
-    print(f"wrote {args.output}: {written} frames at {args.fps:g} fps ({args.frames} generated, the repeated seam frame dropped)")
+    print(
+        f"wrote {args.output}: {written} frames at {args.fps:g} fps "
+        f"({args.frames} generated, the repeated seam frame dropped)"
+    )
     return 0
 
 
@@ -137,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--frames", type=parse_frames, default=35, help="frames generated, 2-36 (default: 35)")
     animate.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
     animate.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
-    animate.add_argument("--size", type=parse_size, default=None, help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's)")
+    animate.add_argument(
+        "--size", type=parse_size, default=None, help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's)"
+    )
     animate.add_argument("--guidance-text", type=float, default=7.5, help="text guidance scale (default: 7.5)")
     animate.add_argument("--guidance-image", type=float, default=1.0, help="image guidance scale (default: 1.0, off)")
     animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")

@@ -88,9 +88,7 @@ def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
 def _write_webp(frames: np.ndarray, path: Path, fps: float) -> None:
     images = [PIL.Image.fromarray(frame) for frame in frames]
     duration = round(1000.0 / fps)
-    images[0].save(
-        path, format="WEBP", save_all=True, append_images=images[1:], duration=duration, loop=0, quality=90
-    )
+    images[0].save(path, format="WEBP", save_all=True, append_images=images[1:], duration=duration, loop=0, quality=90)
 
 
 def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
@@ -124,17 +122,19 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     except VideoReadError:
         raise
     except Exception as error:  # any decoder failure means the same thing to the caller
-        raise VideoReadError(f"cannot decode video {path} ({error.__class__.__name__}): the file is corrupt or not a video") from None
+        raise VideoReadError(
+            f"cannot decode video {path} ({error.__class__.__name__}): the file is corrupt or not a video"
+        ) from None
 
 
 def _read_animated_image(path: Path) -> tuple[np.ndarray, dict]:
     with PIL.Image.open(path) as image:
-        frames = []
+        frames, duration = [], 0
         for index in range(getattr(image, "n_frames", 1)):
             image.seek(index)
             frames.append(np.asarray(image.convert("RGB")))
-        image.seek(0)  # WebP sets the frame duration only once a frame is read
-        loop, duration = image.info.get("loop"), image.info.get("duration") or 0
+            duration = duration or image.info.get("duration", 0)  # WebP sets it only once a frame is decoded
+        loop = image.info.get("loop")
     return np.stack(frames), {"fps": 1000.0 / duration if duration else None, "loop": loop}
 
 

@@ -13,7 +13,7 @@ CONDITION_CHANNELS = 5
 def frame_conditioning(
     image_latents: torch.Tensor, num_frames: int, conditioned_frames: Sequence[int] = (0,)
 ) -> torch.Tensor:
-    """Build the (B, 5, F, h, w) condition: the image latent and a mask of 1 on `conditioned_frames`, zeros elsewhere."""
+    """The (B, 5, F, h, w) condition: image latent and a mask of 1 on `conditioned_frames`, zeros elsewhere."""
     batch, channels, height, width = image_latents.shape  # (B, 4, h, w)
     condition = image_latents.new_zeros(batch, channels + 1, num_frames, height, width)
     for frame in conditioned_frames:

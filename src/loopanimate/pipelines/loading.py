@@ -50,9 +50,7 @@ def load_pipeline(
     """Load a LoopAnimatePipeline from a local folder (never from a hub), on `device` in `dtype`."""
     check_model_dir(path)
     try:
-        pipe = LoopAnimatePipeline.from_pretrained(
-            path, local_files_only=True, use_safetensors=True, dtype=dtype
-        )
+        pipe = LoopAnimatePipeline.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=dtype)
     except Exception as error:  # any loader failure is a damaged folder to the user
         detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else error.__class__.__name__
         raise ModelLoadError(f"cannot load model folder {path}: {detail} ({FIX})") from None

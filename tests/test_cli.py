@@ -1,0 +1,151 @@
+"""`loopanimate` commands: the main job, and one clear line with exit status 2 for every bad input."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from loopanimate.cli import main
+from loopanimate.export import read_video, write_video
+from loopanimate.pipelines import load_pipeline
+
+FAST = ["--size", "64", "--steps", "2"]
+
+
+@pytest.fixture
+def picture(tmp_path, image) -> str:
+    path = tmp_path / "in.png"
+    image.save(path)
+    return str(path)
+
+
+def animate(picture, model, output, *extra) -> int:
+    return main(["animate", picture, "--prompt", "a box sways", "--model", model, "-o", str(output), *FAST, *extra])
+
+
+def assert_one_line_error(capsys, code: int, *words: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    for word in words:
+        assert word in err, err
+
+
+def test_init_model_writes_a_loadable_folder(tmp_path, capsys):
+    assert main(["init-model", "--tiny", str(tmp_path / "m")]) == 0
+    assert "tiny random LoopAnimate model" in capsys.readouterr().out
+    pipe = load_pipeline(tmp_path / "m")
+    assert pipe.unet.config.in_channels == 9 and len(pipe.tokenizer) > 256
+
+
+def test_animate_writes_a_34_frame_looping_gif(tmp_path, picture, tiny_model_dir, capsys):
+    assert animate(picture, tiny_model_dir, tmp_path / "out.gif") == 0
+    frames, info = read_video(tmp_path / "out.gif")
+    assert frames.shape == (34, 64, 64, 3)  # 35 generated, the repeated seam frame dropped
+    assert info["loop"] == 0
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_same_seed_gives_the_same_frames(tmp_path, picture, tiny_model_dir):
+    for name in ("a", "b"):
+        assert animate(picture, tiny_model_dir, tmp_path / name, "--frames", "4", "--seed", "7") == 0
+    assert np.array_equal(read_video(tmp_path / "a")[0], read_video(tmp_path / "b")[0])
+
+
+def test_empty_prompt_is_allowed(tmp_path, picture, tiny_model_dir):
+    args = ["animate", picture, "--prompt", "", "--model", tiny_model_dir, "-o", str(tmp_path / "o"), *FAST]
+    assert main([*args, "--frames", "3"]) == 0
+
+
+def test_rgba_input_is_composited_not_refused(tmp_path, tiny_model_dir):
+    PIL.Image.new("RGBA", (40, 30), (0, 0, 255, 128)).save(tmp_path / "a.png")
+    assert animate(str(tmp_path / "a.png"), tiny_model_dir, tmp_path / "o", "--frames", "3") == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--frames", "37"], ["--frames 37 is out of range", "2 to 36"]),
+        (["--frames", "1"], ["--frames 1 is out of range"]),
+        (["--size", "100"], ["not divisible by 8"]),
+        (["--size", "big"], ["invalid size"]),
+    ],
+)
+def test_bad_arguments(tmp_path, picture, tiny_model_dir, capsys, extra, words):
+    with pytest.raises(SystemExit) as exit_info:
+        animate(picture, tiny_model_dir, tmp_path / "o.gif", *extra)
+    assert_one_line_error(capsys, exit_info.value.code, *words)
+    assert not (tmp_path / "o.gif").exists()
+
+
+def test_missing_model_folder(tmp_path, picture, capsys):
+    assert_one_line_error(
+        capsys, animate(picture, str(tmp_path / "none"), tmp_path / "o.gif"), "model folder not found", "init-model"
+    )
+
+
+def test_incomplete_model_folder(tmp_path, picture, tiny_model_dir, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    for weights in (broken / "unet").glob("*.safetensors"):
+        weights.unlink()
+    code = animate(picture, str(broken), tmp_path / "o.gif")
+    assert_one_line_error(capsys, code, "incomplete", "unet", "safetensors")
+
+
+def test_damaged_weights(tmp_path, picture, tiny_model_dir, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    for weights in (broken / "vae").glob("*.safetensors"):
+        weights.write_bytes(weights.read_bytes()[:100])
+    assert_one_line_error(capsys, animate(picture, str(broken), tmp_path / "o.gif"), "cannot load model folder")
+
+
+def test_input_that_is_not_an_image(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "cat.jpg").write_text("this is text")
+    code = animate(str(tmp_path / "cat.jpg"), tiny_model_dir, tmp_path / "o.gif")
+    assert_one_line_error(capsys, code, "not a readable image")
+
+
+def test_unsupported_output_extension(tmp_path, picture, tiny_model_dir, capsys):
+    assert_one_line_error(capsys, animate(picture, tiny_model_dir, tmp_path / "o.avi"), "unsupported output extension")
+
+
+def test_output_folder_missing(tmp_path, picture, tiny_model_dir, capsys):
+    code = animate(picture, tiny_model_dir, tmp_path / "no" / "o.gif")
+    assert_one_line_error(capsys, code, "output folder does not exist")
+
+
+def test_failed_run_leaves_the_existing_output_alone(tmp_path, picture, capsys):
+    old = np.zeros((3, 16, 16, 3), np.uint8)
+    old[1] = 255
+    write_video(old, tmp_path / "keep.gif", closed_loop=False)
+    before = (tmp_path / "keep.gif").read_bytes()
+    assert animate(picture, str(tmp_path / "none"), tmp_path / "keep.gif") == 2
+    assert (tmp_path / "keep.gif").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "keep.gif"]
+
+
+def test_console_errors_have_no_traceback(tmp_path, picture):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loopanimate",
+            "animate",
+            picture,
+            "--model",
+            str(tmp_path / "none"),
+            "-o",
+            str(tmp_path / "o.gif"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "Traceback" not in result.stderr

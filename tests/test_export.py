@@ -1,0 +1,113 @@
+"""Video files: round trips, the dropped seam frame, loop flags, atomic replacement, bad paths."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loopanimate import export
+from loopanimate.errors import OutputPathError, VideoReadError
+from loopanimate.export import check_output_path, read_video, write_video
+
+
+def closed_loop(frames: int = 7, size: int = 32) -> np.ndarray:
+    """A bright square travelling right and back to its start: last frame equals the first."""
+    video = np.zeros((frames, size, size, 3), dtype=np.uint8)
+    for index in range(frames):
+        x = round(12 * np.sin(np.pi * index / (frames - 1)))
+        video[index, 8:20, 4 + x : 16 + x] = [250, 200, 40]
+    return video
+
+
+@pytest.mark.parametrize("name", ["loop.gif", "loop.webp", "loop.mp4", "loop_frames"])
+def test_round_trip_drops_only_the_repeated_seam_frame(tmp_path, name):
+    video = closed_loop()
+    assert np.array_equal(video[0], video[-1])
+    assert write_video(video, tmp_path / name, fps=10) == len(video) - 1
+    frames, _ = read_video(tmp_path / name)
+    assert len(frames) == len(video) - 1
+    assert frames.shape[1:] == video.shape[1:]
+    error = np.abs(frames.astype(int) - video[:-1].astype(int)).mean()
+    assert error < 6  # lossy codecs stay close to the source
+    assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 2 * error  # no duplicate at the seam
+
+
+@pytest.mark.parametrize("name", ["loop.gif", "loop.webp"])
+def test_animated_images_loop_forever_at_the_given_rate(tmp_path, name):
+    write_video(closed_loop(), tmp_path / name, fps=10)
+    _, info = read_video(tmp_path / name)
+    assert info["loop"] == 0
+    assert info["fps"] == pytest.approx(10.0)
+
+
+def test_mp4_is_h264_yuv420p(tmp_path):
+    import av
+
+    write_video(closed_loop(), tmp_path / "loop.mp4", fps=12)
+    with av.open(str(tmp_path / "loop.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert float(stream.average_rate) == pytest.approx(12.0)
+
+
+def test_open_clip_keeps_every_frame(tmp_path):
+    assert write_video(closed_loop(), tmp_path / "all", closed_loop=False) == 7
+    assert len(read_video(tmp_path / "all")[0]) == 7
+
+
+def test_float_frames_in_unit_range_are_accepted(tmp_path):
+    write_video(closed_loop().astype(np.float32) / 255.0, tmp_path / "f", closed_loop=False)
+    assert np.array_equal(read_video(tmp_path / "f")[0], closed_loop())
+
+
+def test_unsupported_extension_is_refused(tmp_path):
+    with pytest.raises(OutputPathError, match=r"unsupported output extension '\.avi'"):
+        write_video(closed_loop(), tmp_path / "loop.avi")
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_output_folder_is_refused(tmp_path):
+    with pytest.raises(OutputPathError, match="output folder does not exist"):
+        check_output_path(tmp_path / "nope" / "loop.gif")
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys"), reason="needs a folder no user may write to")
+def test_unwritable_output_folder_is_refused():
+    target = Path("/sys") if os.geteuid() == 0 else Path("/")
+    with pytest.raises(OutputPathError, match="cannot write in"):
+        check_output_path(target / "loop.gif")
+
+
+@pytest.mark.parametrize("name", ["loop.gif", "loop_frames"])
+def test_old_output_survives_a_failed_write(tmp_path, monkeypatch, name):
+    write_video(closed_loop(), tmp_path / name)
+    before = read_video(tmp_path / name)[0]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "_write_gif", broken)
+    monkeypatch.setattr(export.PIL.Image.Image, "save", broken)
+    with pytest.raises(RuntimeError):
+        write_video(closed_loop()[::-1], tmp_path / name)
+    assert np.array_equal(read_video(tmp_path / name)[0], before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary file left behind
+
+
+def test_existing_output_is_replaced_by_the_new_video(tmp_path):
+    write_video(closed_loop(), tmp_path / "v")
+    write_video(closed_loop(4), tmp_path / "v")
+    assert len(read_video(tmp_path / "v")[0]) == 3
+
+
+def test_corrupt_video_gets_a_read_error(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(VideoReadError, match="corrupt or not a video"):
+        read_video(tmp_path / "bad.mp4")
+
+
+def test_missing_video_gets_a_read_error(tmp_path):
+    with pytest.raises(VideoReadError, match="video not found"):
+        read_video(tmp_path / "gone.gif")

@@ -1,0 +1,140 @@
+"""LoopAnimatePipeline: shapes, frame-0 conditioning, guidance, seeds, save/load, argument checks."""
+
+import numpy as np
+import pytest
+import torch
+
+from loopanimate.errors import InvalidArgumentError
+from loopanimate.models import LoopAnimateUNet
+from loopanimate.pipelines import LoopAnimatePipeline, combine_guidance, load_pipeline
+from tests.conftest import SIZE, seeded
+
+
+def run(pipe, image, **kwargs):
+    settings = {"num_frames": 6, "num_inference_steps": 2, "height": SIZE, "width": SIZE, "output_type": "np"}
+    settings.update(kwargs)
+    return pipe(image, "a red box sways", generator=settings.pop("generator", seeded()), **settings).frames
+
+
+def spy_unet_calls(pipe, monkeypatch) -> list[dict]:
+    calls = []
+    original = LoopAnimateUNet.forward
+
+    def spy(self, sample, timestep, image_context, text_context, **kwargs):
+        calls.append(
+            {"sample": sample.clone(), "image_context": image_context.clone(), "text_context": text_context.clone()}
+        )
+        return original(self, sample, timestep, image_context, text_context, **kwargs)
+
+    monkeypatch.setattr(LoopAnimateUNet, "forward", spy)
+    return calls
+
+
+def test_generates_35_frames(pipe, image):
+    frames = run(pipe, image, num_frames=35)
+    assert frames.shape == (1, 35, SIZE, SIZE, 3)
+    assert frames.min() >= 0.0 and frames.max() <= 1.0
+
+
+@pytest.mark.parametrize(("output_type", "shape"), [("np", (1, 4, SIZE, SIZE, 3)), ("pt", (1, 4, 3, SIZE, SIZE))])
+def test_array_output_types(pipe, image, output_type, shape):
+    assert tuple(run(pipe, image, num_frames=4, output_type=output_type).shape) == shape
+
+
+def test_pil_output_is_one_list_of_frames_per_video(pipe, image):
+    frames = run(pipe, image, num_frames=4, output_type="pil")
+    assert len(frames) == 1 and len(frames[0]) == 4 and frames[0][0].size == (SIZE, SIZE)
+
+
+def test_frame_zero_carries_the_image_latent_and_mask(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=5, num_inference_steps=1, guidance_scale_text=1.0)
+    pixels = pipe.video_processor.preprocess([image], height=SIZE, width=SIZE, resize_mode="crop")
+    expected = pipe.encode_image_latents(pixels)
+    sample = calls[0]["sample"]  # (B, 9, F, h, w)
+    assert sample.shape[1] == 9
+    torch.testing.assert_close(sample[:, 4:8, 0], expected)
+    assert torch.equal(sample[:, 8, 0], torch.ones_like(sample[:, 8, 0]))
+    assert not sample[:, 4:, 1:].any()  # no image and no mask on the other frames
+
+
+@pytest.mark.parametrize(
+    ("scale_image", "scale_text", "branches"), [(1.0, 1.0, 1), (1.0, 7.5, 2), (2.0, 1.0, 3), (2.0, 7.5, 3)]
+)
+def test_only_needed_guidance_branches_run(pipe, image, monkeypatch, scale_image, scale_text, branches):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(
+        pipe,
+        image,
+        num_frames=3,
+        num_inference_steps=1,
+        guidance_scale_image=scale_image,
+        guidance_scale_text=scale_text,
+    )
+    assert calls[0]["sample"].shape[0] == branches
+
+
+def test_unconditional_branch_has_no_image_tokens_and_image_branch_no_text(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=3, num_inference_steps=1, guidance_scale_image=2.0, guidance_scale_text=5.0)
+    full, image_only, uncond = calls[0]["image_context"].chunk(3)
+    assert torch.equal(full, image_only) and full.abs().sum() > 0
+    assert not uncond.any()
+    text_full, text_image_only, text_uncond = calls[0]["text_context"].chunk(3)
+    assert torch.equal(text_image_only, pipe.encode_text([""]))
+    assert not torch.equal(text_full, text_image_only)
+    assert torch.equal(text_image_only, text_uncond)
+
+
+def test_negative_prompt_replaces_the_empty_text(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=3, num_inference_steps=1, negative_prompt="blurry")
+    assert torch.equal(calls[0]["text_context"].chunk(2)[1], pipe.encode_text(["blurry"]))
+
+
+def test_combine_guidance_matches_the_two_scale_formula():
+    full, image_only, uncond = torch.randn(3, 2, 4)
+    expected = uncond + 2.0 * (image_only - uncond) + 7.5 * (full - image_only)
+    torch.testing.assert_close(combine_guidance(full, image_only, uncond, 2.0, 7.5), expected)
+    torch.testing.assert_close(
+        combine_guidance(full, image_only, None, 1.0, 7.5), image_only + 7.5 * (full - image_only)
+    )
+    assert combine_guidance(full, None, None, 1.0, 1.0) is full
+
+
+def test_same_seed_same_frames_other_seed_other_frames(pipe, image):
+    first, again, other = run(pipe, image), run(pipe, image), run(pipe, image, generator=seeded(1))
+    assert np.array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_batched_equals_one_at_a_time(pipe, image):
+    second = image.transpose(0)  # a mirrored picture
+    latents = torch.randn(2, 4, 4, SIZE // 8, SIZE // 8, generator=seeded())
+    batched = run(pipe, [image, second], num_frames=4, latents=latents)
+    alone = [run(pipe, im, num_frames=4, latents=latents[i : i + 1]) for i, im in enumerate([image, second])]
+    np.testing.assert_allclose(batched, np.concatenate(alone), atol=1e-5)
+
+
+def test_save_load_gives_the_same_frames(pipe, image, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    loaded = load_pipeline(tmp_path)
+    assert isinstance(loaded, LoopAnimatePipeline) and isinstance(loaded.unet, LoopAnimateUNet)
+    assert np.array_equal(run(pipe, image), run(loaded, image))
+
+
+@pytest.mark.parametrize("frames", [1, 37])
+def test_frame_count_out_of_range_is_refused(pipe, image, frames):
+    with pytest.raises(InvalidArgumentError, match="give 2 to 36"):
+        run(pipe, image, num_frames=frames)
+
+
+def test_size_not_divisible_by_8_is_refused(pipe, image):
+    with pytest.raises(InvalidArgumentError, match="not divisible by 8"):
+        run(pipe, image, height=60)
+
+
+def test_progress_callback_counts_every_step(pipe, image):
+    steps = []
+    run(pipe, image, num_frames=3, num_inference_steps=3, callback=lambda step, total: steps.append((step, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
