@@ -35,9 +35,9 @@ def assert_one_line_error(capsys, code: int, *words: str) -> None:
 
 
 def test_init_model_writes_a_loadable_folder(tmp_path, capsys):
-    assert main(["init-model", "--tiny", str(tmp_path / "m")]) == 0
+    assert main(["init-model", "--tiny", str(tmp_path / "new" / "m")]) == 0
     assert "tiny random LoopAnimate model" in capsys.readouterr().out
-    pipe = load_pipeline(tmp_path / "m")
+    pipe = load_pipeline(tmp_path / "new" / "m")
     assert pipe.unet.config.in_channels == 9 and len(pipe.tokenizer) > 256
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopanimate.errors import InvalidArgumentError, LoopAnimateError
+from loopanimate.errors import LoopAnimateError
 from loopanimate.models import LOOPANIMATE_MAX_FRAMES
 
 EXIT_USAGE = 2
@@ -76,8 +76,7 @@ def cmd_init_model(args: argparse.Namespace) -> int:
     from loopanimate.pipelines.tiny import tiny_components
 
     out = Path(args.out)
-    if not out.absolute().parent.is_dir():
-        raise InvalidArgumentError(f"output folder's parent does not exist: {out.absolute().parent} (create it first)")
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)  # like save_pretrained
     quiet_libraries()
     pipe = LoopAnimatePipeline(**tiny_components(seed=args.seed))
     with atomic_dir(out) as tmp:
