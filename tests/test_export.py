@@ -111,3 +111,11 @@ def test_corrupt_video_gets_a_read_error(tmp_path):
 def test_missing_video_gets_a_read_error(tmp_path):
     with pytest.raises(VideoReadError, match="video not found"):
         read_video(tmp_path / "gone.gif")
+
+
+def test_odd_sized_mp4_keeps_its_picture(tmp_path):
+    video = closed_loop(5, size=32)[:, :31, :29]  # odd height and width
+    write_video(video, tmp_path / "odd.mp4", fps=8)
+    frames, _ = read_video(tmp_path / "odd.mp4")
+    assert frames.shape == (4, 32, 30, 3)  # one repeated row and column, no rescaling
+    assert np.abs(frames[:, :31, :29].astype(int) - video[:-1].astype(int)).mean() < 6

@@ -7,10 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopanimate.errors import LoopAnimateError
+import numpy as np
+
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.models import LOOPANIMATE_MAX_FRAMES
 
 EXIT_USAGE = 2
+MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -45,11 +48,8 @@ def parse_frames(text: str) -> int:
         frames = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid frame count {text!r}: give a whole number") from None
-    if not 2 <= frames <= LOOPANIMATE_MAX_FRAMES:
-        raise argparse.ArgumentTypeError(
-            f"--frames {frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
-            f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
-        )
+    if frames < 2:
+        raise argparse.ArgumentTypeError(f"--frames {frames} is out of range: a loop needs at least 2 frames")
     return frames
 
 
@@ -86,16 +86,45 @@ def cmd_init_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_animate(args: argparse.Namespace) -> int:
+def choose_engine(args: argparse.Namespace) -> str:
+    """`auto` is diffusion when a model is given, else the weight-free motion engine."""
+    engine = args.engine if args.engine != "auto" else ("diffusion" if args.model else "motion")
+    if engine == "diffusion":
+        if not args.model:
+            raise InvalidArgumentError(
+                "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
+            )
+        if args.frames > LOOPANIMATE_MAX_FRAMES:
+            raise InvalidArgumentError(
+                f"--frames {args.frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
+                f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
+            )
+    return engine
+
+
+def run_motion_engine(args: argparse.Namespace, image) -> np.ndarray:
+    from loopanimate.engines import animate_without_weights, plan_motion
+    from loopanimate.engines.prompt import known_motion_words
+    from loopanimate.image import fit_image, load_image
+
+    image = fit_image(image, size=args.size, max_side=MOTION_MAX_SIDE)
+    mask = load_image(args.mask) if args.mask else None
+    plan = plan_motion(args.prompt)
+    print(f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}", file=sys.stderr)
+    if plan.fallback:
+        print(
+            f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})",
+            file=sys.stderr,
+        )
+    return animate_without_weights(image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask)
+
+
+def run_diffusion_engine(args: argparse.Namespace, image) -> np.ndarray:
     import torch
     from tqdm import tqdm
 
-    from loopanimate.export import check_output_path, write_video
-    from loopanimate.image import load_image
     from loopanimate.pipelines import load_pipeline
 
-    check_output_path(args.output)  # fail before minutes of work, not after
-    image = load_image(args.image)
     quiet_libraries()
     device = args.device or default_device()
     pipe = load_pipeline(args.model, device=device)
@@ -116,7 +145,18 @@ def cmd_animate(args: argparse.Namespace) -> int:
             output_type="np",
             callback=lambda step, total: bar.update(1),
         )
-    written = write_video(result.frames[0], args.output, fps=args.fps, closed_loop=True)
+    return result.frames[0]
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    from loopanimate.export import check_output_path, write_video
+    from loopanimate.image import load_image
+
+    check_output_path(args.output)  # fail before minutes of work, not after
+    engine = choose_engine(args)
+    image = load_image(args.image)
+    frames = run_motion_engine(args, image) if engine == "motion" else run_diffusion_engine(args, image)
+    written = write_video(frames, args.output, fps=args.fps, closed_loop=True)
     print(
         f"wrote {args.output}: {written} frames at {args.fps:g} fps "
         f"({args.frames} generated, the repeated seam frame dropped)"
@@ -138,13 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
     animate.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)")
     animate.add_argument("--negative-prompt", default=None, help="text to guide away from")
-    animate.add_argument("--model", required=True, help="LoopAnimate model folder (local)")
+    animate.add_argument("--model", default=None, help="LoopAnimate model folder (local); none: the motion engine")
+    animate.add_argument(
+        "--engine",
+        choices=("auto", "motion", "diffusion"),
+        default="auto",
+        help="auto (default): diffusion when --model is given, else the weight-free motion engine",
+    )
+    animate.add_argument("--mask", default=None, help="motion engine: your mask of the object (white = moves)")
     animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
-    animate.add_argument("--frames", type=parse_frames, default=35, help="frames generated, 2-36 (default: 35)")
-    animate.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
+    animate.add_argument(
+        "--frames", type=parse_frames, default=35, help="frames generated (default: 35; diffusion: at most 36)"
+    )
+    animate.add_argument("--steps", type=int, default=25, help="diffusion: denoising steps (default: 25)")
     animate.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
     animate.add_argument(
-        "--size", type=parse_size, default=None, help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's)"
+        "--size",
+        type=parse_size,
+        default=None,
+        help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's; motion engine: the picture's, at most 512)",
     )
     animate.add_argument("--guidance-text", type=float, default=7.5, help="text guidance scale (default: 7.5)")
     animate.add_argument("--guidance-image", type=float, default=1.0, help="image guidance scale (default: 1.0, off)")

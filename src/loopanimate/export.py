@@ -94,10 +94,11 @@ def _write_webp(frames: np.ndarray, path: Path, fps: float) -> None:
 def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
     import imageio_ffmpeg
 
+    # yuv420p (what every player reads) needs even sides: repeat the last row or column rather than rescale.
     height, width = frames.shape[1:3]
-    # yuv420p (what every player reads) needs even sides; imageio-ffmpeg rescales odd ones by a pixel.
+    frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
     writer = imageio_ffmpeg.write_frames(
-        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=8, macro_block_size=2
+        str(path), frames.shape[2:0:-1], fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=8, macro_block_size=1
     )
     writer.send(None)
     for frame in frames:

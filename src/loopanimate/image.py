@@ -36,3 +36,20 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise InputImageError(
             f"not a readable image: {path} ({error.__class__.__name__}); give a PNG, JPEG or WebP file"
         ) from None
+
+
+def fit_image(image: Image.Image, size: tuple[int, int] | None = None, max_side: int | None = None) -> Image.Image:
+    """Resize to `size` (height, width), scaling to cover and cropping the centre; or, with no size, shrink so the
+    long side is at most `max_side`, keeping the aspect ratio."""
+    if size is not None:
+        height, width = size
+        scale = max(width / image.width, height / image.height)
+        cover = image.resize(
+            (max(width, round(image.width * scale)), max(height, round(image.height * scale))), Image.LANCZOS
+        )
+        left, top = (cover.width - width) // 2, (cover.height - height) // 2
+        return cover.crop((left, top, left + width, top + height))
+    if max_side is not None and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+    return image

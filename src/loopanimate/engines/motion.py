@@ -15,10 +15,11 @@ import PIL.Image
 
 from loopanimate.engines.prompt import MotionPlan, plan_motion
 from loopanimate.engines.saliency import salient_mask
+from loopanimate.errors import InvalidArgumentError
 
 # Peak movement at amplitude 1 ("normal"); prompts scale it by 0.5 (gently) or 1.8 (strongly).
 SWAY_DEGREES = 5.0  # rotation about the object's base
-BOB_FRACTION = 0.05  # vertical travel, of the object's height
+BOB_FRACTION = 0.08  # vertical travel, of the object's height
 BREATHE_FRACTION = 0.05  # scale change about the centroid
 WAVE_FRACTION = 0.025  # displacement of the travelling wave, of the object's size
 FLICKER_GAIN = 0.3  # brightness change of the object
@@ -172,12 +173,12 @@ def animate_without_weights(
 ) -> np.ndarray:
     """Animate the salient object of `image` as `prompt` says: (F, H, W, 3) uint8, frame F-1 equal to frame 0."""
     if num_frames < 2:
-        raise ValueError(f"num_frames={num_frames}: a loop needs at least 2 frames")
+        raise InvalidArgumentError(f"num_frames={num_frames} is too few: a loop needs at least 2 frames")
     pixels = np.asarray(image.convert("RGB") if isinstance(image, PIL.Image.Image) else image, dtype=np.uint8)
     height, width = pixels.shape[:2]
     alpha = salient_mask(pixels) if mask is None else load_mask(mask, (width, height))
     if alpha.max() <= 0.0:
-        raise ValueError("the mask is empty: paint the object to animate white")
+        raise InvalidArgumentError("the mask is empty (all black): paint the object to animate white")
     engine = MotionEngine(split_layers(pixels, alpha), plan_motion(prompt), seed)
     period = num_frames - 1  # a closed loop: the last frame repeats frame 0
     frames = [pixels.copy()]  # phase 0 is the identity: frame 0 is the input, bit for bit

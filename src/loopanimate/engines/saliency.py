@@ -59,7 +59,9 @@ def salient_mask(image: np.ndarray) -> np.ndarray:
     """Soft mask (H, W) in [0, 1] of the salient object of an RGB uint8 image (H, W, 3)."""
     height, width = image.shape[:2]
     scale = WORK_SIDE / max(height, width)
-    small = cv2.resize(image, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
     bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     saliency, seed = _saliency_seed(bgr)
     mask = seed
@@ -70,6 +72,15 @@ def salient_mask(image: np.ndarray) -> np.ndarray:
     if not MIN_FRACTION < mask.mean() < MAX_FRACTION:
         # No clear object: a centred ellipse, so the engine still animates the middle of the picture.
         mask = np.zeros_like(seed, dtype=np.uint8)
-        cv2.ellipse(mask, (small.shape[1] // 2, small.shape[0] // 2), (small.shape[1] // 4, small.shape[0] // 3), 0, 0, 360, 1, -1)
+        cv2.ellipse(
+            mask,
+            (small.shape[1] // 2, small.shape[0] // 2),
+            (small.shape[1] // 4, small.shape[0] // 3),
+            0,
+            0,
+            360,
+            1,
+            -1,
+        )
     full = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
     return feather(full, width=max(height, width) / 100)
