@@ -22,8 +22,18 @@ def picture(tmp_path, image) -> str:
     return str(path)
 
 
+def exit_code(args: list[str]) -> int:
+    """The status `loopanimate ARGS` exits with, whether argparse or the command refused the input."""
+    try:
+        return main(args)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
 def animate(picture, model, output, *extra) -> int:
-    return main(["animate", picture, "--prompt", "a box sways", "--model", model, "-o", str(output), *FAST, *extra])
+    return exit_code(
+        ["animate", picture, "--prompt", "a box sways", "--model", model, "-o", str(output), *FAST, *extra]
+    )
 
 
 def assert_one_line_error(capsys, code: int, *words: str) -> None:
@@ -75,9 +85,7 @@ def test_rgba_input_is_composited_not_refused(tmp_path, tiny_model_dir):
     ],
 )
 def test_bad_arguments(tmp_path, picture, tiny_model_dir, capsys, extra, words):
-    with pytest.raises(SystemExit) as exit_info:
-        animate(picture, tiny_model_dir, tmp_path / "o.gif", *extra)
-    assert_one_line_error(capsys, exit_info.value.code, *words)
+    assert_one_line_error(capsys, animate(picture, tiny_model_dir, tmp_path / "o.gif", *extra), *words)
     assert not (tmp_path / "o.gif").exists()
 
 
@@ -149,3 +157,56 @@ def test_console_errors_have_no_traceback(tmp_path, picture):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "Traceback" not in result.stderr
+
+
+def motion(picture, output, *extra) -> int:
+    return exit_code(["animate", picture, "--prompt", "the box bobs", "-o", str(output), *extra])
+
+
+def test_without_a_model_the_motion_engine_runs(tmp_path, picture, capsys):
+    assert motion(picture, tmp_path / "m.gif") == 0
+    err = capsys.readouterr().err
+    assert "engine: motion (weight-free)" in err and "bob" in err
+    frames, info = read_video(tmp_path / "m.gif")
+    assert frames.shape == (34, 96, 128, 3) and info["loop"] == 0
+
+
+def test_motion_engine_frame_count_is_not_capped_at_36(tmp_path, picture):
+    assert motion(picture, tmp_path / "long", "--frames", "50") == 0
+    assert len(read_video(tmp_path / "long")[0]) == 49
+
+
+def test_motion_engine_shrinks_large_pictures(tmp_path):
+    PIL.Image.new("RGB", (1200, 600), (10, 120, 200)).save(tmp_path / "big.png")
+    assert motion(str(tmp_path / "big.png"), tmp_path / "o", "--frames", "3") == 0
+    assert read_video(tmp_path / "o")[0].shape[1:3] == (256, 512)
+
+
+def test_motion_engine_honours_size(tmp_path, picture):
+    assert motion(picture, tmp_path / "o", "--frames", "3", "--size", "64x48") == 0
+    assert read_video(tmp_path / "o")[0].shape[1:3] == (48, 64)
+
+
+def test_prompt_without_motion_words_says_it_falls_back(tmp_path, picture, capsys):
+    assert exit_code(["animate", picture, "--prompt", "a nice box", "-o", str(tmp_path / "o"), "--frames", "3"]) == 0
+    assert "no motion word in the prompt, so a gentle sway" in capsys.readouterr().err
+
+
+def test_all_black_mask_is_refused(tmp_path, picture, capsys):
+    PIL.Image.new("L", (128, 96), 0).save(tmp_path / "black.png")
+    code = motion(picture, tmp_path / "o.gif", "--mask", str(tmp_path / "black.png"))
+    assert_one_line_error(capsys, code, "mask is empty", "paint the object")
+    assert not (tmp_path / "o.gif").exists()
+
+
+def test_unreadable_mask(tmp_path, picture, capsys):
+    (tmp_path / "mask.png").write_text("no")
+    assert_one_line_error(
+        capsys, motion(picture, tmp_path / "o.gif", "--mask", str(tmp_path / "mask.png")), "not a readable image"
+    )
+
+
+def test_diffusion_engine_needs_a_model(tmp_path, picture, capsys):
+    code = motion(picture, tmp_path / "o.gif", "--engine", "diffusion")
+    assert_one_line_error(capsys, code, "the diffusion engine needs --model")
+    assert not (tmp_path / "o.gif").exists()

@@ -38,7 +38,7 @@ def shape_stats(frame: np.ndarray) -> dict[str, float]:
     ys, xs = np.nonzero(red(frame))
     moments = cv2.moments(red(frame).astype(np.uint8), binaryImage=True)
     angle = 0.5 * np.degrees(np.arctan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"]))
-    return {"x": xs.mean(), "y": ys.mean(), "angle": angle, "area": float(len(xs)), "red": frame[red(frame)][:, 0].mean()}
+    return {"x": xs.mean(), "y": ys.mean(), "angle": angle, "area": float(len(xs))}
 
 
 def ranges(frames: np.ndarray) -> dict[str, float]:

@@ -122,18 +122,19 @@ class MotionEngine:
             wavelength = max(height, width) / 2
             amplitude = WAVE_FRACTION * self.plan.amplitude * max(width, height)
             phase = eased(phase)
-            map_x = map_x - amplitude * (np.sin(2 * np.pi * map_y / wavelength - phase) - np.sin(2 * np.pi * map_y / wavelength))
-            map_y = map_y - 0.5 * amplitude * (
-                np.sin(2 * np.pi * map_x / wavelength - phase + 1.0) - np.sin(2 * np.pi * map_x / wavelength + 1.0)
-            )
+            along_y, along_x = 2 * np.pi * map_y / wavelength, 2 * np.pi * map_x / wavelength + 1.0
+            # Displacement relative to the rest pose, so phase 0 is the identity.
+            map_x = map_x - amplitude * (np.sin(along_y - phase) - np.sin(along_y))
+            map_y = map_y - 0.5 * amplitude * (np.sin(along_x - phase) - np.sin(along_x))
         return map_x.astype(np.float32), map_y.astype(np.float32)
 
     def gain(self, phase: float) -> float:
         """Brightness factor of the object: a glow that rises and falls, flickering with seeded harmonics."""
         if "flicker" not in self.plan.families:
             return 1.0
-        weights = 0.5 + 0.5 * np.abs(np.sin(self.harmonic_phases))  # seeded mix of three harmonics
-        signal = sum(w * _rise(n * eased(phase), 0.0) for w, n in zip(weights[1:], (1, 2, 3), strict=True)) / weights[1:].sum()
+        weights = 0.5 + 0.5 * np.abs(np.sin(self.harmonic_phases[1:]))  # a seeded mix of three harmonics
+        harmonics = [_rise(n * eased(phase), 0.0) for n in (1, 2, 3)]
+        signal = float(np.dot(weights, harmonics) / weights.sum())
         return 1.0 + FLICKER_GAIN * self.plan.amplitude * signal
 
     def frame(self, phase: float) -> np.ndarray:
