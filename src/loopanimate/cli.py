@@ -109,6 +109,7 @@ def run_motion_engine(args: argparse.Namespace, image) -> np.ndarray:
 
     image = fit_image(image, size=args.size, max_side=MOTION_MAX_SIDE)
     mask = load_image(args.mask) if args.mask else None
+    frames = animate_without_weights(image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask)
     plan = plan_motion(args.prompt)
     print(f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}", file=sys.stderr)
     if plan.fallback:
@@ -116,7 +117,7 @@ def run_motion_engine(args: argparse.Namespace, image) -> np.ndarray:
             f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})",
             file=sys.stderr,
         )
-    return animate_without_weights(image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask)
+    return frames
 
 
 def run_diffusion_engine(args: argparse.Namespace, image) -> np.ndarray:
