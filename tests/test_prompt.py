@@ -1,0 +1,53 @@
+"""Reading motion from prompts."""
+
+import pytest
+
+from loopanimate.engines.prompt import GENTLE, NORMAL, STRONG, plan_motion
+
+
+@pytest.mark.parametrize(
+    ("prompt", "families"),
+    [
+        ("a tree swaying in the wind", ("sway", "wave")),
+        ("the balloon floats", ("bob",)),
+        ("a heart pulsing", ("breathe",)),
+        ("the wheel is spinning", ("spin",)),
+        ("Rotate the vinyl record", ("spin",)),
+        ("a flag", ("wave",)),
+        ("her hair in the breeze", ("wave",)),
+        ("candle glowing and flickering", ("flicker",)),
+        ("it glows, then sways", ("flicker", "sway")),
+    ],
+)
+def test_motion_words_name_families_in_prompt_order(prompt, families):
+    plan = plan_motion(prompt)
+    assert plan.families == families and not plan.fallback
+
+
+@pytest.mark.parametrize(
+    ("prompt", "amplitude"),
+    [("sways gently", GENTLE), ("sways", NORMAL), ("sways wildly", STRONG), ("a subtle sway", GENTLE)],
+)
+def test_amplitude_words(prompt, amplitude):
+    assert plan_motion(prompt).amplitude == amplitude
+
+
+@pytest.mark.parametrize(
+    ("prompt", "cycles"), [("bobs", 1), ("bobs slowly", 1), ("bobs fast", 2), ("bobs very fast", 3)]
+)
+def test_speed_words(prompt, cycles):
+    assert plan_motion(prompt).cycles == cycles
+
+
+@pytest.mark.parametrize("prompt", ["", "a photograph of a rocket", "a light in the dark"])
+def test_unknown_prompts_fall_back_to_a_gentle_sway(prompt):
+    plan = plan_motion(prompt)
+    assert plan.fallback and plan.families == ("sway",) and plan.amplitude == GENTLE
+
+
+def test_words_inside_other_words_do_not_count():
+    assert plan_motion("a rocket on the launchpad").fallback  # "rock" is a sway word, "rocket" is not
+
+
+def test_description_names_what_will_happen():
+    assert plan_motion("spins fast and gently").describe() == "spin, gentle amplitude, 2 cycles per loop"

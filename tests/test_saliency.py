@@ -1,0 +1,42 @@
+"""Weight-free salient-object masks."""
+
+import numpy as np
+
+from loopanimate.engines.saliency import salient_mask
+
+
+def textured_scene(centre: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A bright disc on a dim, finely textured background; and the disc's true mask."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:240, 0:320]
+    image = (60 + 25 * rng.random((240, 320, 3))).astype(np.uint8)
+    image[..., 1] += (10 * np.sin(x / 3.0)).astype(np.uint8)
+    truth = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 < 50**2
+    image[truth] = [240, 200, 40]
+    return image, truth
+
+
+def iou(mask: np.ndarray, truth: np.ndarray) -> float:
+    return float((mask & truth).sum() / (mask | truth).sum())
+
+
+def test_finds_a_distinct_object():
+    image, truth = textured_scene((160, 120))
+    assert iou(salient_mask(image) > 0.5, truth) > 0.7
+
+
+def test_finds_an_off_centre_object():
+    image, truth = textured_scene((100, 90))
+    assert iou(salient_mask(image) > 0.5, truth) > 0.6
+
+
+def test_mask_is_soft_edged_and_in_unit_range():
+    mask = salient_mask(textured_scene((160, 120))[0])
+    assert mask.dtype == np.float32 and mask.min() >= 0.0 and mask.max() <= 1.0
+    assert ((mask > 0.05) & (mask < 0.95)).sum() > 100  # a feathered rim, not a hard cut
+
+
+def test_a_featureless_picture_still_gets_a_central_region():
+    mask = salient_mask(np.full((120, 160, 3), 128, np.uint8))
+    assert 0.05 < (mask > 0.5).mean() < 0.5
+    assert mask[60, 80] > 0.5 and mask[2, 2] == 0.0
