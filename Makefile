@@ -3,10 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-TINY_MODEL := .cache/tiny-model
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint bench
+.PHONY: demo test bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	test -f $(TINY_MODEL)/model_index.json || $(BIN)/loopanimate init-model --tiny $(TINY_MODEL)
 	mkdir -p outputs
-	$(BIN)/loopanimate animate examples/cat.png --prompt "the cat breathes slowly" --model $(TINY_MODEL) --steps 10 -o outputs/cat.gif
+	$(BIN)/loopanimate animate examples/coffee.png --prompt "the coffee cup sways" -o outputs/coffee.gif
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -26,3 +24,4 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/unet_forward.py
+	$(BIN)/python bench/motion_engine.py

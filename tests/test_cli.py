@@ -210,3 +210,20 @@ def test_diffusion_engine_needs_a_model(tmp_path, picture, capsys):
     code = motion(picture, tmp_path / "o.gif", "--engine", "diffusion")
     assert_one_line_error(capsys, code, "the diffusion engine needs --model")
     assert not (tmp_path / "o.gif").exists()
+
+
+def test_contact_sheet_lays_out_every_nth_frame(tmp_path):
+    video = np.zeros((12, 20, 40, 3), np.uint8)
+    write_video(video, tmp_path / "v", closed_loop=False)
+    code = exit_code(
+        ["contact-sheet", str(tmp_path / "v"), "-o", str(tmp_path / "s.png"), "--every", "3", "--columns", "2"]
+    )
+    assert code == 0
+    assert PIL.Image.open(tmp_path / "s.png").size == (2 * 160, 2 * 80)  # frames 0, 3, 6, 9 in two rows
+
+
+def test_contact_sheet_of_a_corrupt_video(tmp_path, capsys):
+    (tmp_path / "bad.gif").write_bytes(b"GIF89a broken")
+    code = exit_code(["contact-sheet", str(tmp_path / "bad.gif"), "-o", str(tmp_path / "s.png")])
+    assert_one_line_error(capsys, code, "cannot decode video")
+    assert not (tmp_path / "s.png").exists()

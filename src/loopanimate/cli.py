@@ -165,6 +165,24 @@ def cmd_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contact_sheet(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import atomic_file
+    from loopanimate.contact_sheet import contact_sheet
+    from loopanimate.export import read_video
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"contact sheets are PNG: give an output ending in .png, not {out.name}")
+    if not out.absolute().parent.is_dir():
+        raise InvalidArgumentError(f"output folder does not exist: {out.absolute().parent} (create it first)")
+    frames, _ = read_video(args.video)
+    sheet = contact_sheet(frames, columns=args.columns, every=args.every, thumb_width=args.width)
+    with atomic_file(out) as tmp:
+        sheet.save(tmp, format="PNG")
+    print(f"wrote {out}: {len(range(0, len(frames), args.every))} of {len(frames)} frames")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -204,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
     animate.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     animate.set_defaults(run=cmd_animate)
+
+    sheet = commands.add_parser("contact-sheet", help="a PNG grid of a video's frames, labelled with their indices")
+    sheet.add_argument("video", metavar="VIDEO", help="GIF, MP4, WebP or folder of PNG frames")
+    sheet.add_argument("-o", "--output", required=True, help="OUT.png")
+    sheet.add_argument("--columns", type=int, default=6, help="frames per row (default: 6)")
+    sheet.add_argument("--every", type=int, default=1, help="show every N-th frame (default: 1)")
+    sheet.add_argument("--width", type=int, default=160, help="width of each frame in pixels (default: 160)")
+    sheet.set_defaults(run=cmd_contact_sheet)
     return parser
 
 
