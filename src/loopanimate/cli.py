@@ -183,6 +183,25 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from loopanimate.evaluation import ClipEmbedding, WeightFreeEmbedding
+    from loopanimate.evaluation.report import find_cases, markdown_table, score, write_report
+
+    cases = find_cases(args.source)
+    if not cases:
+        raise InvalidArgumentError(
+            f"no videos found in {args.source}: give GIF, MP4 or WebP files or PNG-frame folders"
+        )
+    if args.clip:
+        quiet_libraries()
+    embed = ClipEmbedding(args.clip, device=args.device or default_device()) if args.clip else WeightFreeEmbedding()
+    rows = [score(case, embed) for case in cases]
+    paths = write_report(rows, args.output, embed.name)
+    print(markdown_table(rows, embed.name))
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -230,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("--every", type=int, default=1, help="show every N-th frame (default: 1)")
     sheet.add_argument("--width", type=int, default=160, help="width of each frame in pixels (default: 160)")
     sheet.set_defaults(run=cmd_contact_sheet)
+
+    evaluate = commands.add_parser("evaluate", help="score videos with the paper's metrics (and our seam ratio)")
+    evaluate.add_argument(
+        "source", metavar="RUN_DIR_OR_MANIFEST", help="folder of videos + same-stem images, or .jsonl"
+    )
+    evaluate.add_argument("-o", "--output", required=True, help="report folder (report.json/.csv/.md, similarity.png)")
+    evaluate.add_argument("--clip", default=None, help="local CLIP folder (or a model folder); none: weight-free")
+    evaluate.add_argument("--device", default=None, help="device for CLIP (default: cuda if available)")
+    evaluate.set_defaults(run=cmd_evaluate)
     return parser
 
 
