@@ -18,6 +18,7 @@ from transformers.image_processing_utils import BaseImageProcessor
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.image import to_rgb
 from loopanimate.models import LoopAnimateUNet, frame_conditioning
+from loopanimate.models.latents import encode_latents
 
 ProgressCallback = Callable[[int, int], None]
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -104,8 +105,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
 
     def encode_image_latents(self, pixels: torch.Tensor) -> torch.Tensor:
         """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents."""
-        pixels = pixels.to(device=self.vae.device, dtype=self.vae.dtype)
-        return self.vae.encode(pixels).latent_dist.mode() * self.vae.config.scaling_factor
+        return encode_latents(self.vae, pixels)
 
     def decode_latents(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
         """Video latents (B, 4, F, h, w) -> pixels (B, 3, F, H, W) in [-1, 1], `chunk_size` frames at a time."""
