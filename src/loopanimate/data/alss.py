@@ -22,12 +22,12 @@ class ClipTooShortError(LoopAnimateError):
     """The source video has too few frames for a clip of this length."""
 
 
-def _min_stride(clip_length: int, mode: str) -> int:
+def min_stride(clip_length: int, mode: str) -> int:
     # With stride 1 and an odd clip the only way back is the exact mirror, so ALSS needs 2 there.
     return 2 if mode == "alss" and clip_length % 2 == 1 else 1
 
 
-def _span(clip_length: int, stride: int, mode: str) -> int:
+def clip_span(clip_length: int, stride: int, mode: str) -> int:
     """Source frames between a clip's start and its farthest frame."""
     steps = {
         "plain": clip_length - 1,
@@ -73,22 +73,24 @@ def alss_indices(
         raise ValueError(f"mode={mode!r}: use one of {', '.join(MODES)}")
     if clip_length < 3:
         raise ValueError(f"clip_length={clip_length}: a loop needs at least 3 frames")
-    smallest = _min_stride(clip_length, mode)
+    smallest = min_stride(clip_length, mode)
     if stride is None:
         fitting = [
-            s for s in range(smallest, max(smallest, max_stride) + 1) if _span(clip_length, s, mode) < num_source_frames
+            s
+            for s in range(smallest, max(smallest, max_stride) + 1)
+            if clip_span(clip_length, s, mode) < num_source_frames
         ]
         if not fitting:
             raise ClipTooShortError(
                 f"{num_source_frames} frames are too few for a {clip_length}-frame {mode} clip "
-                f"(needs {_span(clip_length, smallest, mode) + 1})"
+                f"(needs {clip_span(clip_length, smallest, mode) + 1})"
             )
         stride = int(rng.choice(fitting))
-    elif stride < smallest or _span(clip_length, stride, mode) >= num_source_frames:
+    elif stride < smallest or clip_span(clip_length, stride, mode) >= num_source_frames:
         raise ClipTooShortError(
             f"stride {stride} does not fit a {clip_length}-frame {mode} clip in {num_source_frames} frames"
         )
-    start = int(rng.integers(0, num_source_frames - _span(clip_length, stride, mode)))
+    start = int(rng.integers(0, num_source_frames - clip_span(clip_length, stride, mode)))
     if mode == "plain":
         return start + stride * np.arange(clip_length)
     if mode == "palindrome":
