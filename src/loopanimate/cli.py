@@ -202,6 +202,91 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from loopanimate.data.check import check_videos
+    from loopanimate.data.manifest import read_manifest
+
+    entries = read_manifest(args.manifest, args.root)
+    report = check_videos(entries, args.frames, args.mode)
+    counts, seconds = report["counts"], report["seconds"]
+    print(f"{len(entries)} videos: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(f"a {args.frames}-frame {args.mode} clip needs at least {report['frames_needed']} frames")
+    print(f"duration (s): min {seconds['min']:.1f}, median {seconds['median']:.1f}, max {seconds['max']:.1f}")
+    print("resolutions: " + (", ".join(f"{size} ({n})" for size, n in report["resolutions"].items()) or "none"))
+    for status, paths in report["problems"].items():
+        for path in paths[:10]:
+            print(f"  {status}: {path}")
+        if len(paths) > 10:
+            print(f"  ... and {len(paths) - 10} more {status}")
+    return 0
+
+
+def cmd_data_preview(args: argparse.Namespace) -> int:
+    from loopanimate.data.manifest import read_manifest
+    from loopanimate.data.preview import preview_clips
+    from loopanimate.export import check_output_path, write_video
+
+    check_output_path(args.output)
+    try:
+        frames = preview_clips(
+            read_manifest(args.manifest, args.root), args.videos, args.frames, args.size, args.mode, args.seed
+        )
+    except ValueError as error:
+        raise InvalidArgumentError(str(error)) from None
+    write_video(frames, args.output, fps=args.fps, closed_loop=False)
+    print(f"wrote {args.output}: {frames.shape[0]} frames, {frames.shape[2] // args.size[1]} videos side by side")
+    return 0
+
+
+def cmd_data_cache(args: argparse.Namespace) -> int:
+    from diffusers import AutoencoderKL
+    from tqdm import tqdm
+
+    from loopanimate.data.cache import cache_latents
+    from loopanimate.data.manifest import read_manifest
+
+    entries = read_manifest(args.manifest, args.root)
+    vae_dir = Path(args.vae) / "vae" if (Path(args.vae) / "vae").is_dir() else Path(args.vae)
+    if not (vae_dir / "config.json").is_file():
+        raise InvalidArgumentError(f"no VAE at {args.vae}: give a VAE folder or a model folder with a vae/ inside")
+    quiet_libraries()
+    vae = AutoencoderKL.from_pretrained(vae_dir, local_files_only=True).to(args.device or default_device())
+    with tqdm(desc="shards", unit="shard", disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        index = cache_latents(
+            entries,
+            vae,
+            args.output,
+            args.frames,
+            args.size,
+            args.mode,
+            seed=args.seed,
+            shard_size=args.shard_size,
+            progress=progress,
+        )
+    clips = sum(shard["count"] for shard in index["shards"])
+    skipped = sum(len(shard["skipped"]) for shard in index["shards"])
+    print(f"wrote {args.output}: {clips} clips in {len(index['shards'])} shards, {skipped} videos skipped")
+    return 0
+
+
+def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int) -> None:
+    from loopanimate.data.alss import MODES
+
+    parser.add_argument(
+        "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
+    )
+    parser.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
+    parser.add_argument("--frames", type=parse_frames, default=frames, help=f"frames per clip (default: {frames})")
+    parser.add_argument("--mode", choices=MODES, default="alss", help="clip sampling (default: alss, the paper's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
+    parser.add_argument("--size", type=parse_size, default=(size, size), help=f"N or WIDTHxHEIGHT (default: {size})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -258,6 +343,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--clip", default=None, help="local CLIP folder (or a model folder); none: weight-free")
     evaluate.add_argument("--device", default=None, help="device for CLIP (default: cuda if available)")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    data = commands.add_parser("data", help="training videos: check, preview, cache latents")
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=OneLineParser)
+    check = data_commands.add_parser("check", help="count ok / missing / corrupt / too short videos")
+    check.add_argument(
+        "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
+    )
+    check.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
+    check.add_argument("--frames", type=parse_frames, default=35, help="clip length to check for (default: 35)")
+    check.add_argument("--mode", choices=("alss", "palindrome", "plain"), default="alss", help="clip sampling")
+    check.set_defaults(run=cmd_data_check)
+    preview = data_commands.add_parser("preview", help="ALSS clips of a few videos side by side, with frame indices")
+    add_clip_options(preview, frames=35, size=128)
+    preview.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp or a folder")
+    preview.add_argument("--videos", type=int, default=4, help="how many videos (default: 4)")
+    preview.add_argument("--fps", type=float, default=4.0, help="playback rate (default: 4)")
+    preview.set_defaults(run=cmd_data_preview)
+    cache = data_commands.add_parser("cache", help="encode clips once into safetensors latent shards (resumable)")
+    add_clip_options(cache, frames=35, size=256)
+    cache.add_argument("--vae", required=True, help="VAE folder, or a model folder with vae/ inside")
+    cache.add_argument("-o", "--output", required=True, help="cache folder (an interrupted run continues there)")
+    cache.add_argument("--shard-size", type=int, default=64, help="clips per shard (default: 64)")
+    cache.add_argument("--device", default=None, help="device for the VAE (default: cuda if available)")
+    cache.set_defaults(run=cmd_data_cache)
     return parser
 
 

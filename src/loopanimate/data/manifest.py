@@ -30,14 +30,14 @@ def iter_manifest(source: str | os.PathLike, root: str | os.PathLike | None = No
     - folder: every video file, captioned by the same-name .txt beside it (empty when there is none).
     """
     source = Path(source)
+    if not source.exists():
+        raise InvalidArgumentError(f"manifest not found: {source} (give a .csv, a .jsonl or a folder of videos)")
     if source.is_dir():
         yield from _iter_folder(source)
     elif source.suffix == ".csv":
         yield from _iter_webvid_csv(source, Path(root) if root else source.parent)
     elif source.suffix == ".jsonl":
         yield from _iter_jsonl(source, Path(root) if root else source.parent)
-    elif not source.exists():
-        raise InvalidArgumentError(f"manifest not found: {source} (give a .csv, a .jsonl or a folder of videos)")
     else:
         raise InvalidArgumentError(f"unknown manifest type {source.suffix!r}: give a WebVid .csv, a .jsonl or a folder")
 

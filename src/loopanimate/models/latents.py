@@ -11,4 +11,4 @@ def encode_latents(vae: AutoencoderKL, pixels: torch.Tensor, chunk_size: int = 1
     """Images (N, 3, H, W) in [-1, 1] -> latents (N, 4, H/8, W/8): the posterior's mode times the scaling factor."""
     pixels = pixels.to(device=vae.device, dtype=vae.dtype)
     latents = [vae.encode(chunk).latent_dist.mode() for chunk in pixels.split(chunk_size)]
-    return torch.cat(latents) * vae.config.scaling_factor
+    return (torch.cat(latents) * vae.config.scaling_factor).contiguous()  # mode() is a strided view
