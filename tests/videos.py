@@ -3,8 +3,9 @@ background brightness is 3k (mod 256), so a decoded frame tells which frame it i
 
 from pathlib import Path
 
-import av
 import numpy as np
+
+from loopanimate.data.synthetic import write_mp4
 
 
 def frame_picture(index: int, width: int = 64, height: int = 48) -> np.ndarray:
@@ -15,16 +16,7 @@ def frame_picture(index: int, width: int = 64, height: int = 48) -> np.ndarray:
 
 
 def make_video(path: Path, frames: int, width: int = 64, height: int = 48, fps: int = 24, gop: int = 12) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt, stream.gop_size = width, height, "yuv420p", gop
-        stream.options = {"crf": "12"}
-        for index in range(frames):
-            picture = av.VideoFrame.from_ndarray(frame_picture(index, width, height), format="rgb24")
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_mp4(path, (frame_picture(index, width, height) for index in range(frames)), fps=fps, gop=gop, crf=12)
     return path
 
 
