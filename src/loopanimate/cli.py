@@ -274,6 +274,34 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import atomic_file
+    from loopanimate.data.synthetic import drifting_sprites, write_mp4
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    height, width = args.size
+    for number in range(args.videos):
+        path = out / f"synthetic{number:05d}.mp4"
+        if not path.is_file():
+            with atomic_file(path) as tmp:
+                write_mp4(tmp, drifting_sprites(args.video_frames, (height, width), seed=args.seed + number))
+        path.with_suffix(".txt").write_text("squares drifting over a panning texture")
+    print(f"wrote {args.videos} synthetic videos of {args.video_frames} frames at {width}x{height} to {out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from loopanimate.training.config import load_config
+    from loopanimate.training.loop import train
+
+    config = load_config(args.config, {"output": args.output})
+    quiet_libraries()
+    final = train(config, resume=args.resume)
+    print(f"trained {config.output}: the pipeline is in {final}")
+    return 0
+
+
 def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int) -> None:
     from loopanimate.data.alss import MODES
 
@@ -367,6 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--shard-size", type=int, default=64, help="clips per shard (default: 64)")
     cache.add_argument("--device", default=None, help="device for the VAE (default: cuda if available)")
     cache.set_defaults(run=cmd_data_cache)
+    synth = data_commands.add_parser("synth", help="write synthetic videos of non-periodic motion (for tests, demos)")
+    synth.add_argument("out", metavar="OUT", help="folder for the videos and their .txt captions")
+    synth.add_argument("--videos", type=int, default=24, help="how many (default: 24)")
+    synth.add_argument("--video-frames", type=int, default=72, help="frames per video (default: 72)")
+    synth.add_argument("--size", type=parse_size, default=(96, 128), help="WIDTHxHEIGHT (default: 128x96)")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the first video (default: 0)")
+    synth.set_defaults(run=cmd_data_synth)
+
+    train = commands.add_parser("train", help="train a stage (configs/stage1.yaml ...) on accelerate")
+    train.add_argument("--config", required=True, help="YAML file of training settings (see configs/)")
+    train.add_argument("--resume", default=None, help="a checkpoint folder, or `latest` in the run's checkpoints/")
+    train.add_argument("--output", default=None, help="run folder (default: the config's `output`)")
+    train.set_defaults(run=cmd_train)
     return parser
 
 

@@ -95,10 +95,22 @@ class LoopAnimatePipeline(DiffusionPipeline):
         ).input_ids
         return self.text_encoder(token_ids.to(self.text_encoder.device)).last_hidden_state
 
-    def encode_image_tokens(self, images: list[PIL.Image.Image]) -> torch.Tensor:
+    def clip_pixels(self, images: list[PIL.Image.Image] | torch.Tensor) -> torch.Tensor:
+        """CLIP's input: PIL pictures through the feature extractor, or square frames (B, 3, H, W) in [-1, 1] (training
+        clips) resized and normalised the same way on their device."""
+        if not isinstance(images, torch.Tensor):
+            return self.feature_extractor(images=images, return_tensors="pt").pixel_values
+        crop = self.feature_extractor.crop_size
+        pixels = torch.nn.functional.interpolate(
+            (images.float() + 1) / 2, size=(crop["height"], crop["width"]), mode="bicubic", antialias=True
+        )
+        mean = torch.tensor(self.feature_extractor.image_mean, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.feature_extractor.image_std, device=pixels.device).view(1, 3, 1, 1)
+        return (pixels.clamp(0, 1) - mean) / std
+
+    def encode_image_tokens(self, images: list[PIL.Image.Image] | torch.Tensor) -> torch.Tensor:
         """Projected CLIP patch tokens (B, 1 + patches, D): the context of the down blocks."""
-        pixels = self.feature_extractor(images=images, return_tensors="pt").pixel_values
-        pixels = pixels.to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        pixels = self.clip_pixels(images).to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
         hidden = self.image_encoder(pixels).last_hidden_state  # (B, N, hidden)
         # Project every token, not only the pooled one, so its width matches the text tokens.
         return self.image_encoder.visual_projection(self.image_encoder.vision_model.post_layernorm(hidden))
