@@ -292,13 +292,16 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from loopanimate.training.config import load_config
     from loopanimate.training.loop import train
 
     config = load_config(args.config, {"output": args.output})
     quiet_libraries()
     final = train(config, resume=args.resume)
-    print(f"trained {config.output}: the pipeline is in {final}")
+    if PartialState().is_main_process:  # under `accelerate launch` every process gets here
+        print(f"trained {config.output}: the pipeline is in {final}")
     return 0
 
 

@@ -1,0 +1,246 @@
+"""Three-stage training: trainable sets, frozen weights, falling loss, resume, two processes, bad configs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from diffusers import DDPMScheduler
+from diffusers.models.attention_processor import Attention
+
+from loopanimate.cli import main
+from loopanimate.data.dataset import collate_clips, open_dataset
+from loopanimate.data.synthetic import drifting_sprites, write_mp4
+from loopanimate.errors import InvalidArgumentError
+from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
+from loopanimate.pipelines.tiny import tiny_components, tiny_unet
+from loopanimate.training import loop
+from loopanimate.training.config import load_config
+from loopanimate.training.loop import TrainingDivergedError, diffusion_loss, train
+from loopanimate.training.trainable import select_trainable
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def stage_patterns(stage: int) -> list[str]:
+    return yaml.safe_load((CONFIGS / f"stage{stage}.yaml").read_text())["trainable"]
+
+
+def parameter_count(modules) -> int:
+    return sum(p.numel() for module in modules for p in module.parameters())
+
+
+def expected_sets(unet) -> dict[int, int]:
+    """Each stage's trainable parameter count, found by walking modules (not by the configs' patterns)."""
+    spatial_cross = [m for n, m in unet.named_modules() if n.endswith("attn2") and ".attentions." in f".{n}"]
+    motion = [m for n, m in unet.named_modules() if n.split(".")[-1] == "motion_modules"]
+    motion_qv = [
+        getattr(m, projection)
+        for n, m in unet.named_modules()
+        if isinstance(m, Attention) and "motion_modules" in n
+        for projection in ("to_q", "to_v")
+    ]
+    conv_in = parameter_count([unet.conv_in])
+    return {
+        1: conv_in + parameter_count(spatial_cross) + parameter_count(motion),
+        2: conv_in + parameter_count(motion),
+        3: conv_in + parameter_count(motion_qv),
+    }
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_each_stage_trains_exactly_the_papers_set(stage):
+    unet = tiny_unet()
+    names = select_trainable(unet, stage_patterns(stage))
+    trained = {n: p for n, p in unet.named_parameters() if p.requires_grad}
+    assert set(names) == set(trained)
+    assert sum(p.numel() for p in trained.values()) == expected_sets(unet)[stage]
+    assert any(n.startswith("conv_in.") for n in names)
+    if stage == 3:
+        assert all(
+            n.startswith("conv_in.") or (".motion_modules." in n and (".to_q." in n or ".to_v." in n)) for n in names
+        )
+    if stage == 2:
+        assert not any(".attentions." in n for n in names)
+
+
+def test_stage_sets_shrink():
+    counts = expected_sets(tiny_unet())
+    assert counts[1] > counts[2] > counts[3]
+
+
+def test_stage_configs_load_and_chain(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "webvid").mkdir(parents=True)
+    (tmp_path / "data" / "webvid" / "results_2M_train.csv").write_text("videoid,name,page_dir\n")
+    frames = [load_config(CONFIGS / f"stage{n}.yaml").num_frames for n in (1, 2, 3)]
+    assert frames == [15, 21, 35]
+    assert load_config(CONFIGS / "stage2.yaml").model == "runs/stage1/final"
+    assert load_config(CONFIGS / "stage3.yaml").model == "runs/stage2/final"
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("synthetic")
+    for number in range(4):
+        write_mp4(folder / f"v{number}.mp4", drifting_sprites(40, (48, 64), seed=number))
+        (folder / f"v{number}.txt").write_text("squares drift")
+    return folder
+
+
+def write_config(path: Path, model: str, videos: Path, **settings) -> Path:
+    values = {
+        "model": model,
+        "data": str(videos),
+        "output": str(path.parent / "run"),
+        "num_frames": 7,
+        "resolution": 32,
+        "batch_size": 2,
+        "num_workers": 0,
+        "learning_rate": 1e-3,
+        "lr_warmup_steps": 2,
+        "max_steps": 4,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "trainable": stage_patterns(1),
+    }
+    values.update(settings)
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_frozen_weights_stay_bit_identical_and_the_result_loads(tmp_path, tiny_model_dir, videos):
+    config = load_config(write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=3))
+    final = train(config)
+    before, after = load_pipeline(tiny_model_dir).unet, load_pipeline(final).unet
+    trained = set(select_trainable(tiny_unet(), config.trainable))
+    changed = {
+        n
+        for (n, a), (_, b) in zip(before.named_parameters(), after.named_parameters(), strict=True)
+        if not torch.equal(a, b)
+    }
+    assert changed and changed <= trained
+    assert LoopAnimatePipeline.from_pretrained(final, local_files_only=True).unet.config.in_channels == 9
+
+
+def test_loss_falls_on_a_fixed_batch(tiny_model_dir, videos):
+    config = load_config(write_config(Path(tiny_model_dir).parent / "unused.yaml", tiny_model_dir, videos))
+    pipe = LoopAnimatePipeline(**tiny_components(seed=0))
+    select_trainable(pipe.unet, config.trainable)
+    pipe.unet.train()
+    dataset = open_dataset(videos, config.num_frames, (32, 32))
+    batch = collate_clips([dataset[0], dataset[1]])
+    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    optimizer = torch.optim.AdamW([p for p in pipe.unet.parameters() if p.requires_grad], lr=2e-3)
+    losses = []
+    for _ in range(30):
+        loss = diffusion_loss(pipe, pipe.unet, batch, scheduler, config, torch.Generator().manual_seed(0))  # same noise
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, videos, monkeypatch):
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+    whole = train(
+        load_config(write_config(tmp_path / "a" / "c.yaml", tiny_model_dir, videos, max_steps=6, checkpoint_every=2))
+    )
+    config = load_config(
+        write_config(tmp_path / "b" / "c.yaml", tiny_model_dir, videos, max_steps=6, checkpoint_every=2)
+    )
+    original, calls = loop.diffusion_loss, []
+
+    def killed_in_step_five(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "diffusion_loss", killed_in_step_five)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    assert sorted(p.name for p in (tmp_path / "b" / "run" / "checkpoints").iterdir()) == ["step-000002", "step-000004"]
+    monkeypatch.setattr(loop, "diffusion_loss", original)
+    resumed = train(config, resume="latest")
+    for (name, a), (_, b) in zip(
+        load_pipeline(whole).unet.named_parameters(), load_pipeline(resumed).unet.named_parameters(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path, tiny_model_dir, videos):
+    train(
+        load_config(
+            write_config(
+                tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=4, checkpoint_every=1, keep_checkpoints=2
+            )
+        )
+    )
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-000003", "step-000004"]
+
+
+def test_a_nan_loss_stops_the_run_and_saves_nothing_after(tmp_path, tiny_model_dir, videos, monkeypatch):
+    original, calls = loop.diffusion_loss, []
+
+    def nan_in_step_three(*args, **kwargs):
+        calls.append(1)
+        loss = original(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(loop, "diffusion_loss", nan_in_step_three)
+    with pytest.raises(TrainingDivergedError, match=r"loss became .* at step 3"):
+        train(load_config(write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=4, checkpoint_every=2)))
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-000002"]
+    assert not (tmp_path / "run" / "final").exists()
+
+
+def test_two_processes_train_and_agree(tmp_path, tiny_model_dir, videos):
+    """Two processes on the CPU over gloo. accelerate's `--cpu` alone starts one process (multi-CPU goes through
+    mpirun), so the launcher's torchrun path is used with the CPU forced."""
+    config = write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=2, batch_size=1)
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += [
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29517",
+    ]
+    command = [*launch, "-m", "loopanimate", "train", "--config", str(config)]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("trained ") == 1  # one report, from the main process
+    final = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert final["processes"] == 2 and final["ranks_agree"] is True
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"trainable": ["^no_such_module"]}, "matches no UNet parameter"),
+        ({"num_frames": 37}, "num_frames: 37 is out of range"),
+        ({"data": "/nowhere/videos.csv"}, "data: /nowhere/videos.csv not found"),
+        ({"learning_rat": 0.1}, "unknown setting 'learning_rat'"),
+    ],
+)
+def test_bad_configs_get_one_line_errors(tmp_path, tiny_model_dir, videos, capsys, settings, message):
+    config = write_config(tmp_path / "c.yaml", tiny_model_dir, videos, **settings)
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_config_errors_are_typed(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="config not found"):
+        load_config(tmp_path / "missing.yaml")
