@@ -1,0 +1,127 @@
+"""Peak memory and step time of one training step at 15, 21 and 35 frames: the paper's staged trainable set
+(stage 1 at 15, stage 2 at 21, stage 3 at 35) against training all of the UNet, side by side in one run.
+
+Each measurement runs in a fresh child process, so peaks do not mix: on CUDA the allocator's peak
+(`max_memory_allocated`), on CPU the process's peak resident memory (ru_maxrss, reset through
+/proc/self/clear_refs on Linux); both minus what was held before the first step (weights and inputs), so the number
+is gradients + optimizer state + activations. The UNet is the tiny config; latents are `--latent` a side
+(32: 256x256 pixels).
+
+    python bench/train_memory.py [--latent 32] [--device cpu] [--gradient-checkpointing]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STAGES = {15: 1, 21: 2, 35: 3}
+
+
+def child(frames: int, everything: bool, latent: int, device: str, checkpointing: bool) -> dict:
+    import torch
+    import yaml
+
+    from loopanimate.pipelines.tiny import TINY_CONTEXT_DIM, tiny_unet
+    from loopanimate.training.trainable import select_trainable
+
+    torch.manual_seed(0)
+    unet = tiny_unet().to(device).train()
+    stage_file = Path(__file__).resolve().parent.parent / "configs" / f"stage{STAGES[frames]}.yaml"
+    patterns = [r"."] if everything else yaml.safe_load(stage_file.read_text())["trainable"]
+    select_trainable(unet, patterns)
+    if checkpointing:
+        unet.enable_gradient_checkpointing()
+    parameters = [p for p in unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+    sample = torch.randn(1, 9, frames, latent, latent, device=device)
+    image_tokens = torch.randn(1, 17, TINY_CONTEXT_DIM, device=device)
+    text_tokens = torch.randn(1, 77, TINY_CONTEXT_DIM, device=device)
+    target = torch.randn(1, 4, frames, latent, latent, device=device)
+
+    def step() -> None:
+        loss = torch.nn.functional.mse_loss(unet(sample, 500, image_tokens, text_tokens).sample, target)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    # Memory from here on: gradients, optimizer state and activations; the weights and inputs are already there.
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak resident size to the current one
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    step()  # the first step also allocates the optimizer's state
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        step()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    if device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() - before
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    return {"trained": sum(p.numel() for p in parameters), "peak_bytes": peak, "step_seconds": statistics.median(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latent", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("FRAMES", "SET"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        frames, which = int(args.child[0]), args.child[1]
+        print(json.dumps(child(frames, which == "all", args.latent, args.device, args.gradient_checkpointing)))
+        return
+
+    kind = "allocator peak" if args.device.startswith("cuda") else "peak resident memory"
+    kind += " above the weights and inputs, over 4 steps (the first allocates the optimizer state)"
+    print(f"device {args.device}, latents {args.latent}x{args.latent}, checkpointing {args.gradient_checkpointing}")
+    print(f"memory: {kind}")
+    print("| frames | trained set | parameters | memory (MiB) | step (s) | memory ratio stage / all | time ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for frames, stage in STAGES.items():
+        results = {}
+        for which in ("stage", "all"):
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                str(frames),
+                which,
+                "--latent",
+                str(args.latent),
+                "--device",
+                args.device,
+            ]
+            if args.gradient_checkpointing:
+                command.append("--gradient-checkpointing")
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            results[which] = json.loads(output.strip().splitlines()[-1])
+        for which, label in (("stage", f"stage {stage}"), ("all", "whole UNet")):
+            r = results[which]
+            ratios = ""
+            if which == "stage":
+                memory_ratio = r["peak_bytes"] / results["all"]["peak_bytes"]
+                time_ratio = r["step_seconds"] / results["all"]["step_seconds"]
+                ratios = f" {memory_ratio:.2f} | {time_ratio:.2f} |"
+            else:
+                ratios = " | |"
+            memory = r["peak_bytes"] / 2**20
+            print(f"| {frames} | {label} | {r['trained']:,} | {memory:.0f} | {r['step_seconds']:.2f} |{ratios}")
+
+
+if __name__ == "__main__":
+    main()
