@@ -305,6 +305,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    import json
+
+    from loopanimate.atomic import atomic_dir
+    from loopanimate.models.convert import convert_unet, read_unet_config
+    from loopanimate.pipelines.assemble import assemble_pipeline
+
+    out = Path(args.output)
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    quiet_libraries()
+    unet, report = convert_unet(args.unet, args.motion_module, read_unet_config(args.unet_config), args.motion_heads)
+    if report["max_difference"] > 1e-4:
+        raise InvalidArgumentError(
+            f"the converted UNet differs from the source by {report['max_difference']:.2e}: check --motion-heads"
+        )
+    pipe = assemble_pipeline(unet, args.unet, args.vae, args.text_encoder, args.image_encoder)
+    with atomic_dir(out) as tmp:
+        pipe.save_pretrained(tmp)
+        (tmp / "conversion_report.json").write_text(json.dumps(report, indent=2))
+    print(
+        f"wrote {out}: {report['tensors']} UNet tensors, {report['parameters']:,} parameters ({report['dtype']}), "
+        f"{len(report['missing'])} missing and {len(report['unexpected'])} unexpected keys; conv_in "
+        f"{report['conv_in_channels'][0]} -> {report['conv_in_channels'][1]} channels, motion positions "
+        f"{report['motion_positions'][0]} -> {report['motion_positions'][1]}; largest difference from the source "
+        f"with the new inputs zero: {report['max_difference']:.1e}"
+    )
+    return 0
+
+
 def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int) -> None:
     from loopanimate.data.alss import MODES
 
@@ -405,6 +434,23 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=parse_size, default=(96, 128), help="WIDTHxHEIGHT (default: 128x96)")
     synth.add_argument("--seed", type=int, default=0, help="seed of the first video (default: 0)")
     synth.set_defaults(run=cmd_data_synth)
+
+    convert = commands.add_parser("convert", help="SD 1.5 + an AnimateDiff motion module -> a LoopAnimate model folder")
+    convert.add_argument("--unet", required=True, help="SD 1.5 diffusers folder, or single file (.safetensors/.ckpt)")
+    convert.add_argument(
+        "--motion-module", required=True, help="AnimateDiff .ckpt/.safetensors, or MotionAdapter folder"
+    )
+    convert.add_argument(
+        "--image-encoder", required=True, help="CLIP ViT-L/14 vision folder (with its preprocessor config)"
+    )
+    convert.add_argument("--vae", default=None, help="VAE folder (default: the SD folder's vae/)")
+    convert.add_argument(
+        "--text-encoder", default=None, help="CLIP text folder with tokenizer (default: the SD folder's)"
+    )
+    convert.add_argument("--unet-config", default=None, help="UNet config.json for a single file that is not SD 1.5")
+    convert.add_argument("--motion-heads", type=int, default=None, help="motion-module attention heads (default: 8)")
+    convert.add_argument("-o", "--output", required=True, help="model folder to write (replaced only once complete)")
+    convert.set_defaults(run=cmd_convert)
 
     train = commands.add_parser("train", help="train a stage (configs/stage1.yaml ...) on accelerate")
     train.add_argument("--config", required=True, help="YAML file of training settings (see configs/)")

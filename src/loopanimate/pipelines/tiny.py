@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler
+from diffusers import AutoencoderKL
 from tokenizers import pre_tokenizers
 from transformers import (
     CLIPImageProcessorPil,
@@ -15,6 +15,7 @@ from transformers import (
 )
 
 from loopanimate.models import LoopAnimateUNet
+from loopanimate.pipelines.assemble import sd15_scheduler
 
 # Width shared by the image tokens, the text tokens and the UNet's cross-attention.
 TINY_CONTEXT_DIM = 32
@@ -92,14 +93,7 @@ def tiny_components(seed: int = 0) -> dict:
         size={"shortest_edge": TINY_IMAGE_SIZE},
         crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
     )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = sd15_scheduler()
     models = {"vae": tiny_vae(), "unet": tiny_unet(), "image_encoder": image_encoder, "text_encoder": text_encoder}
     for model in models.values():
         model.eval()  # as from_pretrained returns them, so a saved and reloaded pipeline gives the same frames

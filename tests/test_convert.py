@@ -1,0 +1,268 @@
+"""`loopanimate convert`: tiny checkpoints in the original LDM and AnimateDiff layouts, converted exactly."""
+
+import re
+
+import pytest
+import torch
+from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNetMotionModel
+from safetensors.torch import save_file
+
+from loopanimate.cli import main
+from loopanimate.errors import ModelLoadError
+from loopanimate.models.convert import convert_unet, load_weights, max_difference
+from loopanimate.pipelines import load_pipeline
+from loopanimate.pipelines.tiny import tiny_components
+
+UNET2D = {
+    "sample_size": 8,
+    "block_out_channels": (32, 64),
+    "layers_per_block": 1,
+    "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+    "cross_attention_dim": 32,
+    "norm_num_groups": 8,
+    "attention_head_dim": 2,
+}
+
+
+def ldm_keys(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
+    """The UNet's weights under the original Stable Diffusion (LDM) names."""
+    resnet = {
+        "norm1": "in_layers.0",
+        "conv1": "in_layers.2",
+        "time_emb_proj": "emb_layers.1",
+        "norm2": "out_layers.0",
+        "conv2": "out_layers.3",
+        "conv_shortcut": "skip_connection",
+    }
+    renames = {
+        "conv_in": "input_blocks.0.0",
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+    }
+    layers, blocks = unet.config.layers_per_block, len(unet.config.block_out_channels)
+    index = 1
+    for d in range(blocks):
+        for layer in range(layers):
+            renames[f"down_blocks.{d}.resnets.{layer}"] = f"input_blocks.{index}.0"
+            renames[f"down_blocks.{d}.attentions.{layer}"] = f"input_blocks.{index}.1"
+            index += 1
+        if d < blocks - 1:
+            renames[f"down_blocks.{d}.downsamplers.0.conv"] = f"input_blocks.{index}.0.op"
+            index += 1
+    renames.update(
+        {
+            "mid_block.resnets.0": "middle_block.0",
+            "mid_block.attentions.0": "middle_block.1",
+            "mid_block.resnets.1": "middle_block.2",
+        }
+    )
+    index = 0
+    for u in range(blocks):
+        has_attention = "CrossAttn" in unet.config.up_block_types[u]
+        for layer in range(layers + 1):
+            renames[f"up_blocks.{u}.resnets.{layer}"] = f"output_blocks.{index}.0"
+            renames[f"up_blocks.{u}.attentions.{layer}"] = f"output_blocks.{index}.1"
+            if layer == layers and u < blocks - 1:
+                renames[f"up_blocks.{u}.upsamplers.0.conv"] = f"output_blocks.{index}.{2 if has_attention else 1}.conv"
+            index += 1
+    state = {}
+    for key, value in unet.state_dict().items():
+        prefix = max((p for p in renames if key.startswith(p + ".")), key=len)
+        rest = key[len(prefix) + 1 :]
+        if ".resnets." in prefix:
+            first, _, tail = rest.partition(".")
+            rest = f"{resnet[first]}.{tail}"
+        state[f"model.diffusion_model.{renames[prefix]}.{rest}"] = value.clone()
+    return state
+
+
+def animatediff_keys(adapter: MotionAdapter) -> dict[str, torch.Tensor]:
+    """The adapter's weights under AnimateDiff's original names, with its position tables."""
+    state = {}
+    for key, value in adapter.state_dict().items():
+        key = re.sub(r"(motion_modules\.\d+)\.", r"\1.temporal_transformer.", key)
+        if key.endswith(".pos_embed.pe"):
+            for block in (0, 1):
+                state[key.replace(".pos_embed.pe", f".attention_blocks.{block}.pos_encoder.pe")] = value.clone()
+            continue
+        for new, old in (
+            (".attn1.", ".attention_blocks.0."),
+            (".attn2.", ".attention_blocks.1."),
+            (".norm1.", ".norms.0."),
+            (".norm2.", ".norms.1."),
+            (".norm3.", ".ff_norm."),
+        ):
+            key = key.replace(new, old)
+        state[key] = value.clone()
+    return state
+
+
+@pytest.fixture(scope="module")
+def sources():
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**UNET2D).eval()
+    adapter = MotionAdapter(
+        block_out_channels=(32, 64),
+        motion_layers_per_block=1,
+        motion_num_attention_heads=8,
+        motion_norm_num_groups=8,
+        use_motion_mid_block=True,
+        motion_max_seq_length=32,
+    )
+    with torch.no_grad():
+        for parameter in adapter.parameters():  # AnimateDiff zero-initialises outputs: make every weight count
+            parameter.normal_(0, 0.05)
+    return unet, adapter
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, sources):
+    unet, adapter = sources
+    folder = tmp_path_factory.mktemp("checkpoints")
+    save_file(ldm_keys(unet), folder / "sd15.safetensors")
+    torch.save({"state_dict": ldm_keys(unet), "global_step": 1000}, folder / "sd15.ckpt")
+    torch.save(animatediff_keys(adapter), folder / "mm_sd_v15_v2.ckpt")
+    save_file(animatediff_keys(adapter), folder / "mm.safetensors")
+    (folder / "unet_config.json").write_text(__import__("json").dumps(UNET2D))
+    sd = folder / "sd"  # a diffusers SD folder: unet, vae, text encoder, tokenizer
+    components = tiny_components()
+    unet.save_pretrained(sd / "unet")
+    AutoencoderKL.from_config(components["vae"].config).save_pretrained(sd / "vae")
+    components["text_encoder"].save_pretrained(sd / "text_encoder")
+    components["tokenizer"].save_pretrained(sd / "tokenizer")
+    components["image_encoder"].save_pretrained(folder / "clip")
+    components["feature_extractor"].save_pretrained(folder / "clip")
+    adapter.save_pretrained(folder / "adapter")
+    return folder
+
+
+def source_model(sources) -> UNetMotionModel:
+    unet, adapter = sources
+    return UNetMotionModel.from_unet2d(unet, adapter).eval()
+
+
+@pytest.mark.parametrize(
+    ("unet_file", "module_file"), [("sd15.safetensors", "mm_sd_v15_v2.ckpt"), ("sd15.ckpt", "mm.safetensors")]
+)
+def test_single_files_convert_to_exactly_the_source(files, sources, unet_file, module_file):
+    config = {k: v for k, v in UNET2D.items()}
+    model, report = convert_unet(files / unet_file, files / module_file, unet_config=config)
+    assert max_difference(source_model(sources), model) < 1e-5
+    assert report["max_difference"] < 1e-5
+    assert report["missing"] == [] and report["unexpected"] == []
+
+
+def test_folders_convert_to_exactly_the_source(files, sources):
+    model, _ = convert_unet(files / "sd", files / "adapter")
+    assert max_difference(source_model(sources), model, frames=6) < 1e-5
+
+
+def test_conv_in_grows_with_zero_weights(files, sources):
+    model, _ = convert_unet(files / "sd", files / "mm_sd_v15_v2.ckpt")
+    source = source_model(sources)
+    assert model.conv_in.weight.shape[1] == 9
+    assert torch.equal(model.conv_in.weight[:, :4], source.conv_in.weight)
+    assert not model.conv_in.weight[:, 4:].any()
+
+
+def test_position_table_grows_to_36_and_keeps_the_first_32(files, sources):
+    model, _ = convert_unet(files / "sd", files / "mm_sd_v15_v2.ckpt")
+    source_tables = {n: b for n, b in source_model(sources).named_buffers() if n.endswith(".pe")}
+    tables = {n: b for n, b in model.named_buffers() if n.endswith(".pe")}
+    assert tables.keys() == source_tables.keys() and tables
+    for name, table in tables.items():
+        assert table.shape[1] == 36
+        torch.testing.assert_close(table[:, :32], source_tables[name])
+
+
+def test_convert_command_writes_a_loadable_model(files, tmp_path, capsys):
+    code = main(
+        [
+            "convert",
+            "--unet",
+            str(files / "sd"),
+            "--motion-module",
+            str(files / "mm_sd_v15_v2.ckpt"),
+            "--image-encoder",
+            str(files / "clip"),
+            "-o",
+            str(tmp_path / "model"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "0 missing and 0 unexpected keys" in out and "conv_in 4 -> 9 channels" in out
+    pipe = load_pipeline(tmp_path / "model")
+    assert pipe.unet.config.in_channels == 9 and pipe.unet.config.motion_max_seq_length == 36
+    assert (tmp_path / "model" / "conversion_report.json").is_file()
+
+
+class Payload:
+    """Something that is not a tensor: unpickling it would run code."""
+
+
+def test_pickled_objects_are_refused(tmp_path, sources):
+    torch.save({"state_dict": ldm_keys(sources[0]), "callback": Payload()}, tmp_path / "evil.ckpt")
+    with pytest.raises(ModelLoadError, match="pickled objects that are not tensors"):
+        load_weights(tmp_path / "evil.ckpt")
+
+
+def test_truncated_safetensors(tmp_path, files):
+    data = (files / "mm.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError, match="truncated or not a checkpoint"):
+        load_weights(tmp_path / "cut.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.ckpt", b"just some text", "truncated or not a checkpoint"),
+        ("model.onnx", b"\x00", "unknown checkpoint type"),
+    ],
+)
+def test_wrong_files_get_one_line_errors(files, tmp_path, capsys, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    code = main(
+        [
+            "convert",
+            "--unet",
+            str(tmp_path / name),
+            "--motion-module",
+            str(files / "mm.safetensors"),
+            "--image-encoder",
+            str(files / "clip"),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_motion_module_as_the_unet_is_refused(files):
+    with pytest.raises(ModelLoadError, match="not a Stable Diffusion checkpoint"):
+        convert_unet(files / "mm.safetensors", files / "mm.safetensors")
+
+
+def test_single_file_without_a_vae_folder_says_what_to_pass(files, tmp_path, capsys):
+    code = main(
+        [
+            "convert",
+            "--unet",
+            str(files / "sd15.safetensors"),
+            "--unet-config",
+            str(files / "unet_config.json"),
+            "--motion-module",
+            str(files / "mm.safetensors"),
+            "--image-encoder",
+            str(files / "clip"),
+            "-o",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2 and "pass --text-encoder" in capsys.readouterr().err
