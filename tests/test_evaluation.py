@@ -185,3 +185,13 @@ def test_evaluate_with_no_videos_is_an_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", str(tmp_path / "empty"), "-o", str(tmp_path / "r")]) == 2
     assert "no videos found" in capsys.readouterr().err
+
+
+def test_mirror_correlation_tells_a_palindrome_from_a_loop():
+    from loopanimate.evaluation.metrics import mirror_correlation
+
+    forward = turning(9)  # frames 0..8 of a turning texture
+    palindrome = torch.cat([forward, forward.flip(0)[1:]])
+    assert mirror_correlation(palindrome) == pytest.approx(1.0, abs=1e-6)
+    assert mirror_correlation(turning(16)) < 0.5  # a loop that keeps turning the same way
+    assert mirror_correlation(as_video(np.repeat(texture(16, 16)[None], 5, axis=0))) is None

@@ -98,3 +98,19 @@ def seam_ratio(video: torch.Tensor) -> float | None:
     if typical <= 1e-8:
         return None
     return frame_step(shown[-1], shown[0]) / typical
+
+
+def mirror_correlation(video: torch.Tensor) -> float | None:
+    """How much frame i looks like frame N-1-i once the still picture is removed: the mean Pearson correlation of the
+    pairs' deviations from the clip's mean frame. About 1: played back and forth (a palindrome); about 0 or below:
+    not. None when nothing moves."""
+    deviations = video - video.mean(dim=0, keepdim=True)
+    count = len(video)
+    pairs = [(i, count - 1 - i) for i in range(1, count // 2) if i != count - 1 - i]
+    values = []
+    for i, j in pairs:
+        a, b = deviations[i].flatten(), deviations[j].flatten()
+        norm = a.norm() * b.norm()
+        if norm > 1e-12:
+            values.append(float(torch.dot(a, b) / norm))
+    return float(np.mean(values)) if values else None
