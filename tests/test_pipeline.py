@@ -138,3 +138,49 @@ def test_progress_callback_counts_every_step(pipe, image):
     steps = []
     run(pipe, image, num_frames=3, num_inference_steps=3, callback=lambda step, total: steps.append((step, total)))
     assert steps == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_cycle_closes_the_loop_exactly(pipe, image):
+    frames = run(pipe, image, num_frames=7, loop_closure="cycle")
+    assert frames.shape[1] == 7
+    assert np.array_equal(frames[0, 0], frames[0, -1])
+
+
+def test_cycle_rolls_the_circle_differently_at_each_step(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=9, num_inference_steps=4, loop_closure="cycle", guidance_scale_text=1.0)
+    mask_positions = [int(call["sample"][0, 8, :, 0, 0].argmax()) for call in calls]  # where frame 0 sits
+    assert len(calls[0]["sample"][0, 0]) == 8  # 9 frames: 8 unique, the last repeats frame 0
+    assert len(set(mask_positions)) > 1
+
+
+def test_a_long_cycle_runs_in_windows_of_the_models_length(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    frames = run(pipe, image, num_frames=71, num_inference_steps=1, loop_closure="cycle", guidance_scale_text=1.0)
+    assert frames.shape[1] == 71 and np.array_equal(frames[0, 0], frames[0, -1])
+    assert len(calls) > 1 and max(call["sample"].shape[2] for call in calls) == 36
+
+
+def test_condition_marks_the_first_and_the_last_frame(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=6, num_inference_steps=1, loop_closure="condition", guidance_scale_text=1.0)
+    assert calls[0]["sample"][0, 8, :, 0, 0].tolist() == [1, 0, 0, 0, 0, 1]
+    torch.testing.assert_close(calls[0]["sample"][:, 4:8, 0], calls[0]["sample"][:, 4:8, -1])
+
+
+def test_motion_strength_zero_starts_every_frame_from_the_same_noise(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=5, num_inference_steps=1, motion_strength=0.0, guidance_scale_text=1.0)
+    noise = calls[0]["sample"][0, :4]  # (4, F, h, w)
+    assert all(torch.equal(noise[:, 0], noise[:, f]) for f in range(1, 5))
+
+
+def test_long_clips_need_the_cycle(pipe, image):
+    with pytest.raises(InvalidArgumentError, match="loop_closure='cycle' takes any length"):
+        run(pipe, image, num_frames=70)
+
+
+@pytest.mark.parametrize(("argument", "value"), [("loop_closure", "spiral"), ("motion_strength", 1.5)])
+def test_unknown_loop_settings_are_refused(pipe, image, argument, value):
+    with pytest.raises(InvalidArgumentError):
+        run(pipe, image, **{argument: value})

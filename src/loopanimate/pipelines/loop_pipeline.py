@@ -19,9 +19,11 @@ from loopanimate.errors import InvalidArgumentError
 from loopanimate.image import to_rgb
 from loopanimate.models import LoopAnimateUNet, frame_conditioning
 from loopanimate.models.latents import encode_latents
+from loopanimate.pipelines.looping import circular_windows, cycle_offset, roll_frames
 
 ProgressCallback = Callable[[int, int], None]
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+LOOP_CLOSURES = ("none", "condition", "cycle")
 
 
 def combine_guidance(
@@ -126,11 +128,18 @@ class LoopAnimatePipeline(DiffusionPipeline):
         pixels = torch.cat([self.vae.decode(chunk).sample for chunk in flat.split(chunk_size)])  # (B * F, 3, H, W)
         return pixels.unflatten(0, (batch, num_frames)).permute(0, 2, 1, 3, 4).float()
 
-    def check_inputs(self, num_frames: int, height: int, width: int, output_type: str) -> None:
-        if not 2 <= num_frames <= self.max_frames:
+    def check_inputs(
+        self, num_frames: int, height: int, width: int, output_type: str, loop_closure: str, motion_strength: float
+    ) -> None:
+        if loop_closure not in LOOP_CLOSURES:
+            raise InvalidArgumentError(
+                f"loop_closure={loop_closure!r} is unknown: use one of {', '.join(LOOP_CLOSURES)}"
+            )
+        longest = None if loop_closure == "cycle" else self.max_frames  # a cycle of any length runs in windows
+        if num_frames < (3 if loop_closure == "cycle" else 2) or (longest and num_frames > longest):
             raise InvalidArgumentError(
                 f"num_frames={num_frames} is out of range: give 2 to {self.max_frames} "
-                f"(the motion modules have {self.max_frames} positions)"
+                f"(the motion modules have {self.max_frames} positions; loop_closure='cycle' takes any length >= 3)"
             )
         if height % self.vae_scale_factor or width % self.vae_scale_factor:
             raise InvalidArgumentError(
@@ -139,6 +148,40 @@ class LoopAnimatePipeline(DiffusionPipeline):
             )
         if output_type not in OUTPUT_TYPES:
             raise InvalidArgumentError(f"output_type={output_type!r} is unknown: use one of {', '.join(OUTPUT_TYPES)}")
+        if not 0.0 <= motion_strength <= 1.0:
+            raise InvalidArgumentError(f"motion_strength={motion_strength} is out of range: give 0 (still) to 1")
+
+    def initial_noise(
+        self, shape: tuple[int, ...], motion_strength: float, generator: torch.Generator | list[torch.Generator] | None
+    ) -> torch.Tensor:
+        """Gaussian latents (B, 4, F, h, w). Below motion_strength 1, part of the noise is one draw shared by all
+        frames (variance still 1): frames that start alike move less."""
+        device, dtype = self._execution_device, self.unet.dtype
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        if motion_strength < 1.0:
+            shared = randn_tensor((*shape[:2], 1, *shape[3:]), generator=generator, device=device, dtype=dtype)
+            noise = motion_strength**0.5 * noise + (1.0 - motion_strength) ** 0.5 * shared
+        return noise
+
+    def guided_noise(
+        self,
+        latents: torch.Tensor,
+        condition: torch.Tensor,
+        timestep: torch.Tensor,
+        image_context: torch.Tensor,
+        text_context: torch.Tensor,
+        guidance_scale_image: float,
+        guidance_scale_text: float,
+    ) -> torch.Tensor:
+        """The guided noise prediction for (B, 4, F, h, w) latents; contexts hold the guidance branches, batched."""
+        branches = image_context.shape[0] // latents.shape[0]
+        model_input = self.scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1, 1), timestep)
+        model_input = torch.cat(
+            [model_input, condition.repeat(branches, 1, 1, 1, 1)], dim=1
+        )  # (branches * B, 9, F, h, w)
+        eps = self.unet(model_input, timestep, image_context, text_context).sample
+        eps_split = list(eps.chunk(branches)) + [None] * (3 - branches)
+        return combine_guidance(*eps_split, guidance_scale_image, guidance_scale_text)
 
     @torch.no_grad()
     def __call__(
@@ -158,12 +201,19 @@ class LoopAnimatePipeline(DiffusionPipeline):
         output_type: str = "pil",
         callback: ProgressCallback | None = None,
         decode_chunk_size: int = 16,
+        loop_closure: str = "none",
+        motion_strength: float = 1.0,
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
-        """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step."""
+        """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
+
+        loop_closure: `none` (the paper: loops are learned), `condition` (the last frame is conditioned on the image
+        too) or `cycle` (`num_frames - 1` frames denoised as a circle rolled anew every step, then frame 0 repeated;
+        any length, in overlapping circular windows of the model's length). motion_strength: 1 as trained, 0 still.
+        """
         default_height, default_width = self.default_size()
         height, width = height or default_height, width or default_width
-        self.check_inputs(num_frames, height, width, output_type)
+        self.check_inputs(num_frames, height, width, output_type, loop_closure, motion_strength)
 
         images = [to_rgb(im) for im in (image if isinstance(image, list) else [image])]
         batch = len(images)
@@ -173,50 +223,63 @@ class LoopAnimatePipeline(DiffusionPipeline):
         if len(prompts) != batch or len(negative_prompts) != batch:
             raise InvalidArgumentError(f"got {batch} images but {len(prompts)} prompts: give one prompt per image")
         device = self._execution_device
+        circle = loop_closure == "cycle"
+        latent_frames = num_frames - 1 if circle else num_frames  # a cycle's last frame is its first, added at the end
 
         # 1. Conditions: image at pixel level (latent) and feature level (tokens), text apart.
         pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
         image_latents = self.encode_image_latents(pixels).to(self.unet.dtype)  # (B, 4, h, w)
-        condition = frame_conditioning(image_latents, num_frames)  # (B, 5, F, h, w)
+        conditioned = (0, num_frames - 1) if loop_closure == "condition" else (0,)
+        condition = frame_conditioning(image_latents, latent_frames, conditioned)  # (B, 5, F, h, w)
         image_tokens = self.encode_image_tokens(images).to(self.unet.dtype)
         text_tokens = self.encode_text(prompts).to(self.unet.dtype)
 
         # 2. Guidance branches, batched: full (I, T), then image-only (I, -), then unconditional (-, -).
-        image_branch = guidance_scale_image != 1.0 or guidance_scale_text != 1.0
-        uncond_branch = guidance_scale_image != 1.0
         image_contexts, text_contexts = [image_tokens], [text_tokens]
-        if image_branch:
+        if guidance_scale_image != 1.0 or guidance_scale_text != 1.0:
             null_text = self.encode_text(negative_prompts).to(self.unet.dtype)
             image_contexts.append(image_tokens)
             text_contexts.append(null_text)
-        if uncond_branch:
-            image_contexts.append(torch.zeros_like(image_tokens))
-            text_contexts.append(null_text)
-        branches = len(image_contexts)
+            if guidance_scale_image != 1.0:
+                image_contexts.append(torch.zeros_like(image_tokens))
+                text_contexts.append(null_text)
         image_context, text_context = torch.cat(image_contexts), torch.cat(text_contexts)
-        condition = condition.repeat(branches, 1, 1, 1, 1)
 
         # 3. Noise.
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        latent_shape = (batch, 4, num_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        latent_shape = (batch, 4, latent_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
         if latents is None:
-            latents = randn_tensor(latent_shape, generator=generator, device=device, dtype=self.unet.dtype)
+            latents = self.initial_noise(latent_shape, motion_strength, generator)
         latents = latents.to(device) * self.scheduler.init_noise_sigma
         step_kwargs = {"eta": eta} if "eta" in inspect.signature(self.scheduler.step).parameters else {}
         if "generator" in inspect.signature(self.scheduler.step).parameters:
             step_kwargs["generator"] = generator
 
-        # 4. Denoise.
+        # 4. Denoise: roll the circle (cycle), predict window by window, blend, unroll.
+        windows = circular_windows(latent_frames, self.max_frames) if circle else [(torch.arange(latent_frames), None)]
         timesteps = self.scheduler.timesteps
         for step, t in enumerate(timesteps):
-            model_input = self.scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1, 1), t)
-            model_input = torch.cat([model_input, condition], dim=1)  # (branches * B, 9, F, h, w)
-            eps = self.unet(model_input, t, image_context, text_context).sample
-            eps_split = list(eps.chunk(branches)) + [None] * (3 - branches)
-            eps = combine_guidance(*eps_split, guidance_scale_image, guidance_scale_text)
-            latents = self.scheduler.step(eps, t, latents, **step_kwargs).prev_sample
+            offset = cycle_offset(step, latent_frames) if circle else 0
+            rolled, rolled_condition = roll_frames(latents, offset), roll_frames(condition, offset)
+            eps = torch.zeros_like(rolled)
+            for indices, weights in windows:
+                window_eps = self.guided_noise(
+                    rolled[:, :, indices],
+                    rolled_condition[:, :, indices],
+                    t,
+                    image_context,
+                    text_context,
+                    guidance_scale_image,
+                    guidance_scale_text,
+                )
+                eps[:, :, indices] += (
+                    window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
+                )
+            latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
             if callback is not None:
                 callback(step + 1, len(timesteps))
+        if circle:
+            latents = torch.cat([latents, latents[:, :, :1]], dim=2)  # close the loop: the last frame is frame 0
 
         # 5. Frames.
         if output_type == "latent":
