@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from measure import peak_since, run_child, start_peak  # bench/measure.py: the script's folder is on the path
 
 STAGES = {15: 1, 21: 2, 35: 3}
 
@@ -52,13 +51,7 @@ def child(frames: int, everything: bool, latent: int, device: str, checkpointing
         optimizer.zero_grad(set_to_none=True)
 
     # Memory from here on: gradients, optimizer state and activations; the weights and inputs are already there.
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak resident size to the current one
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = start_peak(device)
     step()  # the first step also allocates the optimizer's state
     times = []
     for _ in range(3):
@@ -67,10 +60,7 @@ def child(frames: int, everything: bool, latent: int, device: str, checkpointing
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    if device.startswith("cuda"):
-        peak = torch.cuda.max_memory_allocated() - before
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    peak = peak_since(device, before)
     return {"trained": sum(p.numel() for p in parameters), "peak_bytes": peak, "step_seconds": statistics.median(times)}
 
 
@@ -95,21 +85,10 @@ def main() -> None:
     for frames, stage in STAGES.items():
         results = {}
         for which in ("stage", "all"):
-            command = [
-                sys.executable,
-                __file__,
-                "--child",
-                str(frames),
-                which,
-                "--latent",
-                str(args.latent),
-                "--device",
-                args.device,
-            ]
+            options = [str(frames), which, "--latent", str(args.latent), "--device", args.device]
             if args.gradient_checkpointing:
-                command.append("--gradient-checkpointing")
-            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            results[which] = json.loads(output.strip().splitlines()[-1])
+                options.append("--gradient-checkpointing")
+            results[which] = run_child(__file__, options)
         for which, label in (("stage", f"stage {stage}"), ("all", "whole UNet")):
             r = results[which]
             ratios = ""

@@ -227,3 +227,28 @@ def test_contact_sheet_of_a_corrupt_video(tmp_path, capsys):
     code = exit_code(["contact-sheet", str(tmp_path / "bad.gif"), "-o", str(tmp_path / "s.png")])
     assert_one_line_error(capsys, code, "cannot decode video")
     assert not (tmp_path / "s.png").exists()
+
+
+def test_interpolate_multiplies_frames_and_rate(tmp_path, picture, capsys):
+    assert motion(picture, tmp_path / "i.gif", "--frames", "9", "--interpolate", "2") == 0
+    frames, info = read_video(tmp_path / "i.gif")
+    assert len(frames) == 8 * 3  # 8 shown frames, 2 more after each, the wrap included
+    assert info["fps"] == pytest.approx(24.0, rel=0.1)  # GIF keeps durations in 10 ms steps: 24 fps is 40 ms
+    assert "2 between each pair" in capsys.readouterr().out
+
+
+def test_motion_zero_gives_a_still_loop(tmp_path, picture):
+    assert motion(picture, tmp_path / "still", "--frames", "5", "--motion", "0") == 0
+    frames, _ = read_video(tmp_path / "still")
+    assert all(np.array_equal(frame, frames[0]) for frame in frames)
+
+
+def test_motion_out_of_range(tmp_path, picture, capsys):
+    assert_one_line_error(capsys, motion(picture, tmp_path / "o.gif", "--motion", "2"), "out of range")
+
+
+def test_long_diffusion_loops_need_the_cycle(tmp_path, picture, tiny_model_dir, capsys):
+    code = animate(picture, tiny_model_dir, tmp_path / "o.gif", "--frames", "40")
+    assert_one_line_error(capsys, code, "--loop-closure cycle")
+    assert animate(picture, tiny_model_dir, tmp_path / "long", "--frames", "40", "--loop-closure", "cycle") == 0
+    assert len(read_video(tmp_path / "long")[0]) == 39

@@ -186,3 +186,46 @@ def test_eased_clock_keeps_whole_cycles():
     assert eased(0.0) == 0.0
     assert eased(2 * np.pi) == pytest.approx(2 * np.pi)
     assert eased(np.pi / 8) < np.pi / 8  # slower than the plain clock near the seam
+
+
+def test_motion_strength_zero_is_a_still_video():
+    frames = animate_without_weights(
+        scene()[0], "the bar sways wildly", num_frames=9, mask=scene()[1], motion_strength=0.0
+    )
+    assert all(np.array_equal(frame, scene()[0]) for frame in frames)
+
+
+def test_motion_strength_scales_the_movement():
+    heights = [
+        ranges(animate_without_weights(scene()[0], "bobs", num_frames=17, mask=scene()[1], motion_strength=s))["y"]
+        for s in (0.25, 0.5, 1.0)
+    ]
+    assert heights[0] < heights[1] < heights[2]
+
+
+def test_a_long_engine_loop_through_circular_windows_has_no_seam():
+    """The engine's 70-frame loop, split into the pipeline's circular windows and blended back."""
+    import torch
+
+    from loopanimate.evaluation.metrics import seam_ratio
+    from loopanimate.pipelines.looping import circular_windows
+
+    frames = torch.from_numpy(animate("the bar sways", frames=71)[:-1]).float() / 255  # 70 unique frames
+    blended = torch.zeros_like(frames)
+    for indices, weights in circular_windows(70, 36):
+        blended.index_add_(0, indices, frames[indices] * weights.view(-1, 1, 1, 1))
+    torch.testing.assert_close(blended, frames)
+    assert seam_ratio(blended.permute(0, 3, 1, 2)) <= 1.5
+
+
+def test_windows_that_disagree_blend_without_a_jump():
+    """Windows predicting +1 and -1 alternately: the blend moves between them gradually (hard windows would jump 2)."""
+    import torch
+
+    from loopanimate.pipelines.looping import circular_windows
+
+    blended = torch.zeros(70)
+    for number, (indices, weights) in enumerate(circular_windows(70, 36)):
+        blended.index_add_(0, indices, weights * (1.0 if number % 2 else -1.0))
+    steps = (torch.roll(blended, -1) - blended).abs()  # the wrap 69 -> 0 included
+    assert blended.abs().max() > 0.5 and steps.max() < 0.3

@@ -53,6 +53,16 @@ def parse_frames(text: str) -> int:
     return frames
 
 
+def parse_unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: give a value from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: give a value from 0 to 1")
+    return value
+
+
 def quiet_libraries() -> None:
     """The CLI draws its own progress; silence the loaders' bars and notices."""
     import diffusers
@@ -94,10 +104,10 @@ def choose_engine(args: argparse.Namespace) -> str:
             raise InvalidArgumentError(
                 "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
             )
-        if args.frames > LOOPANIMATE_MAX_FRAMES:
+        if args.frames > LOOPANIMATE_MAX_FRAMES and args.loop_closure != "cycle":
             raise InvalidArgumentError(
                 f"--frames {args.frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
-                f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
+                f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions), or --loop-closure cycle for any length"
             )
     return engine
 
@@ -109,7 +119,9 @@ def run_motion_engine(args: argparse.Namespace, image) -> np.ndarray:
 
     image = fit_image(image, size=args.size, max_side=MOTION_MAX_SIDE)
     mask = load_image(args.mask) if args.mask else None
-    frames = animate_without_weights(image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask)
+    frames = animate_without_weights(
+        image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask, motion_strength=args.motion
+    )
     plan = plan_motion(args.prompt)
     print(f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}", file=sys.stderr)
     if plan.fallback:
@@ -145,6 +157,8 @@ def run_diffusion_engine(args: argparse.Namespace, image) -> np.ndarray:
             generator=torch.Generator().manual_seed(args.seed),
             output_type="np",
             callback=lambda step, total: bar.update(1),
+            loop_closure=args.loop_closure,
+            motion_strength=args.motion,
         )
     return result.frames[0]
 
@@ -157,10 +171,18 @@ def cmd_animate(args: argparse.Namespace) -> int:
     engine = choose_engine(args)
     image = load_image(args.image)
     frames = run_motion_engine(args, image) if engine == "motion" else run_diffusion_engine(args, image)
-    written = write_video(frames, args.output, fps=args.fps, closed_loop=True)
+    fps = args.fps
+    if args.interpolate:
+        from loopanimate.export import to_uint8
+        from loopanimate.interpolate import interpolate_loop
+
+        frames = interpolate_loop(to_uint8(frames), args.interpolate, closed_loop=True)
+        fps *= args.interpolate + 1  # the same loop, as long as before, smoother
+    written = write_video(frames, args.output, fps=fps, closed_loop=True)
     print(
-        f"wrote {args.output}: {written} frames at {args.fps:g} fps "
-        f"({args.frames} generated, the repeated seam frame dropped)"
+        f"wrote {args.output}: {written} frames at {fps:g} fps "
+        f"({args.frames} generated{f', {args.interpolate} between each pair' if args.interpolate else ''}, "
+        "the repeated seam frame dropped)"
     )
     return 0
 
@@ -384,6 +406,19 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--guidance-text", type=float, default=7.5, help="text guidance scale (default: 7.5)")
     animate.add_argument("--guidance-image", type=float, default=1.0, help="image guidance scale (default: 1.0, off)")
     animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
+    animate.add_argument(
+        "--motion", type=parse_unit, default=1.0, help="motion strength, 0 (still) to 1 (default: 1, as trained)"
+    )
+    animate.add_argument(
+        "--interpolate", type=int, default=0, help="K flow-interpolated frames between each pair, seam included"
+    )
+    animate.add_argument(
+        "--loop-closure",
+        choices=("none", "condition", "cycle"),
+        default="none",
+        help="diffusion: close the loop by the model alone (none), conditioning the last frame, or a rolled circle "
+        "(cycle, any --frames)",
+    )
     animate.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     animate.set_defaults(run=cmd_animate)
 

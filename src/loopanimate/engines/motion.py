@@ -7,6 +7,7 @@ under the object (a clean plate); the object's soft fringe travels with it, so n
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -171,16 +172,25 @@ def animate_without_weights(
     num_frames: int = 35,
     seed: int = 0,
     mask: np.ndarray | PIL.Image.Image | None = None,
+    motion_strength: float = 1.0,
 ) -> np.ndarray:
-    """Animate the salient object of `image` as `prompt` says: (F, H, W, 3) uint8, frame F-1 equal to frame 0."""
+    """Animate the salient object of `image` as `prompt` says: (F, H, W, 3) uint8, frame F-1 equal to frame 0.
+
+    motion_strength scales every movement (0: a still picture); a spin keeps whole turns above 0."""
     if num_frames < 2:
         raise InvalidArgumentError(f"num_frames={num_frames} is too few: a loop needs at least 2 frames")
+    if not 0.0 <= motion_strength <= 1.0:
+        raise InvalidArgumentError(f"motion_strength={motion_strength} is out of range: give 0 (still) to 1")
     pixels = np.asarray(image.convert("RGB") if isinstance(image, PIL.Image.Image) else image, dtype=np.uint8)
     height, width = pixels.shape[:2]
     alpha = salient_mask(pixels) if mask is None else load_mask(mask, (width, height))
     if alpha.max() <= 0.0:
         raise InvalidArgumentError("the mask is empty (all black): paint the object to animate white")
-    engine = MotionEngine(split_layers(pixels, alpha), plan_motion(prompt), seed)
+    plan = plan_motion(prompt)
+    if motion_strength == 0.0:
+        return np.repeat(pixels[None], num_frames, axis=0)
+    plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
+    engine = MotionEngine(split_layers(pixels, alpha), plan, seed)
     period = num_frames - 1  # a closed loop: the last frame repeats frame 0
     frames = [pixels.copy()]  # phase 0 is the identity: frame 0 is the input, bit for bit
     for index in range(1, num_frames):
