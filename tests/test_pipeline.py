@@ -111,8 +111,8 @@ def test_same_seed_same_frames_other_seed_other_frames(pipe, image):
 def test_batched_equals_one_at_a_time(pipe, image):
     second = image.transpose(0)  # a mirrored picture
     latents = torch.randn(2, 4, 4, SIZE // 8, SIZE // 8, generator=seeded())
-    batched = run(pipe, [image, second], num_frames=4, latents=latents)
-    alone = [run(pipe, im, num_frames=4, latents=latents[i : i + 1]) for i, im in enumerate([image, second])]
+    batched = run(pipe, [image, second], num_frames=5, latents=latents)  # a cycle of 5: 4 latent frames
+    alone = [run(pipe, im, num_frames=5, latents=latents[i : i + 1]) for i, im in enumerate([image, second])]
     np.testing.assert_allclose(batched, np.concatenate(alone), atol=1e-5)
 
 
@@ -126,7 +126,7 @@ def test_save_load_gives_the_same_frames(pipe, image, tmp_path):
 @pytest.mark.parametrize("frames", [1, 37])
 def test_frame_count_out_of_range_is_refused(pipe, image, frames):
     with pytest.raises(InvalidArgumentError, match="give 2 to 36"):
-        run(pipe, image, num_frames=frames)
+        run(pipe, image, num_frames=frames, loop_closure="none")
 
 
 def test_size_not_divisible_by_8_is_refused(pipe, image):
@@ -172,12 +172,12 @@ def test_motion_strength_zero_starts_every_frame_from_the_same_noise(pipe, image
     calls = spy_unet_calls(pipe, monkeypatch)
     run(pipe, image, num_frames=5, num_inference_steps=1, motion_strength=0.0, guidance_scale_text=1.0)
     noise = calls[0]["sample"][0, :4]  # (4, F, h, w)
-    assert all(torch.equal(noise[:, 0], noise[:, f]) for f in range(1, 5))
+    assert noise.shape[1] >= 4 and all(torch.equal(noise[:, 0], noise[:, f]) for f in range(1, noise.shape[1]))
 
 
 def test_long_clips_need_the_cycle(pipe, image):
     with pytest.raises(InvalidArgumentError, match="loop_closure='cycle' takes any length"):
-        run(pipe, image, num_frames=70)
+        run(pipe, image, num_frames=70, loop_closure="none")
 
 
 @pytest.mark.parametrize(("argument", "value"), [("loop_closure", "spiral"), ("motion_strength", 1.5)])

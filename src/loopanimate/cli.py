@@ -415,9 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument(
         "--loop-closure",
         choices=("none", "condition", "cycle"),
-        default="none",
-        help="diffusion: close the loop by the model alone (none), conditioning the last frame, or a rolled circle "
-        "(cycle, any --frames)",
+        default="cycle",
+        help="diffusion: a rolled circle (cycle, default, any --frames), the model alone (none, the paper's), or "
+        "conditioning the last frame too (condition)",
     )
     animate.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     animate.set_defaults(run=cmd_animate)
