@@ -1,0 +1,5 @@
+import sys
+
+from loopanimate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,507 @@
+"""`loopanimate` command line: thin wrappers that parse, call the library, show progress and map errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
+from loopanimate.models import LOOPANIMATE_MAX_FRAMES
+
+EXIT_USAGE = 2
+MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a single line (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width)."""
+    try:
+        parts = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512"
+        ) from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
+    width, height = parts
+    if width % 8 or height % 8:
+        raise argparse.ArgumentTypeError(
+            f"size {width}x{height} is not divisible by 8: round both sides to a multiple of 8"
+        )
+    return height, width
+
+
+def parse_frames(text: str) -> int:
+    try:
+        frames = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid frame count {text!r}: give a whole number") from None
+    if frames < 2:
+        raise argparse.ArgumentTypeError(f"--frames {frames} is out of range: a loop needs at least 2 frames")
+    return frames
+
+
+def parse_unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: give a value from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: give a value from 0 to 1")
+    return value
+
+
+def quiet_libraries() -> None:
+    """The CLI draws its own progress; silence the loaders' bars and notices."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cmd_init_model(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import atomic_dir
+    from loopanimate.pipelines import LoopAnimatePipeline
+    from loopanimate.pipelines.tiny import tiny_components
+
+    out = Path(args.out)
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)  # like save_pretrained
+    quiet_libraries()
+    pipe = LoopAnimatePipeline(**tiny_components(seed=args.seed))
+    with atomic_dir(out) as tmp:
+        pipe.save_pretrained(tmp)
+    parameters = sum(p.numel() for p in pipe.unet.parameters())
+    print(f"wrote a tiny random LoopAnimate model ({parameters:,} UNet parameters) to {out}")
+    return 0
+
+
+def choose_engine(args: argparse.Namespace) -> str:
+    """`auto` is diffusion when a model is given, else the weight-free motion engine."""
+    engine = args.engine if args.engine != "auto" else ("diffusion" if args.model else "motion")
+    if engine == "diffusion":
+        if not args.model:
+            raise InvalidArgumentError(
+                "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
+            )
+        if args.frames > LOOPANIMATE_MAX_FRAMES and args.loop_closure != "cycle":
+            raise InvalidArgumentError(
+                f"--frames {args.frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
+                f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions), or --loop-closure cycle for any length"
+            )
+    return engine
+
+
+def run_motion_engine(args: argparse.Namespace, image) -> np.ndarray:
+    from loopanimate.engines import animate_without_weights, plan_motion
+    from loopanimate.engines.prompt import known_motion_words
+    from loopanimate.image import fit_image, load_image
+
+    image = fit_image(image, size=args.size, max_side=MOTION_MAX_SIDE)
+    mask = load_image(args.mask) if args.mask else None
+    frames = animate_without_weights(
+        image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask, motion_strength=args.motion
+    )
+    plan = plan_motion(args.prompt)
+    print(f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}", file=sys.stderr)
+    if plan.fallback:
+        print(
+            f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})",
+            file=sys.stderr,
+        )
+    return frames
+
+
+def run_diffusion_engine(args: argparse.Namespace, image) -> np.ndarray:
+    import torch
+    from tqdm import tqdm
+
+    from loopanimate.pipelines import load_pipeline
+
+    quiet_libraries()
+    device = args.device or default_device()
+    pipe = load_pipeline(args.model, device=device)
+    height, width = args.size if args.size else pipe.default_size()
+    print(f"engine: diffusion ({args.model}, {device}), {args.frames} frames at {width}x{height}", file=sys.stderr)
+    with tqdm(total=args.steps, desc="denoising", unit="step", disable=None) as bar:
+        result = pipe(
+            image,
+            args.prompt,
+            num_frames=args.frames,
+            num_inference_steps=args.steps,
+            guidance_scale_image=args.guidance_image,
+            guidance_scale_text=args.guidance_text,
+            negative_prompt=args.negative_prompt,
+            height=height,
+            width=width,
+            generator=torch.Generator().manual_seed(args.seed),
+            output_type="np",
+            callback=lambda step, total: bar.update(1),
+            loop_closure=args.loop_closure,
+            motion_strength=args.motion,
+        )
+    return result.frames[0]
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    from loopanimate.export import check_output_path, write_video
+    from loopanimate.image import load_image
+
+    check_output_path(args.output)  # fail before minutes of work, not after
+    engine = choose_engine(args)
+    image = load_image(args.image)
+    frames = run_motion_engine(args, image) if engine == "motion" else run_diffusion_engine(args, image)
+    fps = args.fps
+    if args.interpolate:
+        from loopanimate.export import to_uint8
+        from loopanimate.interpolate import interpolate_loop
+
+        frames = interpolate_loop(to_uint8(frames), args.interpolate, closed_loop=True)
+        fps *= args.interpolate + 1  # the same loop, as long as before, smoother
+    written = write_video(frames, args.output, fps=fps, closed_loop=True)
+    print(
+        f"wrote {args.output}: {written} frames at {fps:g} fps "
+        f"({args.frames} generated{f', {args.interpolate} between each pair' if args.interpolate else ''}, "
+        "the repeated seam frame dropped)"
+    )
+    return 0
+
+
+def cmd_contact_sheet(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import atomic_file
+    from loopanimate.contact_sheet import contact_sheet
+    from loopanimate.export import read_video
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"contact sheets are PNG: give an output ending in .png, not {out.name}")
+    if not out.absolute().parent.is_dir():
+        raise InvalidArgumentError(f"output folder does not exist: {out.absolute().parent} (create it first)")
+    frames, _ = read_video(args.video)
+    sheet = contact_sheet(frames, columns=args.columns, every=args.every, thumb_width=args.width)
+    with atomic_file(out) as tmp:
+        sheet.save(tmp, format="PNG")
+    print(f"wrote {out}: {len(range(0, len(frames), args.every))} of {len(frames)} frames")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from loopanimate.evaluation import ClipEmbedding, WeightFreeEmbedding
+    from loopanimate.evaluation.report import find_cases, markdown_table, score, write_report
+
+    cases = find_cases(args.source)
+    if not cases:
+        raise InvalidArgumentError(
+            f"no videos found in {args.source}: give GIF, MP4 or WebP files or PNG-frame folders"
+        )
+    if args.clip:
+        quiet_libraries()
+    embed = ClipEmbedding(args.clip, device=args.device or default_device()) if args.clip else WeightFreeEmbedding()
+    rows = [score(case, embed) for case in cases]
+    paths = write_report(rows, args.output, embed.name)
+    print(markdown_table(rows, embed.name))
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from loopanimate.data.check import check_videos
+    from loopanimate.data.manifest import read_manifest
+
+    entries = read_manifest(args.manifest, args.root)
+    report = check_videos(entries, args.frames, args.mode)
+    counts, seconds = report["counts"], report["seconds"]
+    print(f"{len(entries)} videos: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(f"a {args.frames}-frame {args.mode} clip needs at least {report['frames_needed']} frames")
+    print(f"duration (s): min {seconds['min']:.1f}, median {seconds['median']:.1f}, max {seconds['max']:.1f}")
+    print("resolutions: " + (", ".join(f"{size} ({n})" for size, n in report["resolutions"].items()) or "none"))
+    for status, paths in report["problems"].items():
+        for path in paths[:10]:
+            print(f"  {status}: {path}")
+        if len(paths) > 10:
+            print(f"  ... and {len(paths) - 10} more {status}")
+    return 0
+
+
+def cmd_data_preview(args: argparse.Namespace) -> int:
+    from loopanimate.data.manifest import read_manifest
+    from loopanimate.data.preview import preview_clips
+    from loopanimate.export import check_output_path, write_video
+
+    check_output_path(args.output)
+    try:
+        frames = preview_clips(
+            read_manifest(args.manifest, args.root), args.videos, args.frames, args.size, args.mode, args.seed
+        )
+    except ValueError as error:
+        raise InvalidArgumentError(str(error)) from None
+    write_video(frames, args.output, fps=args.fps, closed_loop=False)
+    print(f"wrote {args.output}: {frames.shape[0]} frames, {frames.shape[2] // args.size[1]} videos side by side")
+    return 0
+
+
+def cmd_data_cache(args: argparse.Namespace) -> int:
+    from diffusers import AutoencoderKL
+    from tqdm import tqdm
+
+    from loopanimate.data.cache import cache_latents
+    from loopanimate.data.manifest import read_manifest
+
+    entries = read_manifest(args.manifest, args.root)
+    vae_dir = Path(args.vae) / "vae" if (Path(args.vae) / "vae").is_dir() else Path(args.vae)
+    if not (vae_dir / "config.json").is_file():
+        raise InvalidArgumentError(f"no VAE at {args.vae}: give a VAE folder or a model folder with a vae/ inside")
+    quiet_libraries()
+    vae = AutoencoderKL.from_pretrained(vae_dir, local_files_only=True).to(args.device or default_device())
+    with tqdm(desc="shards", unit="shard", disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        index = cache_latents(
+            entries,
+            vae,
+            args.output,
+            args.frames,
+            args.size,
+            args.mode,
+            seed=args.seed,
+            shard_size=args.shard_size,
+            progress=progress,
+        )
+    clips = sum(shard["count"] for shard in index["shards"])
+    skipped = sum(len(shard["skipped"]) for shard in index["shards"])
+    print(f"wrote {args.output}: {clips} clips in {len(index['shards'])} shards, {skipped} videos skipped")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import atomic_file
+    from loopanimate.data.synthetic import drifting_sprites, write_mp4
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    height, width = args.size
+    for number in range(args.videos):
+        path = out / f"synthetic{number:05d}.mp4"
+        if not path.is_file():
+            with atomic_file(path) as tmp:
+                write_mp4(tmp, drifting_sprites(args.video_frames, (height, width), seed=args.seed + number))
+        path.with_suffix(".txt").write_text("squares drifting over a panning texture")
+    print(f"wrote {args.videos} synthetic videos of {args.video_frames} frames at {width}x{height} to {out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    from loopanimate.training.config import load_config
+    from loopanimate.training.loop import train
+
+    config = load_config(args.config, {"output": args.output})
+    quiet_libraries()
+    final = train(config, resume=args.resume)
+    if PartialState().is_main_process:  # under `accelerate launch` every process gets here
+        print(f"trained {config.output}: the pipeline is in {final}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import json
+
+    from loopanimate.atomic import atomic_dir
+    from loopanimate.models.convert import convert_unet, read_unet_config
+    from loopanimate.pipelines.assemble import assemble_pipeline
+
+    out = Path(args.output)
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    quiet_libraries()
+    unet, report = convert_unet(args.unet, args.motion_module, read_unet_config(args.unet_config), args.motion_heads)
+    if report["max_difference"] > 1e-4:
+        raise InvalidArgumentError(
+            f"the converted UNet differs from the source by {report['max_difference']:.2e}: check --motion-heads"
+        )
+    pipe = assemble_pipeline(unet, args.unet, args.vae, args.text_encoder, args.image_encoder)
+    with atomic_dir(out) as tmp:
+        pipe.save_pretrained(tmp)
+        (tmp / "conversion_report.json").write_text(json.dumps(report, indent=2))
+    print(
+        f"wrote {out}: {report['tensors']} UNet tensors, {report['parameters']:,} parameters ({report['dtype']}), "
+        f"{len(report['missing'])} missing and {len(report['unexpected'])} unexpected keys; conv_in "
+        f"{report['conv_in_channels'][0]} -> {report['conv_in_channels'][1]} channels, motion positions "
+        f"{report['motion_positions'][0]} -> {report['motion_positions'][1]}; largest difference from the source "
+        f"with the new inputs zero: {report['max_difference']:.1e}"
+    )
+    return 0
+
+
+def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int) -> None:
+    from loopanimate.data.alss import MODES
+
+    parser.add_argument(
+        "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
+    )
+    parser.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
+    parser.add_argument("--frames", type=parse_frames, default=frames, help=f"frames per clip (default: {frames})")
+    parser.add_argument("--mode", choices=MODES, default="alss", help="clip sampling (default: alss, the paper's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
+    parser.add_argument("--size", type=parse_size, default=(size, size), help=f"N or WIDTHxHEIGHT (default: {size})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    init = commands.add_parser("init-model", help="write a randomly initialised model folder (for tests and demos)")
+    init.add_argument("out", metavar="OUT", help="folder to write (replaced only once complete)")
+    init.add_argument("--tiny", action="store_true", required=True, help="a tiny config that runs on any CPU")
+    init.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    init.set_defaults(run=cmd_init_model)
+
+    animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
+    animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
+    animate.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)")
+    animate.add_argument("--negative-prompt", default=None, help="text to guide away from")
+    animate.add_argument("--model", default=None, help="LoopAnimate model folder (local); none: the motion engine")
+    animate.add_argument(
+        "--engine",
+        choices=("auto", "motion", "diffusion"),
+        default="auto",
+        help="auto (default): diffusion when --model is given, else the weight-free motion engine",
+    )
+    animate.add_argument("--mask", default=None, help="motion engine: your mask of the object (white = moves)")
+    animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
+    animate.add_argument(
+        "--frames", type=parse_frames, default=35, help="frames generated (default: 35; diffusion: at most 36)"
+    )
+    animate.add_argument("--steps", type=int, default=25, help="diffusion: denoising steps (default: 25)")
+    animate.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
+    animate.add_argument(
+        "--size",
+        type=parse_size,
+        default=None,
+        help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's; motion engine: the picture's, at most 512)",
+    )
+    animate.add_argument("--guidance-text", type=float, default=7.5, help="text guidance scale (default: 7.5)")
+    animate.add_argument("--guidance-image", type=float, default=1.0, help="image guidance scale (default: 1.0, off)")
+    animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
+    animate.add_argument(
+        "--motion", type=parse_unit, default=1.0, help="motion strength, 0 (still) to 1 (default: 1, as trained)"
+    )
+    animate.add_argument(
+        "--interpolate", type=int, default=0, help="K flow-interpolated frames between each pair, seam included"
+    )
+    animate.add_argument(
+        "--loop-closure",
+        choices=("none", "condition", "cycle"),
+        default="cycle",
+        help="diffusion: a rolled circle (cycle, default, any --frames), the model alone (none, the paper's), or "
+        "conditioning the last frame too (condition)",
+    )
+    animate.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    animate.set_defaults(run=cmd_animate)
+
+    sheet = commands.add_parser("contact-sheet", help="a PNG grid of a video's frames, labelled with their indices")
+    sheet.add_argument("video", metavar="VIDEO", help="GIF, MP4, WebP or folder of PNG frames")
+    sheet.add_argument("-o", "--output", required=True, help="OUT.png")
+    sheet.add_argument("--columns", type=int, default=6, help="frames per row (default: 6)")
+    sheet.add_argument("--every", type=int, default=1, help="show every N-th frame (default: 1)")
+    sheet.add_argument("--width", type=int, default=160, help="width of each frame in pixels (default: 160)")
+    sheet.set_defaults(run=cmd_contact_sheet)
+
+    evaluate = commands.add_parser("evaluate", help="score videos with the paper's metrics (and our seam ratio)")
+    evaluate.add_argument(
+        "source", metavar="RUN_DIR_OR_MANIFEST", help="folder of videos + same-stem images, or .jsonl"
+    )
+    evaluate.add_argument("-o", "--output", required=True, help="report folder (report.json/.csv/.md, similarity.png)")
+    evaluate.add_argument("--clip", default=None, help="local CLIP folder (or a model folder); none: weight-free")
+    evaluate.add_argument("--device", default=None, help="device for CLIP (default: cuda if available)")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    data = commands.add_parser("data", help="training videos: check, preview, cache latents")
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=OneLineParser)
+    check = data_commands.add_parser("check", help="count ok / missing / corrupt / too short videos")
+    check.add_argument(
+        "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
+    )
+    check.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
+    check.add_argument("--frames", type=parse_frames, default=35, help="clip length to check for (default: 35)")
+    check.add_argument("--mode", choices=("alss", "palindrome", "plain"), default="alss", help="clip sampling")
+    check.set_defaults(run=cmd_data_check)
+    preview = data_commands.add_parser("preview", help="ALSS clips of a few videos side by side, with frame indices")
+    add_clip_options(preview, frames=35, size=128)
+    preview.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp or a folder")
+    preview.add_argument("--videos", type=int, default=4, help="how many videos (default: 4)")
+    preview.add_argument("--fps", type=float, default=4.0, help="playback rate (default: 4)")
+    preview.set_defaults(run=cmd_data_preview)
+    cache = data_commands.add_parser("cache", help="encode clips once into safetensors latent shards (resumable)")
+    add_clip_options(cache, frames=35, size=256)
+    cache.add_argument("--vae", required=True, help="VAE folder, or a model folder with vae/ inside")
+    cache.add_argument("-o", "--output", required=True, help="cache folder (an interrupted run continues there)")
+    cache.add_argument("--shard-size", type=int, default=64, help="clips per shard (default: 64)")
+    cache.add_argument("--device", default=None, help="device for the VAE (default: cuda if available)")
+    cache.set_defaults(run=cmd_data_cache)
+    synth = data_commands.add_parser("synth", help="write synthetic videos of non-periodic motion (for tests, demos)")
+    synth.add_argument("out", metavar="OUT", help="folder for the videos and their .txt captions")
+    synth.add_argument("--videos", type=int, default=24, help="how many (default: 24)")
+    synth.add_argument("--video-frames", type=int, default=72, help="frames per video (default: 72)")
+    synth.add_argument("--size", type=parse_size, default=(96, 128), help="WIDTHxHEIGHT (default: 128x96)")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the first video (default: 0)")
+    synth.set_defaults(run=cmd_data_synth)
+
+    convert = commands.add_parser("convert", help="SD 1.5 + an AnimateDiff motion module -> a LoopAnimate model folder")
+    convert.add_argument("--unet", required=True, help="SD 1.5 diffusers folder, or single file (.safetensors/.ckpt)")
+    convert.add_argument(
+        "--motion-module", required=True, help="AnimateDiff .ckpt/.safetensors, or MotionAdapter folder"
+    )
+    convert.add_argument(
+        "--image-encoder", required=True, help="CLIP ViT-L/14 vision folder (with its preprocessor config)"
+    )
+    convert.add_argument("--vae", default=None, help="VAE folder (default: the SD folder's vae/)")
+    convert.add_argument(
+        "--text-encoder", default=None, help="CLIP text folder with tokenizer (default: the SD folder's)"
+    )
+    convert.add_argument("--unet-config", default=None, help="UNet config.json for a single file that is not SD 1.5")
+    convert.add_argument("--motion-heads", type=int, default=None, help="motion-module attention heads (default: 8)")
+    convert.add_argument("-o", "--output", required=True, help="model folder to write (replaced only once complete)")
+    convert.set_defaults(run=cmd_convert)
+
+    train = commands.add_parser("train", help="train a stage (configs/stage1.yaml ...) on accelerate")
+    train.add_argument("--config", required=True, help="YAML file of training settings (see configs/)")
+    train.add_argument("--resume", default=None, help="a checkpoint folder, or `latest` in the run's checkpoints/")
+    train.add_argument("--output", default=None, help="run folder (default: the config's `output`)")
+    train.set_defaults(run=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LoopAnimateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written", file=sys.stderr)
+        return 130

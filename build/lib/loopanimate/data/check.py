@@ -1,0 +1,57 @@
+"""`data check`: what a manifest's videos hold, and which of them can give a training clip."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from loopanimate.data.alss import clip_span, min_stride
+from loopanimate.data.manifest import ManifestEntry
+from loopanimate.data.video import probe, read_frames
+from loopanimate.errors import VideoReadError
+
+
+def check_videos(
+    entries: Iterable[ManifestEntry], num_frames: int, mode: str = "alss", progress: Callable[[int], None] | None = None
+) -> dict:
+    """Count ok / missing / corrupt / too short videos, with durations and resolutions of the readable ones.
+
+    A video counts as readable only if its last frame decodes, which catches truncated files whose headers look whole.
+    """
+    counts: Counter[str] = Counter()
+    problems: dict[str, list[str]] = {"missing": [], "corrupt": [], "too short": []}
+    durations, resolutions = [], Counter()
+    needed = clip_span(num_frames, min_stride(num_frames, mode), mode) + 1
+    for number, entry in enumerate(entries, start=1):
+        if not entry.path.is_file():
+            status = "missing"
+        else:
+            try:
+                info = probe(entry.path)
+                read_frames(entry.path, np.array([info.frames - 1]))
+                durations.append(info.seconds)
+                resolutions[f"{info.width}x{info.height}"] += 1
+                status = "ok" if info.frames >= needed else "too short"
+            except VideoReadError:
+                status = "corrupt"
+        counts[status] += 1
+        if status != "ok":
+            problems[status].append(str(entry.path))
+        if progress is not None:
+            progress(number)
+    return {
+        "counts": {status: counts.get(status, 0) for status in ("ok", "missing", "corrupt", "too short")},
+        "frames_needed": needed,
+        "seconds": _summary(durations),
+        "resolutions": dict(resolutions.most_common(10)),
+        "problems": problems,
+    }
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"min": math.nan, "median": math.nan, "max": math.nan}
+    return {"min": float(np.min(values)), "median": float(np.median(values)), "max": float(np.max(values))}

@@ -1,0 +1,80 @@
+"""Training-video manifests: a WebVid-style CSV, a JSONL file, or a folder of videos with same-name captions."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from loopanimate.errors import InvalidArgumentError
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
+WEBVID_COLUMNS = ("videoid", "name", "page_dir")
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: Path
+    caption: str
+
+
+def iter_manifest(source: str | os.PathLike, root: str | os.PathLike | None = None) -> Iterator[ManifestEntry]:
+    """Every (video path, caption) of a manifest, streamed, so millions of rows never sit in memory at once.
+
+    - CSV (WebVid-10M layout): columns videoid, name (the caption), page_dir; the file is
+      `<root>/<page_dir>/<videoid>.mp4`, root defaulting to the CSV's folder.
+    - JSONL: one {"video": path, "caption": text} per line, paths relative to the file's folder.
+    - folder: every video file, captioned by the same-name .txt beside it (empty when there is none).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise InvalidArgumentError(f"manifest not found: {source} (give a .csv, a .jsonl or a folder of videos)")
+    if source.is_dir():
+        yield from _iter_folder(source)
+    elif source.suffix == ".csv":
+        yield from _iter_webvid_csv(source, Path(root) if root else source.parent)
+    elif source.suffix == ".jsonl":
+        yield from _iter_jsonl(source, Path(root) if root else source.parent)
+    else:
+        raise InvalidArgumentError(f"unknown manifest type {source.suffix!r}: give a WebVid .csv, a .jsonl or a folder")
+
+
+def read_manifest(source: str | os.PathLike, root: str | os.PathLike | None = None) -> list[ManifestEntry]:
+    return list(iter_manifest(source, root))
+
+
+def _iter_folder(folder: Path) -> Iterator[ManifestEntry]:
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+            caption_file = path.with_suffix(".txt")
+            caption = caption_file.read_text().strip() if caption_file.is_file() else ""
+            yield ManifestEntry(path, caption)
+
+
+def _iter_webvid_csv(source: Path, root: Path) -> Iterator[ManifestEntry]:
+    with source.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in WEBVID_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidArgumentError(
+                f"{source} lacks the WebVid column(s) {', '.join(missing)}: it needs videoid, name and page_dir"
+            )
+        for row in reader:
+            yield ManifestEntry(root / row["page_dir"] / f"{row['videoid']}.mp4", row["name"] or "")
+
+
+def _iter_jsonl(source: Path, root: Path) -> Iterator[ManifestEntry]:
+    with source.open() as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                yield ManifestEntry(root / entry["video"], str(entry.get("caption", "")))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InvalidArgumentError(
+                    f'{source}:{number} is not a manifest line: write {{"video": PATH, "caption": TEXT}}'
+                ) from None

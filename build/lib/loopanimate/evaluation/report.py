@@ -1,0 +1,188 @@
+"""Scoring a set of videos and writing the paper-style report: JSON, CSV, a Markdown table and a similarity plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loopanimate.atomic import atomic_file
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
+from loopanimate.evaluation import metrics
+from loopanimate.evaluation.metrics import Embed
+from loopanimate.export import read_video
+from loopanimate.image import load_image
+
+VIDEO_SUFFIXES = (".gif", ".mp4", ".webp", ".mov", ".mkv", ".webm", ".avi")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# The paper's column order, then ours: (heading, key, decimals).
+COLUMNS = (
+    ("CLIP-I↑", "clip_i", 3),
+    ("MSE-F0↓", "mse_f0", 4),
+    ("FC↑", "fc", 3),
+    ("Motion", "motion", 2),
+    ("Loop-C↑", "loop_c", 3),
+    ("Seam≈1", "seam", 2),
+)
+
+
+@dataclass(frozen=True)
+class VideoCase:
+    """A video to score and the input image it was made from (None when unknown)."""
+
+    video: Path
+    image: Path | None
+
+
+def _image_beside(video: Path) -> Path | None:
+    stem = video.with_suffix("") if video.is_file() else video
+    return next((stem.with_suffix(s) for s in IMAGE_SUFFIXES if stem.with_suffix(s).is_file()), None)
+
+
+def find_cases(source: str | os.PathLike) -> list[VideoCase]:
+    """Videos in a folder (files, or sub-folders of PNG frames), each with the same-stem image beside it;
+    or the pairs a JSONL manifest names ({"video": ..., "image": ...}, paths relative to the manifest)."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".jsonl":
+        cases = []
+        for number, line in enumerate(source.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                video = source.parent / entry["video"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InvalidArgumentError(
+                    f'{source}:{number} is not a manifest line: write {{"video": PATH, "image": PATH}}'
+                ) from None
+            cases.append(VideoCase(video, source.parent / entry["image"] if entry.get("image") else None))
+        return cases
+    if not source.is_dir():
+        raise InvalidArgumentError(f"nothing to evaluate at {source}: give a folder of videos or a .jsonl manifest")
+    cases = []
+    for entry in sorted(source.iterdir()):
+        is_video_file = entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES
+        is_frame_folder = entry.is_dir() and any(entry.glob("*.png"))
+        if is_video_file or is_frame_folder:
+            cases.append(VideoCase(entry, _image_beside(entry)))
+    return cases
+
+
+def video_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> (F, 3, H, W) float in [0, 1]."""
+    return (
+        torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255.0
+    )  # a copy: decoders' arrays are read-only
+
+
+def score(case: VideoCase, embed: Embed) -> dict:
+    """One report row: every metric that the inputs allow; an unreadable video gives a row with its error."""
+    row: dict = {"video": str(case.video), "image": str(case.image) if case.image else None, "error": None}
+    row.update({key: None for _, key, _ in COLUMNS})
+    try:
+        video = video_tensor(read_video(case.video)[0])
+    except LoopAnimateError as error:
+        row["error"] = str(error)
+        return row
+    row["frames"] = len(video)
+    if len(video) < 2:
+        row["error"] = "fewer than 2 frames: nothing to measure"
+        return row
+    row.update(
+        fc=metrics.frame_consistency(video, embed),
+        motion=metrics.motion(video),
+        loop_c=metrics.loop_consistency(video, embed),
+        seam=metrics.seam_ratio(video),
+        closed_loop=metrics.is_closed_loop(video),
+        similarity_to_first=metrics.similarity_to_first(video, embed),
+    )
+    if case.image is not None:
+        try:
+            image = video_tensor(np.asarray(load_image(case.image))[None])[0]
+            row.update(clip_i=metrics.clip_i(video, image, embed), mse_f0=metrics.mse_f0(video, image))
+        except LoopAnimateError as error:
+            row["error"] = str(error)
+    return row
+
+
+def mean_row(rows: list[dict]) -> dict:
+    """The mean of each column over the videos that have it."""
+    mean = {"video": "mean"}
+    for _, key, _ in COLUMNS:
+        values = [row[key] for row in rows if row[key] is not None]
+        mean[key] = float(np.mean(values)) if values else None
+    return mean
+
+
+def _cell(value: float | None, decimals: int) -> str:
+    return "n/a" if value is None else f"{value:.{decimals}f}"
+
+
+def markdown_table(rows: list[dict], backend: str) -> str:
+    lines = [
+        "| video | " + " | ".join(heading for heading, _, _ in COLUMNS) + " |",
+        "| --- |" + " ---: |" * len(COLUMNS),
+    ]
+    for row in [*rows, mean_row(rows)]:
+        name = row["video"] if row["video"] == "mean" else Path(row["video"]).name
+        cells = [_cell(row[key], decimals) for _, key, decimals in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    notes = [
+        f"Embeddings: {backend}. MSE-F0 on the [0, 1] scale. Motion: mean DIS optical flow, pixels per frame with "
+        f"the long side at {metrics.MOTION_SIDE}. Seam: the looping player's last step over the median step "
+        "(n/a: no motion).",
+    ]
+    notes += [f"- {Path(row['video']).name}: {row['error']}" for row in rows if row["error"]]
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def write_report(rows: list[dict], out_dir: str | os.PathLike, backend: str) -> dict[str, Path]:
+    """Write report.json, report.csv, report.md and similarity.png into `out_dir` (each replaced only when complete)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("report.json", "report.csv", "report.md", "similarity.png")}
+    summary = {
+        "backend": backend,
+        "columns": [heading for heading, _, _ in COLUMNS],
+        "rows": rows,
+        "mean": mean_row(rows),
+    }
+    with atomic_file(paths["report.json"]) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    with atomic_file(paths["report.csv"]) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video", *(heading for heading, _, _ in COLUMNS), "error"])
+        for row in [*rows, mean_row(rows)]:
+            writer.writerow([row["video"], *(row[key] for _, key, _ in COLUMNS), row.get("error")])
+    with atomic_file(paths["report.md"]) as tmp:
+        tmp.write_text(markdown_table(rows, backend))
+    with atomic_file(paths["similarity.png"]) as tmp:
+        plot_similarity(rows, backend, tmp)
+    return paths
+
+
+def plot_similarity(rows: list[dict], backend: str, path: Path) -> None:
+    """One line per video: each frame's similarity to frame 0. A loop returns towards 1 at its end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for row in rows:
+        if row.get("similarity_to_first"):
+            axes.plot(row["similarity_to_first"], marker=".", label=Path(row["video"]).name)
+    axes.set_xlabel("frame")
+    axes.set_ylabel("cosine similarity to frame 0")
+    axes.set_title(f"Similarity to the first frame ({backend})", fontsize=10)
+    axes.grid(alpha=0.3)
+    if len(rows) <= 12:
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    plt.close(figure)

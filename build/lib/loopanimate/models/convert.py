@@ -1,0 +1,184 @@
+"""Converting Stable Diffusion 1.5 + an AnimateDiff motion module into a LoopAnimateUNet, exactly.
+
+diffusers does the key maps (`convert_ldm_unet_checkpoint`, `convert_animatediff_checkpoint_to_diffusers`) and builds
+the source model (`UNetMotionModel.from_unet2d`); this module adds what they lack: safe file loading, reading the
+adapter's config from its weights, `conv_in` grown to 9 channels with zero weights, 36 motion positions, and a check
+that the result equals the source when the new inputs are zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+from pathlib import Path
+
+import torch
+from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
+from diffusers.loaders.single_file_utils import convert_animatediff_checkpoint_to_diffusers, convert_ldm_unet_checkpoint
+from safetensors.torch import load_file
+
+from loopanimate.errors import ModelLoadError
+from loopanimate.models.unet import LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES, LoopAnimateUNet
+
+# Stable Diffusion 1.5's UNet: diffusers' UNet2DConditionModel defaults with CLIP ViT-L/14's width.
+SD15_UNET_CONFIG = {"sample_size": 64, "cross_attention_dim": 768}
+ANIMATEDIFF_HEADS = 8  # AnimateDiff's motion-module head count: not readable from weight shapes
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A checkpoint file's tensors: safetensors, or a pickle opened with `weights_only=True` (nothing but tensors and
+    plain containers is ever unpickled). A Lightning-style {"state_dict": ...} is unwrapped."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(path)
+        elif path.suffix in PICKLE_SUFFIXES:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            raise ModelLoadError(f"unknown checkpoint type {path.suffix!r}: give .safetensors or .ckpt (or a folder)")
+    except ModelLoadError:
+        raise
+    except Exception as error:  # safetensors, pickle and zip readers each raise their own kinds on a bad file
+        raise _unreadable(path, error) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{path} is not a dictionary of tensors: not a model checkpoint")
+    return state
+
+
+def _unreadable(path: Path, error: Exception) -> ModelLoadError:
+    if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+        return ModelLoadError(
+            f"refused {path}: it holds pickled objects that are not tensors; only weights are loaded, never code"
+        )
+    return ModelLoadError(f"cannot read {path} ({error.__class__.__name__}): truncated or not a checkpoint")
+
+
+def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DConditionModel:
+    """An SD 1.5-class UNet from a diffusers folder (the model's or its unet/) or an LDM single file."""
+    path = Path(path)
+    if path.is_dir():
+        folder = path / "unet" if (path / "unet" / "config.json").is_file() else path
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(f"no diffusers UNet in {path}: expected unet/config.json or config.json")
+        return UNet2DConditionModel.from_pretrained(folder, local_files_only=True)
+    state = load_weights(path)
+    if not any(key.startswith("model.diffusion_model.") for key in state):
+        raise ModelLoadError(f"{path} has no `model.diffusion_model.*` weights: not a Stable Diffusion checkpoint")
+    unet = UNet2DConditionModel(**(config or SD15_UNET_CONFIG))
+    converted = convert_ldm_unet_checkpoint(state, dict(unet.config))
+    result = unet.load_state_dict(converted, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ModelLoadError(
+            f"{path} does not fit the UNet config ({len(result.missing_keys)} missing, {len(result.unexpected_keys)} "
+            "unexpected weights): give the right config with --unet-config"
+        )
+    return unet
+
+
+def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel) -> dict:
+    """A MotionAdapter config read off converted AnimateDiff weights and the UNet they go with."""
+    down_layers = {int(m.group(1)) for key in state if (m := re.match(r"down_blocks\.0\.motion_modules\.(\d+)\.", key))}
+    return {
+        "block_out_channels": tuple(unet.config.block_out_channels),
+        "motion_layers_per_block": len(down_layers),
+        "motion_mid_block_layers_per_block": 1,
+        "motion_num_attention_heads": ANIMATEDIFF_HEADS,
+        "motion_norm_num_groups": unet.config.norm_num_groups,
+        "motion_max_seq_length": 32,
+        "use_motion_mid_block": any(key.startswith("mid_block.") for key in state),
+    }
+
+
+def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, heads: int | None = None) -> MotionAdapter:
+    """An AnimateDiff motion module (v1/v2/v3 `.ckpt`/`.safetensors`) or a diffusers MotionAdapter folder."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"no MotionAdapter in {path}: expected config.json")
+        return MotionAdapter.from_pretrained(path, local_files_only=True)
+    converted = convert_animatediff_checkpoint_to_diffusers(load_weights(path))
+    if not any(".motion_modules." in key for key in converted):
+        raise ModelLoadError(f"{path} has no motion_modules weights: not an AnimateDiff motion module")
+    config = adapter_config(converted, unet)
+    if heads:
+        config["motion_num_attention_heads"] = heads
+    adapter = MotionAdapter(**config)
+    result = adapter.load_state_dict(converted, strict=False)
+    missing = [key for key in result.missing_keys if not key.endswith(".pe")]  # position tables are recomputed
+    if missing or result.unexpected_keys:
+        raise ModelLoadError(
+            f"{path} does not fit a motion adapter for this UNet ({len(missing)} missing, "
+            f"{len(result.unexpected_keys)} unexpected weights): is it for SD 1.5?"
+        )
+    return adapter
+
+
+def to_loopanimate(source: UNetMotionModel) -> tuple[LoopAnimateUNet, dict]:
+    """`source` as a LoopAnimateUNet: conv_in takes 9 channels (the 5 new ones weighted zero), 36 sinusoidal positions
+    (recomputed, so the first 32 are the source's). Returns the model and a report of what was copied."""
+    config = {key: value for key, value in source.config.items() if not key.startswith("_")}
+    config.update(in_channels=LOOPANIMATE_IN_CHANNELS, motion_max_seq_length=LOOPANIMATE_MAX_FRAMES)
+    model = LoopAnimateUNet(**config)
+    state = {key: value for key, value in source.state_dict().items() if not key.endswith(".pe")}
+    conv_in = state["conv_in.weight"]  # (C, 4, k, k)
+    state["conv_in.weight"] = torch.cat(
+        [conv_in, conv_in.new_zeros(conv_in.shape[0], LOOPANIMATE_IN_CHANNELS - conv_in.shape[1], *conv_in.shape[2:])],
+        dim=1,
+    )
+    result = model.load_state_dict(state, strict=False)
+    missing = [key for key in result.missing_keys if not key.endswith(".pe")]
+    if missing or result.unexpected_keys:
+        raise ModelLoadError(
+            f"conversion left {len(missing)} weights missing and {len(result.unexpected_keys)} unexpected"
+        )
+    report = {
+        "tensors": len(state),
+        "missing": missing,
+        "unexpected": list(result.unexpected_keys),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "conv_in_channels": [conv_in.shape[1], LOOPANIMATE_IN_CHANNELS],
+        "motion_positions": [source.config.motion_max_seq_length, LOOPANIMATE_MAX_FRAMES],
+    }
+    return model, report
+
+
+@torch.no_grad()
+def max_difference(source: UNetMotionModel, converted: LoopAnimateUNet, frames: int = 4, side: int = 8) -> float:
+    """Largest output difference on random noisy latents with the new inputs (image latent, mask) zero and the same
+    context in every block: 0 up to float rounding for an exact conversion."""
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 4, frames, side, side, generator=generator)
+    context = torch.randn(1, 7, source.config.cross_attention_dim, generator=generator)
+    expected = source(latents, 500, encoder_hidden_states=context.repeat_interleave(frames, dim=0)).sample
+    padded = torch.cat([latents, latents.new_zeros(1, LOOPANIMATE_IN_CHANNELS - 4, frames, side, side)], dim=1)
+    actual = converted(padded, 500, image_context=context, text_context=context).sample
+    return float((expected - actual).abs().max())
+
+
+def convert_unet(sd_path, motion_module_path, unet_config: dict | None = None, heads: int | None = None):
+    """SD 1.5 UNet + AnimateDiff motion module -> (LoopAnimateUNet, report with the measured difference)."""
+    unet2d = load_unet2d(sd_path, unet_config)
+    adapter = load_motion_adapter(motion_module_path, unet2d, heads)
+    source = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
+    model, report = to_loopanimate(source)
+    model.eval()
+    report["max_difference"] = max_difference(source, model)
+    return model, report
+
+
+def read_unet_config(path: str | os.PathLike | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        raise ModelLoadError(f"cannot read UNet config {path}: give a diffusers UNet config.json") from None
+    return {key: value for key, value in config.items() if not key.startswith("_")}

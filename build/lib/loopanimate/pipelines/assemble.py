@@ -1,0 +1,92 @@
+"""A LoopAnimate pipeline around a converted UNet, from the user's local component folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from diffusers import AutoencoderKL, DDIMScheduler
+from transformers import CLIPImageProcessorPil, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
+
+from loopanimate.errors import ModelLoadError
+from loopanimate.models import LoopAnimateUNet
+from loopanimate.pipelines.loop_pipeline import LoopAnimatePipeline
+
+
+def sd15_scheduler() -> DDIMScheduler:
+    """DDIM with Stable Diffusion 1.5's training betas."""
+    return DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
+def _folder(explicit: str | os.PathLike | None, sd_folder: Path | None, sub: str, flag: str) -> Path:
+    """The folder a component comes from: the flag's, or the SD folder's sub-folder."""
+    if explicit is not None:
+        path = Path(explicit)
+        return path / sub if (path / sub).is_dir() else path
+    if sd_folder is not None and (sd_folder / sub).is_dir():
+        return sd_folder / sub
+    raise ModelLoadError(f"no {sub} given: pass {flag} FOLDER (the SD checkpoint is a single file, or lacks {sub}/)")
+
+
+def _load(loader, folder: Path, what: str):
+    try:
+        return loader.from_pretrained(folder, local_files_only=True)
+    except Exception as error:  # a missing or damaged folder, whatever the loader raises
+        raise ModelLoadError(f"cannot load the {what} from {folder}: {str(error).splitlines()[0][:160]}") from None
+
+
+def assemble_pipeline(
+    unet: LoopAnimateUNet,
+    sd_path: str | os.PathLike,
+    vae: str | os.PathLike | None = None,
+    text_encoder: str | os.PathLike | None = None,
+    image_encoder: str | os.PathLike | None = None,
+) -> LoopAnimatePipeline:
+    """VAE, text encoder and tokenizer, and scheduler from the SD folder unless given; the CLIP image encoder and its
+    preprocessing from `image_encoder` (a CLIP vision folder, or a model folder with image_encoder/ and
+    feature_extractor/)."""
+    sd_folder = Path(sd_path) if Path(sd_path).is_dir() else None
+    text_folder = _folder(text_encoder, sd_folder, "text_encoder", "--text-encoder")
+    tokenizer_folder = _folder(text_encoder, sd_folder, "tokenizer", "--text-encoder")
+    if image_encoder is None:
+        raise ModelLoadError("no image encoder given: pass --image-encoder FOLDER (a CLIP ViT-L/14 vision model)")
+    image_folder = _folder(image_encoder, None, "image_encoder", "--image-encoder")
+    processor_root = Path(image_encoder)
+    processor_folder = (
+        processor_root / "feature_extractor" if (processor_root / "feature_extractor").is_dir() else image_folder
+    )
+
+    tokenizer = _load(CLIPTokenizer, tokenizer_folder, "tokenizer")
+    if len(tokenizer) <= 3:  # offline, an unusable path can give an empty tokenizer instead of an error
+        raise ModelLoadError(
+            f"the tokenizer in {tokenizer_folder} has no vocabulary: give the folder with vocab.json or tokenizer.json"
+        )
+    pipe = LoopAnimatePipeline(
+        vae=_load(AutoencoderKL, _folder(vae, sd_folder, "vae", "--vae"), "VAE"),
+        unet=unet,
+        image_encoder=_load(CLIPVisionModelWithProjection, image_folder, "image encoder"),
+        feature_extractor=_load(CLIPImageProcessorPil, processor_folder, "image preprocessor"),
+        text_encoder=_load(CLIPTextModel, text_folder, "text encoder"),
+        tokenizer=tokenizer,
+        scheduler=_load(DDIMScheduler, sd_folder / "scheduler", "scheduler")
+        if sd_folder and (sd_folder / "scheduler").is_dir()
+        else sd15_scheduler(),
+    )
+    width = unet.config.cross_attention_dim
+    widths = {
+        "text encoder hidden size": pipe.text_encoder.config.hidden_size,
+        "image encoder projection_dim": pipe.image_encoder.config.projection_dim,
+    }
+    for name, value in widths.items():
+        if value != width:
+            raise ModelLoadError(
+                f"the {name} is {value} but the UNet's cross-attention takes {width}: use matching CLIP models"
+            )
+    return pipe

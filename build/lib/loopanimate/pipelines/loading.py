@@ -1,0 +1,57 @@
+"""Loading a LoopAnimate model folder from local disk only, with errors that say what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from loopanimate.errors import ModelLoadError
+from loopanimate.pipelines.loop_pipeline import LoopAnimatePipeline
+
+# Files a component folder must hold, by component name; the networks must be safetensors.
+REQUIRED_FILES = {
+    "unet": ("config.json", "*.safetensors"),
+    "vae": ("config.json", "*.safetensors"),
+    "image_encoder": ("config.json", "*.safetensors"),
+    "text_encoder": ("config.json", "*.safetensors"),
+    "scheduler": ("scheduler_config.json",),
+    "feature_extractor": ("preprocessor_config.json",),
+    "tokenizer": ("tokenizer_config.json",),
+}
+FIX = "make one with `loopanimate init-model --tiny DIR` or `loopanimate convert ... -o DIR`"
+
+
+def check_model_dir(path: str | os.PathLike) -> None:
+    """Raise ModelLoadError naming the first missing piece of a pipeline folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelLoadError(f"model folder not found: {path} ({FIX})")
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise ModelLoadError(f"not a LoopAnimate model folder (no model_index.json): {path} ({FIX})")
+    try:
+        index = json.loads(index_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelLoadError(f"model_index.json in {path} is not valid JSON: the folder is damaged ({FIX})") from None
+    for component, patterns in REQUIRED_FILES.items():
+        if component not in index:
+            raise ModelLoadError(f"model_index.json in {path} lists no {component!r}: the folder is incomplete ({FIX})")
+        for pattern in patterns:
+            if not any((path / component).glob(pattern)):
+                raise ModelLoadError(f"model folder is incomplete: {path / component} has no {pattern} ({FIX})")
+
+
+def load_pipeline(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> LoopAnimatePipeline:
+    """Load a LoopAnimatePipeline from a local folder (never from a hub), on `device` in `dtype`."""
+    check_model_dir(path)
+    try:
+        pipe = LoopAnimatePipeline.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=dtype)
+    except Exception as error:  # any loader failure is a damaged folder to the user
+        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else error.__class__.__name__
+        raise ModelLoadError(f"cannot load model folder {path}: {detail} ({FIX})") from None
+    return pipe.to(device)

@@ -1,0 +1,294 @@
+"""LoopAnimatePipeline: one image and a prompt in, a loop of frames out (inference of the paper's model)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import PIL.Image
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
+from transformers.image_processing_utils import BaseImageProcessor
+
+from loopanimate.errors import InvalidArgumentError
+from loopanimate.image import to_rgb
+from loopanimate.models import LoopAnimateUNet, frame_conditioning
+from loopanimate.models.latents import encode_latents
+from loopanimate.pipelines.looping import circular_windows, cycle_offset, roll_frames
+
+ProgressCallback = Callable[[int, int], None]
+OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+LOOP_CLOSURES = ("none", "condition", "cycle")
+
+
+def combine_guidance(
+    eps_full: torch.Tensor,
+    eps_image: torch.Tensor | None,
+    eps_uncond: torch.Tensor | None,
+    guidance_scale_image: float,
+    guidance_scale_text: float,
+) -> torch.Tensor:
+    """Two-scale classifier-free guidance (as in InstructPix2Pix):
+    eps = eps(-,-) + s_img * (eps(I,-) - eps(-,-)) + s_txt * (eps(I,T) - eps(I,-)).
+    Branches whose scale is exactly 1 are never computed and come in as None."""
+    if eps_image is None:
+        return eps_full
+    eps = eps_image + guidance_scale_text * (eps_full - eps_image)
+    if eps_uncond is not None:
+        eps = eps + (guidance_scale_image - 1.0) * (eps_image - eps_uncond)
+    return eps
+
+
+class LoopAnimatePipeline(DiffusionPipeline):
+    """Image + prompt -> a `num_frames` loop whose frame 0 is conditioned on the image (paper §1, §6).
+
+    Components: `vae` (AutoencoderKL), `unet` (LoopAnimateUNet), `image_encoder`
+    (CLIPVisionModelWithProjection) with its `feature_extractor`, `text_encoder` (CLIPTextModel)
+    with its `tokenizer`, and any diffusers `scheduler`.
+    """
+
+    model_cpu_offload_seq = "text_encoder->image_encoder->unet->vae"
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        unet: LoopAnimateUNet,
+        image_encoder: CLIPVisionModelWithProjection,
+        feature_extractor: BaseImageProcessor,  # a CLIP image processor
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        scheduler: KarrasDiffusionSchedulers,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            unet=unet,
+            image_encoder=image_encoder,
+            feature_extractor=feature_extractor,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            scheduler=scheduler,
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor)
+
+    @property
+    def max_frames(self) -> int:
+        return self.unet.config.motion_max_seq_length
+
+    def default_size(self) -> tuple[int, int]:
+        """(height, width) the UNet was configured for."""
+        side = self.unet.config.sample_size * self.vae_scale_factor
+        return side, side
+
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """CLIP text tokens (B, 77, D): the context of the mid and up blocks."""
+        token_ids = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        return self.text_encoder(token_ids.to(self.text_encoder.device)).last_hidden_state
+
+    def clip_pixels(self, images: list[PIL.Image.Image] | torch.Tensor) -> torch.Tensor:
+        """CLIP's input: PIL pictures through the feature extractor, or square frames (B, 3, H, W) in [-1, 1] (training
+        clips) resized and normalised the same way on their device."""
+        if not isinstance(images, torch.Tensor):
+            return self.feature_extractor(images=images, return_tensors="pt").pixel_values
+        crop = self.feature_extractor.crop_size
+        pixels = torch.nn.functional.interpolate(
+            (images.float() + 1) / 2, size=(crop["height"], crop["width"]), mode="bicubic", antialias=True
+        )
+        mean = torch.tensor(self.feature_extractor.image_mean, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.feature_extractor.image_std, device=pixels.device).view(1, 3, 1, 1)
+        return (pixels.clamp(0, 1) - mean) / std
+
+    def encode_image_tokens(self, images: list[PIL.Image.Image] | torch.Tensor) -> torch.Tensor:
+        """Projected CLIP patch tokens (B, 1 + patches, D): the context of the down blocks."""
+        pixels = self.clip_pixels(images).to(device=self.image_encoder.device, dtype=self.image_encoder.dtype)
+        hidden = self.image_encoder(pixels).last_hidden_state  # (B, N, hidden)
+        # Project every token, not only the pooled one, so its width matches the text tokens.
+        return self.image_encoder.visual_projection(self.image_encoder.vision_model.post_layernorm(hidden))
+
+    def encode_image_latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents."""
+        return encode_latents(self.vae, pixels)
+
+    def decode_latents(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        """Video latents (B, 4, F, h, w) -> pixels (B, 3, F, H, W) in [-1, 1], `chunk_size` frames at a time."""
+        batch, _, num_frames, _, _ = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).flatten(0, 1) / self.vae.config.scaling_factor  # (B * F, 4, h, w)
+        pixels = torch.cat([self.vae.decode(chunk).sample for chunk in flat.split(chunk_size)])  # (B * F, 3, H, W)
+        return pixels.unflatten(0, (batch, num_frames)).permute(0, 2, 1, 3, 4).float()
+
+    def check_inputs(
+        self, num_frames: int, height: int, width: int, output_type: str, loop_closure: str, motion_strength: float
+    ) -> None:
+        if loop_closure not in LOOP_CLOSURES:
+            raise InvalidArgumentError(
+                f"loop_closure={loop_closure!r} is unknown: use one of {', '.join(LOOP_CLOSURES)}"
+            )
+        longest = None if loop_closure == "cycle" else self.max_frames  # a cycle of any length runs in windows
+        if num_frames < (3 if loop_closure == "cycle" else 2) or (longest and num_frames > longest):
+            raise InvalidArgumentError(
+                f"num_frames={num_frames} is out of range: give 2 to {self.max_frames} "
+                f"(the motion modules have {self.max_frames} positions; loop_closure='cycle' takes any length >= 3)"
+            )
+        if height % self.vae_scale_factor or width % self.vae_scale_factor:
+            raise InvalidArgumentError(
+                f"size {width}x{height} is not divisible by {self.vae_scale_factor}: "
+                f"round both sides to a multiple of {self.vae_scale_factor}"
+            )
+        if output_type not in OUTPUT_TYPES:
+            raise InvalidArgumentError(f"output_type={output_type!r} is unknown: use one of {', '.join(OUTPUT_TYPES)}")
+        if not 0.0 <= motion_strength <= 1.0:
+            raise InvalidArgumentError(f"motion_strength={motion_strength} is out of range: give 0 (still) to 1")
+
+    def initial_noise(
+        self, shape: tuple[int, ...], motion_strength: float, generator: torch.Generator | list[torch.Generator] | None
+    ) -> torch.Tensor:
+        """Gaussian latents (B, 4, F, h, w). Below motion_strength 1, part of the noise is one draw shared by all
+        frames (variance still 1): frames that start alike move less."""
+        device, dtype = self._execution_device, self.unet.dtype
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        if motion_strength < 1.0:
+            shared = randn_tensor((*shape[:2], 1, *shape[3:]), generator=generator, device=device, dtype=dtype)
+            noise = motion_strength**0.5 * noise + (1.0 - motion_strength) ** 0.5 * shared
+        return noise
+
+    def guided_noise(
+        self,
+        latents: torch.Tensor,
+        condition: torch.Tensor,
+        timestep: torch.Tensor,
+        image_context: torch.Tensor,
+        text_context: torch.Tensor,
+        guidance_scale_image: float,
+        guidance_scale_text: float,
+    ) -> torch.Tensor:
+        """The guided noise prediction for (B, 4, F, h, w) latents; contexts hold the guidance branches, batched."""
+        branches = image_context.shape[0] // latents.shape[0]
+        model_input = self.scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1, 1), timestep)
+        model_input = torch.cat(
+            [model_input, condition.repeat(branches, 1, 1, 1, 1)], dim=1
+        )  # (branches * B, 9, F, h, w)
+        eps = self.unet(model_input, timestep, image_context, text_context).sample
+        eps_split = list(eps.chunk(branches)) + [None] * (3 - branches)
+        return combine_guidance(*eps_split, guidance_scale_image, guidance_scale_text)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: PIL.Image.Image | list[PIL.Image.Image],
+        prompt: str | list[str] = "",
+        num_frames: int = 35,
+        num_inference_steps: int = 25,
+        guidance_scale_image: float = 1.0,
+        guidance_scale_text: float = 7.5,
+        negative_prompt: str | list[str] | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        eta: float = 0.0,
+        output_type: str = "pil",
+        callback: ProgressCallback | None = None,
+        decode_chunk_size: int = 16,
+        loop_closure: str = "cycle",
+        motion_strength: float = 1.0,
+        return_dict: bool = True,
+    ) -> AnimateDiffPipelineOutput | tuple:
+        """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
+
+        loop_closure: `cycle` (default, the best measured: `num_frames - 1` frames denoised as a circle rolled anew
+        every step, then frame 0 repeated; any length, in overlapping circular windows of the model's length),
+        `none` (the paper: loops are learned) or `condition` (the last frame is conditioned on the image too).
+        motion_strength: 1 as trained, 0 still.
+        """
+        default_height, default_width = self.default_size()
+        height, width = height or default_height, width or default_width
+        self.check_inputs(num_frames, height, width, output_type, loop_closure, motion_strength)
+
+        images = [to_rgb(im) for im in (image if isinstance(image, list) else [image])]
+        batch = len(images)
+        prompts = [prompt] * batch if isinstance(prompt, str) else list(prompt)
+        negative = negative_prompt if negative_prompt is not None else ""
+        negative_prompts = [negative] * batch if isinstance(negative, str) else list(negative)
+        if len(prompts) != batch or len(negative_prompts) != batch:
+            raise InvalidArgumentError(f"got {batch} images but {len(prompts)} prompts: give one prompt per image")
+        device = self._execution_device
+        circle = loop_closure == "cycle"
+        latent_frames = num_frames - 1 if circle else num_frames  # a cycle's last frame is its first, added at the end
+
+        # 1. Conditions: image at pixel level (latent) and feature level (tokens), text apart.
+        pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
+        image_latents = self.encode_image_latents(pixels).to(self.unet.dtype)  # (B, 4, h, w)
+        conditioned = (0, num_frames - 1) if loop_closure == "condition" else (0,)
+        condition = frame_conditioning(image_latents, latent_frames, conditioned)  # (B, 5, F, h, w)
+        image_tokens = self.encode_image_tokens(images).to(self.unet.dtype)
+        text_tokens = self.encode_text(prompts).to(self.unet.dtype)
+
+        # 2. Guidance branches, batched: full (I, T), then image-only (I, -), then unconditional (-, -).
+        image_contexts, text_contexts = [image_tokens], [text_tokens]
+        if guidance_scale_image != 1.0 or guidance_scale_text != 1.0:
+            null_text = self.encode_text(negative_prompts).to(self.unet.dtype)
+            image_contexts.append(image_tokens)
+            text_contexts.append(null_text)
+            if guidance_scale_image != 1.0:
+                image_contexts.append(torch.zeros_like(image_tokens))
+                text_contexts.append(null_text)
+        image_context, text_context = torch.cat(image_contexts), torch.cat(text_contexts)
+
+        # 3. Noise.
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        latent_shape = (batch, 4, latent_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            latents = self.initial_noise(latent_shape, motion_strength, generator)
+        latents = latents.to(device) * self.scheduler.init_noise_sigma
+        step_kwargs = {"eta": eta} if "eta" in inspect.signature(self.scheduler.step).parameters else {}
+        if "generator" in inspect.signature(self.scheduler.step).parameters:
+            step_kwargs["generator"] = generator
+
+        # 4. Denoise: roll the circle (cycle), predict window by window, blend, unroll.
+        windows = circular_windows(latent_frames, self.max_frames) if circle else [(torch.arange(latent_frames), None)]
+        timesteps = self.scheduler.timesteps
+        for step, t in enumerate(timesteps):
+            offset = cycle_offset(step, latent_frames) if circle else 0
+            rolled, rolled_condition = roll_frames(latents, offset), roll_frames(condition, offset)
+            eps = torch.zeros_like(rolled)
+            for indices, weights in windows:
+                window_eps = self.guided_noise(
+                    rolled[:, :, indices],
+                    rolled_condition[:, :, indices],
+                    t,
+                    image_context,
+                    text_context,
+                    guidance_scale_image,
+                    guidance_scale_text,
+                )
+                eps[:, :, indices] += (
+                    window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
+                )
+            latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
+            if callback is not None:
+                callback(step + 1, len(timesteps))
+        if circle:
+            latents = torch.cat([latents, latents[:, :, :1]], dim=2)  # close the loop: the last frame is frame 0
+
+        # 5. Frames.
+        if output_type == "latent":
+            video = latents
+        else:
+            video = self.decode_latents(latents, decode_chunk_size)
+            video = self.video_processor.postprocess_video(video, output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (video,)
+        return AnimateDiffPipelineOutput(frames=video)

@@ -1,0 +1,105 @@
+"""Training configuration: one dataclass, a comment per field; YAML files override its defaults; unknown keys fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from loopanimate.errors import InvalidArgumentError
+from loopanimate.models import LOOPANIMATE_MAX_FRAMES
+
+
+@dataclass
+class TrainConfig:
+    # Where things are (paths relative to where `loopanimate train` runs).
+    model: str = ""  # pipeline folder to start from: a converted SD 1.5 + AnimateDiff model, or the previous stage's
+    data: str = ""  # training videos: a manifest (WebVid CSV, JSONL, folder) or a latent cache
+    output: str = "runs/train"  # run folder: checkpoints/, final/, log.jsonl, validation/
+    # What is trained (paper §3): regular expressions on UNet parameter names; everything else is frozen.
+    num_frames: int = 15  # frames per clip: 15, 21, 35 in the paper's stages
+    trainable: list[str] = field(default_factory=lambda: [r"^conv_in\."])
+    # Data.
+    resolution: int = 256  # square training size in pixels (a multiple of 8)
+    sampling: str = "alss"  # clip sampling: alss (the paper's), palindrome or plain (ablations)
+    max_stride: int = 4  # largest frame stride ALSS may draw
+    batch_size: int = 1  # clips per process per micro-batch
+    num_workers: int = 2  # DataLoader worker processes
+    # Optimisation.
+    learning_rate: float = 1e-4  # AdamW peak learning rate
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_weight_decay: float = 1e-2
+    adam_epsilon: float = 1e-8
+    use_8bit_adam: bool = False  # bitsandbytes AdamW8bit (GPU only)
+    lr_warmup_steps: int = 100  # linear warm-up, then constant
+    max_steps: int = 1000  # optimizer steps (after gradient accumulation)
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0  # gradient clipping
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
+    mixed_precision: str = "no"  # no, fp16 or bf16 (GPU); frozen encoders run in that dtype
+    ema_decay: float | None = None  # keep an exponential moving average of the trained weights (e.g. 0.9999)
+    image_dropout: float = 0.05  # probability of zero CLIP image tokens, for image classifier-free guidance
+    text_dropout: float = 0.05  # probability of an empty prompt, for text classifier-free guidance
+    # Bookkeeping.
+    seed: int = 0
+    checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
+    keep_checkpoints: int = 3  # how many checkpoints to keep
+    log_every: int = 10  # steps between log lines
+    validate_every: int = 0  # steps between validation GIFs (0: never)
+    validation_images: list[str] = field(default_factory=list)  # pictures animated at each validation
+    validation_prompts: list[str] = field(default_factory=list)  # one per picture
+    validation_steps: int = 20  # denoising steps for validation GIFs
+
+    def check(self) -> None:
+        """Raise InvalidArgumentError naming the first setting that cannot work."""
+        if not 2 <= self.num_frames <= LOOPANIMATE_MAX_FRAMES:
+            raise InvalidArgumentError(
+                f"num_frames: {self.num_frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
+                f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
+            )
+        if not self.model:
+            raise InvalidArgumentError("model: not set: name the model folder to start from")
+        if not self.data:
+            raise InvalidArgumentError("data: not set: name a manifest or a latent cache")
+        if not Path(self.data).exists():
+            raise InvalidArgumentError(
+                f"data: {self.data} not found: give a manifest, a folder of videos or a latent cache"
+            )
+        if self.resolution % 8:
+            raise InvalidArgumentError(f"resolution: {self.resolution} is not a multiple of 8")
+        if self.sampling not in ("alss", "palindrome", "plain"):
+            raise InvalidArgumentError(f"sampling: {self.sampling!r} is unknown: use alss, palindrome or plain")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise InvalidArgumentError(f"mixed_precision: {self.mixed_precision!r} is unknown: use no, fp16 or bf16")
+        if len(self.validation_images) != len(self.validation_prompts):
+            raise InvalidArgumentError("validation_images and validation_prompts: give one prompt per image")
+        if not self.trainable:
+            raise InvalidArgumentError("trainable: empty: name at least one module pattern to train")
+
+
+def load_config(path: str | os.PathLike, overrides: dict | None = None) -> TrainConfig:
+    """Read a YAML file of TrainConfig fields (any it leaves out keep their defaults), apply `overrides`, check."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"config not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise InvalidArgumentError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise InvalidArgumentError(f"{path} must be a mapping of settings, e.g. `num_frames: 15`")
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown setting {unknown[0]!r} in {path}: known settings are {', '.join(sorted(known))}"
+        )
+    if "adam_betas" in values:
+        values["adam_betas"] = tuple(values["adam_betas"])
+    config = TrainConfig(**values)
+    config.check()
+    return config
