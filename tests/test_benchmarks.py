@@ -15,7 +15,9 @@ def test_alss_ablation_runs_end_to_end(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "table.md").read_text().splitlines()
-    assert [row.split("|")[1].strip() for row in table[2:]] == ["untrained", "alss", "palindrome", "plain"]
+    models = ["untrained", "alss", "palindrome", "plain"]
+    references = ["data: alss clips", "data: palindrome clips", "data: plain clips"]
+    assert [row.split("|")[1].strip() for row in table[2:]] == models + references
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["results"]["alss"]) == {"seam", "loop_c", "motion", "mse_f0", "mirror"}
     assert (tmp_path / "sheet-alss.png").is_file() and (tmp_path / "vae-reconstructions.png").is_file()
