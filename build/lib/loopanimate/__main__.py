@@ -1,5 +1,0 @@
-import sys
-
-from loopanimate.cli import main
-
-sys.exit(main())
