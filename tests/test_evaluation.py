@@ -195,3 +195,18 @@ def test_mirror_correlation_tells_a_palindrome_from_a_loop():
     assert mirror_correlation(palindrome) == pytest.approx(1.0, abs=1e-6)
     assert mirror_correlation(turning(16)) < 0.5  # a loop that keeps turning the same way
     assert mirror_correlation(as_video(np.repeat(texture(16, 16)[None], 5, axis=0))) is None
+
+
+def test_the_report_embeds_each_video_once(tmp_path):
+    from loopanimate.evaluation.report import find_cases, score
+
+    run = make_run(tmp_path / "run", count=1)
+    seen = []
+
+    def counting(images):
+        seen.append(tuple(images.shape))
+        return embed(images)
+
+    counting.name = "counting"
+    score(find_cases(run)[0], counting)
+    assert seen.count((8, 3, 48, 64)) == 1  # the whole 8-frame video, embedded once for every metric

@@ -11,17 +11,11 @@ def _flow(source: np.ndarray, target: np.ndarray, estimator) -> np.ndarray:
     return estimator.calc(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), cv2.cvtColor(target, cv2.COLOR_RGB2GRAY), None)
 
 
-def _warp(frame: np.ndarray, flow: np.ndarray, amount: float) -> np.ndarray:
+def _warp(frame: np.ndarray, flow: np.ndarray, amount: float, grid: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Sample `frame` a fraction `amount` back along `flow` (a pixel at p comes from p - amount * flow)."""
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return cv2.remap(
-        frame,
-        grid_x - amount * flow[..., 0],
-        grid_y - amount * flow[..., 1],
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REFLECT,
-    )
+    grid_x, grid_y = grid
+    map_x, map_y = grid_x - amount * flow[..., 0], grid_y - amount * flow[..., 1]
+    return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def interpolate_loop(frames: np.ndarray, factor: int, closed_loop: bool = True) -> np.ndarray:
@@ -33,6 +27,8 @@ def interpolate_loop(frames: np.ndarray, factor: int, closed_loop: bool = True) 
         return frames
     loop = frames[:-1] if closed_loop else frames
     estimator = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    height, width = loop.shape[1:3]
+    grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))  # once per loop
     result = []
     for index, frame in enumerate(loop):
         following = loop[(index + 1) % len(loop)]
@@ -41,8 +37,8 @@ def interpolate_loop(frames: np.ndarray, factor: int, closed_loop: bool = True) 
         for step in range(1, factor + 1):
             t = step / (factor + 1)
             # Meet in the middle: each end moved t (or 1 - t) of the way along its flow, blended by nearness.
-            early = _warp(frame, backward, t).astype(np.float32)
-            late = _warp(following, forward, 1 - t).astype(np.float32)
+            early = _warp(frame, backward, t, grid).astype(np.float32)
+            late = _warp(following, forward, 1 - t, grid).astype(np.float32)
             result.append(np.clip((1 - t) * early + t * late, 0, 255).round().astype(np.uint8))
     if closed_loop:
         result.append(loop[0])

@@ -14,6 +14,7 @@ import torch
 from loopanimate.atomic import atomic_file
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.evaluation import metrics
+from loopanimate.evaluation.embeddings import RememberLast
 from loopanimate.evaluation.metrics import Embed
 from loopanimate.export import read_video
 from loopanimate.image import load_image
@@ -89,6 +90,7 @@ def score(case: VideoCase, embed: Embed) -> dict:
     except LoopAnimateError as error:
         row["error"] = str(error)
         return row
+    embed = RememberLast(embed)  # FC, the similarity curve and CLIP-I all embed the whole video
     row["frames"] = len(video)
     if len(video) < 2:
         row["error"] = "fewer than 2 frames: nothing to measure"
