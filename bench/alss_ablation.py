@@ -35,7 +35,7 @@ from loopanimate.export import to_uint8, write_video
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.tiny import tiny_components
 from loopanimate.training.config import TrainConfig
-from loopanimate.training.loop import train
+from loopanimate.training.trainer import train
 
 MODES = ("alss", "palindrome", "plain")
 COLUMNS = (("seam", 2), ("loop_c", 3), ("motion", 2), ("mse_f0", 4), ("mirror", 2))

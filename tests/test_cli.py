@@ -62,7 +62,9 @@ def test_animate_writes_a_34_frame_looping_gif(tmp_path, picture, tiny_model_dir
 def test_same_seed_gives_the_same_frames(tmp_path, picture, tiny_model_dir):
     for name in ("a", "b"):
         assert animate(picture, tiny_model_dir, tmp_path / name, "--frames", "4", "--seed", "7") == 0
-    assert np.array_equal(read_video(tmp_path / "a")[0], read_video(tmp_path / "b")[0])
+    # Each run loads its own model instance: float kernels may differ in the last bit and flip a rounding to uint8.
+    first, second = (read_video(tmp_path / name)[0].astype(int) for name in ("a", "b"))
+    assert np.abs(first - second).max() <= 1
 
 
 def test_empty_prompt_is_allowed(tmp_path, picture, tiny_model_dir):

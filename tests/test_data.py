@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -181,6 +182,16 @@ def test_open_dataset_reads_either_form(tmp_path, vae, cache_settings, collectio
     cache_latents(vae=vae, out_dir=tmp_path / "c", **cache_settings)
     assert isinstance(open_dataset(tmp_path / "c", 15, SIZE), CachedClipDataset)
     assert isinstance(open_dataset(collection["good0"].parent, 15, SIZE), LoopClipDataset)
+
+
+@pytest.mark.parametrize(
+    ("frames", "size", "mode", "words"),
+    [(35, SIZE, "alss", "num_frames 15"), (15, (64, 64), "alss", "size [32, 32]"), (15, SIZE, "plain", "mode alss")],
+)
+def test_a_cache_made_for_other_clips_is_refused(tmp_path, vae, cache_settings, frames, size, mode, words):
+    cache_latents(vae=vae, out_dir=tmp_path / "c", **cache_settings)
+    with pytest.raises(InvalidArgumentError, match=re.escape(words)):
+        open_dataset(tmp_path / "c", frames, size, mode=mode)
 
 
 def test_data_check_counts_every_kind(collection, capsys):

@@ -120,7 +120,8 @@ def test_save_load_gives_the_same_frames(pipe, image, tmp_path):
     pipe.save_pretrained(tmp_path)
     loaded = load_pipeline(tmp_path)
     assert isinstance(loaded, LoopAnimatePipeline) and isinstance(loaded.unet, LoopAnimateUNet)
-    assert np.array_equal(run(pipe, image), run(loaded, image))
+    # Another instance, other kernels: frames in [0, 1] agree to 1e-5 (a missing or wrong tensor moves them by > 1e-2).
+    np.testing.assert_allclose(run(loaded, image), run(pipe, image), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("frames", [1, 37])

@@ -317,7 +317,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from loopanimate.training.config import load_config
-    from loopanimate.training.loop import train
+    from loopanimate.training.trainer import train
 
     config = load_config(args.config, {"output": args.output})
     quiet_libraries()

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from loopanimate.errors import LoopAnimateError
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 
 MODES = ("alss", "palindrome", "plain")
 
@@ -55,7 +55,7 @@ def _back_steps(forward: int, stride: int, back: int, rng: np.random.Generator, 
             sums.append(running)
         else:
             return np.diff([0, *sums])
-    raise RuntimeError(f"no asymmetric way back for forward={forward}, stride={stride}, back={back}")
+    raise ClipTooShortError(f"no asymmetric way back for forward={forward}, stride={stride}, back={back}")
 
 
 def alss_indices(
@@ -70,9 +70,9 @@ def alss_indices(
     backwards: the ablation), or `plain` (forward only, no loop). A random stride in [minimum, max_stride] that fits the
     video is drawn unless `stride` is given. Raises ClipTooShortError when no stride fits."""
     if mode not in MODES:
-        raise ValueError(f"mode={mode!r}: use one of {', '.join(MODES)}")
+        raise InvalidArgumentError(f"mode={mode!r}: use one of {', '.join(MODES)}")
     if clip_length < 3:
-        raise ValueError(f"clip_length={clip_length}: a loop needs at least 3 frames")
+        raise InvalidArgumentError(f"clip_length={clip_length}: a loop needs at least 3 frames")
     smallest = min_stride(clip_length, mode)
     if stride is None:
         fitting = [

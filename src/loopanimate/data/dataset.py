@@ -17,7 +17,7 @@ from safetensors import safe_open
 from loopanimate.data.alss import ClipTooShortError, alss_indices
 from loopanimate.data.manifest import ManifestEntry, read_manifest
 from loopanimate.data.video import probe, read_frames
-from loopanimate.errors import VideoReadError
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError, VideoReadError
 
 logger = logging.getLogger(__name__)
 CACHE_INDEX = "index.json"
@@ -37,6 +37,10 @@ def load_clip(
         raise SkippedVideo("too short", str(error)) from None
     except VideoReadError as error:
         raise SkippedVideo("corrupt", str(error)) from None
+
+
+class NoClipError(LoopAnimateError):
+    """Every video tried in a row gave no clip: the data set is broken, not one file."""
 
 
 class SkippedVideo(Exception):
@@ -98,16 +102,30 @@ class LoopClipDataset(torch.utils.data.Dataset):
                 "indices": torch.from_numpy(indices),
                 "skipped": skipped,
             }
-        raise RuntimeError(f"{len(skipped)} videos in a row gave no clip, the last: {skipped[-1][2]}; run `data check`")
+        raise NoClipError(f"{len(skipped)} videos in a row gave no clip, the last: {skipped[-1][2]}; run `data check`")
 
 
 class CachedClipDataset(torch.utils.data.Dataset):
     """Clips from a latent cache (`loopanimate data cache`): {latents (F, 4, h, w), first_frame (3, H, W), caption}."""
 
-    def __init__(self, cache_dir: str | os.PathLike) -> None:
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike,
+        num_frames: int | None = None,
+        size: tuple[int, int] | None = None,
+        mode: str | None = None,
+    ) -> None:
+        """Refuses a cache made for other clips: a 15-frame cache must never train a 35-frame stage."""
         self.cache_dir = Path(cache_dir)
         index = json.loads((self.cache_dir / CACHE_INDEX).read_text())
         self.config, self.shards = index["config"], index["shards"]
+        wanted = {"num_frames": num_frames, "size": list(size) if size else None, "mode": mode}
+        for key, value in wanted.items():
+            if value is not None and self.config[key] != value:
+                raise InvalidArgumentError(
+                    f"the latent cache {self.cache_dir} holds {key} {self.config[key]} but training asks for {value}: "
+                    "cache the clips again with matching settings (`loopanimate data cache`)"
+                )
         self.offsets = np.cumsum([0] + [shard["count"] for shard in self.shards]).tolist()
         self._captions: dict[int, list[str]] = {}
 
@@ -130,12 +148,12 @@ def is_latent_cache(source: str | os.PathLike) -> bool:
 
 
 def open_dataset(
-    source: str | os.PathLike, num_frames: int, size: tuple[int, int], **options
+    source: str | os.PathLike, num_frames: int, size: tuple[int, int], mode: str = "alss", **options
 ) -> torch.utils.data.Dataset:
-    """A latent cache folder, or any manifest (`iter_manifest`) decoded on the fly."""
+    """A latent cache folder made for these clips, or any manifest (`iter_manifest`) decoded on the fly."""
     if is_latent_cache(source):
-        return CachedClipDataset(source)
-    return LoopClipDataset(read_manifest(source), num_frames, size, **options)
+        return CachedClipDataset(source, num_frames, size, mode)
+    return LoopClipDataset(read_manifest(source), num_frames, size, mode=mode, **options)
 
 
 def collate_clips(samples: list[dict]) -> dict:

@@ -1,0 +1,206 @@
+"""`loopanimate train`: one stage of the paper's training (§3) on accelerate, read top to bottom like DiT's train.py.
+
+The same function runs on one CPU, one GPU, or many processes under `accelerate launch`. The objective is in
+loss.py, the clip order in batches.py, checkpoints in checkpoint.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration
+from diffusers import DDPMScheduler
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from loopanimate.atomic import atomic_dir
+from loopanimate.data.dataset import SkipLog, open_dataset
+from loopanimate.errors import LoopAnimateError
+from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
+from loopanimate.training.batches import micro_batches
+from loopanimate.training.checkpoint import (
+    TrainerState,
+    find_checkpoint,
+    save_checkpoint,
+    save_trained_parameters_only,
+)
+from loopanimate.training.config import TrainConfig
+from loopanimate.training.loss import diffusion_loss
+from loopanimate.training.trainable import select_trainable
+
+
+class TrainingDivergedError(LoopAnimateError):
+    """The loss became NaN or infinite."""
+
+
+def make_optimizer(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    optimizer_class = torch.optim.AdamW
+    if config.use_8bit_adam:
+        import bitsandbytes
+
+        optimizer_class = bitsandbytes.optim.AdamW8bit
+    return optimizer_class(
+        parameters,
+        lr=config.learning_rate,
+        betas=config.adam_betas,
+        weight_decay=config.adam_weight_decay,
+        eps=config.adam_epsilon,
+    )
+
+
+def train(config: TrainConfig, resume: str | None = None) -> Path:
+    """Train `config.trainable` of the UNet in `config.model` on `config.data`; return the saved pipeline folder."""
+    output = Path(config.output)
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        mixed_precision=config.mixed_precision,
+        log_with="tensorboard" if tensorboard else None,
+        project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "tensorboard")),
+    )
+    device, main = accelerator.device, accelerator.is_main_process
+
+    # Models: everything frozen but the stage's trainable set (paper §3). The frozen encoders keep their fp32
+    # weights and compute in the mixed precision under autocast, so the saved model holds them bit for bit.
+    pipe = load_pipeline(config.model, device=device)
+    for frozen in (pipe.vae, pipe.text_encoder, pipe.image_encoder):
+        frozen.requires_grad_(False)
+    unet = pipe.unet
+    trained_names = select_trainable(unet, config.trainable)
+    unet.train()
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    parameters = [p for p in unet.parameters() if p.requires_grad]
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    optimizer = make_optimizer(parameters, config)
+    # accelerate steps the schedule once per process per optimizer step, so the warm-up counts in those steps.
+    lr_scheduler = get_scheduler(
+        "constant_with_warmup", optimizer, num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes
+    )
+    unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
+
+    # What a checkpoint holds besides the trained parameters: step and random state, and the EMA if any.
+    state = TrainerState(config.seed, accelerator.process_index, device)
+    accelerator.register_for_checkpointing(state)
+    ema = EMAModel(parameters, decay=config.ema_decay) if config.ema_decay else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+    save_trained_parameters_only(accelerator, trained_names)
+    if resume:
+        accelerator.load_state(str(find_checkpoint(output, resume)))
+
+    dataset = open_dataset(
+        config.data,
+        config.num_frames,
+        (config.resolution, config.resolution),
+        mode=config.sampling,
+        max_stride=config.max_stride,
+        seed=config.seed,
+    )
+    consumed = state.step * config.gradient_accumulation_steps
+    batches = micro_batches(dataset, config, accelerator.process_index, accelerator.num_processes, consumed)
+    skip_log = SkipLog()
+    if main:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.json").write_text(json.dumps(config.__dict__, indent=2, default=list))
+        if tensorboard:
+            accelerator.init_trackers("loopanimate")
+    log_file = output / "log.jsonl"
+    bar = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step", disable=not main or None)
+    started, losses = time.perf_counter(), []
+
+    while state.step < config.max_steps:
+        for _ in range(config.gradient_accumulation_steps):
+            batch = next(batches)
+            skip_log.record(batch["skipped"])
+            with accelerator.accumulate(unet), accelerator.autocast():
+                loss = diffusion_loss(pipe, unet, batch, noise_scheduler, config, state.generator)
+                every_loss = accelerator.gather(loss.detach()[None])
+                if not torch.isfinite(every_loss).all():  # all ranks see the same losses, so all stop together
+                    raise TrainingDivergedError(
+                        f"loss became {every_loss.tolist()} at step {state.step + 1}: nothing was saved after the last "
+                        "checkpoint; lower learning_rate or max_grad_norm and resume from it"
+                    )
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+            losses.append(float(every_loss.mean()))
+        state.step += 1
+        if ema is not None:
+            ema.step(parameters)
+        bar.update(1)
+        if state.step % config.log_every == 0 or state.step == config.max_steps:
+            record = {
+                "step": state.step,
+                "loss": float(np.mean(losses)),
+                "lr": lr_scheduler.get_last_lr()[0],
+                "steps_per_second": config.log_every / (time.perf_counter() - started),
+                "skipped": skip_log.summary(),
+            }
+            bar.set_postfix(loss=f"{record['loss']:.4f}", steps_s=f"{record['steps_per_second']:.2f}")
+            if main:
+                with log_file.open("a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=state.step)
+            started, losses = time.perf_counter(), []
+        if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
+            save_checkpoint(accelerator, output, state.step, config.keep_checkpoints)
+        if config.validate_every and state.step % config.validate_every == 0 and main:
+            validate(pipe, config, output / "validation", state.step)
+    bar.close()
+
+    # All processes must hold the same weights: a cheap check that DDP/FSDP did its job.
+    checksum = torch.tensor([sum(p.detach().double().sum().item() for p in parameters)], device=device)
+    agree = bool(torch.allclose(accelerator.gather(checksum), checksum.expand(accelerator.num_processes)))
+    final = output / "final"
+    if main:
+        if ema is not None:
+            ema.copy_to(parameters)
+        pipe.unet = accelerator.unwrap_model(unet)
+        with atomic_dir(final) as tmp:
+            pipe.save_pretrained(tmp)
+        summary = {
+            "step": state.step,
+            "final": str(final),
+            "trained_parameters": sum(p.numel() for p in parameters),
+            "processes": accelerator.num_processes,
+            "ranks_agree": agree,
+        }
+        with log_file.open("a") as handle:
+            handle.write(json.dumps(summary) + "\n")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return final
+
+
+def validate(pipe: LoopAnimatePipeline, config: TrainConfig, folder: Path, step: int) -> None:
+    """Animate the validation pictures with the weights as they are now; write GIFs."""
+    from loopanimate.export import write_video
+    from loopanimate.image import load_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pipe.unet.eval()
+    side = config.resolution
+    for number, (image, prompt) in enumerate(zip(config.validation_images, config.validation_prompts, strict=True)):
+        frames = pipe(
+            load_image(image),
+            prompt,
+            num_frames=config.num_frames,
+            num_inference_steps=config.validation_steps,
+            height=side,
+            width=side,
+            generator=torch.Generator().manual_seed(config.seed),
+            output_type="np",
+        ).frames[0]
+        write_video(frames, folder / f"step-{step:06d}-{number}.gif", fps=8)
+    pipe.unet.train()
