@@ -1,6 +1,5 @@
 """`loopanimate` commands: the main job, and one clear line with exit status 2 for every bad input."""
 
-import shutil
 import subprocess
 import sys
 
@@ -36,14 +35,6 @@ def animate(picture, model, output, *extra) -> int:
     )
 
 
-def assert_one_line_error(capsys, code: int, *words: str) -> None:
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
-    for word in words:
-        assert word in err, err
-
-
 def test_init_model_writes_a_loadable_folder(tmp_path, capsys):
     assert main(["init-model", "--tiny", str(tmp_path / "new" / "m")]) == 0
     assert "tiny random LoopAnimate model" in capsys.readouterr().out
@@ -75,90 +66,6 @@ def test_empty_prompt_is_allowed(tmp_path, picture, tiny_model_dir):
 def test_rgba_input_is_composited_not_refused(tmp_path, tiny_model_dir):
     PIL.Image.new("RGBA", (40, 30), (0, 0, 255, 128)).save(tmp_path / "a.png")
     assert animate(str(tmp_path / "a.png"), tiny_model_dir, tmp_path / "o", "--frames", "3") == 0
-
-
-@pytest.mark.parametrize(
-    ("extra", "words"),
-    [
-        (["--frames", "37", "--loop-closure", "none"], ["--frames 37 is out of range", "2 to 36"]),
-        (["--frames", "1"], ["--frames 1 is out of range"]),
-        (["--size", "100"], ["not divisible by 8"]),
-        (["--size", "big"], ["invalid size"]),
-    ],
-)
-def test_bad_arguments(tmp_path, picture, tiny_model_dir, capsys, extra, words):
-    assert_one_line_error(capsys, animate(picture, tiny_model_dir, tmp_path / "o.gif", *extra), *words)
-    assert not (tmp_path / "o.gif").exists()
-
-
-def test_missing_model_folder(tmp_path, picture, capsys):
-    assert_one_line_error(
-        capsys, animate(picture, str(tmp_path / "none"), tmp_path / "o.gif"), "model folder not found", "init-model"
-    )
-
-
-def test_incomplete_model_folder(tmp_path, picture, tiny_model_dir, capsys):
-    broken = tmp_path / "broken"
-    shutil.copytree(tiny_model_dir, broken)
-    for weights in (broken / "unet").glob("*.safetensors"):
-        weights.unlink()
-    code = animate(picture, str(broken), tmp_path / "o.gif")
-    assert_one_line_error(capsys, code, "incomplete", "unet", "safetensors")
-
-
-def test_damaged_weights(tmp_path, picture, tiny_model_dir, capsys):
-    broken = tmp_path / "broken"
-    shutil.copytree(tiny_model_dir, broken)
-    for weights in (broken / "vae").glob("*.safetensors"):
-        weights.write_bytes(weights.read_bytes()[:100])
-    assert_one_line_error(capsys, animate(picture, str(broken), tmp_path / "o.gif"), "cannot load model folder")
-
-
-def test_input_that_is_not_an_image(tmp_path, tiny_model_dir, capsys):
-    (tmp_path / "cat.jpg").write_text("this is text")
-    code = animate(str(tmp_path / "cat.jpg"), tiny_model_dir, tmp_path / "o.gif")
-    assert_one_line_error(capsys, code, "not a readable image")
-
-
-def test_unsupported_output_extension(tmp_path, picture, tiny_model_dir, capsys):
-    assert_one_line_error(capsys, animate(picture, tiny_model_dir, tmp_path / "o.avi"), "unsupported output extension")
-
-
-def test_output_folder_missing(tmp_path, picture, tiny_model_dir, capsys):
-    code = animate(picture, tiny_model_dir, tmp_path / "no" / "o.gif")
-    assert_one_line_error(capsys, code, "output folder does not exist")
-
-
-def test_failed_run_leaves_the_existing_output_alone(tmp_path, picture, capsys):
-    old = np.zeros((3, 16, 16, 3), np.uint8)
-    old[1] = 255
-    write_video(old, tmp_path / "keep.gif", closed_loop=False)
-    before = (tmp_path / "keep.gif").read_bytes()
-    assert animate(picture, str(tmp_path / "none"), tmp_path / "keep.gif") == 2
-    assert (tmp_path / "keep.gif").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "keep.gif"]
-
-
-def test_console_errors_have_no_traceback(tmp_path, picture):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loopanimate",
-            "animate",
-            picture,
-            "--model",
-            str(tmp_path / "none"),
-            "-o",
-            str(tmp_path / "o.gif"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert "Traceback" not in result.stderr
 
 
 def motion(picture, output, *extra) -> int:
@@ -194,26 +101,6 @@ def test_prompt_without_motion_words_says_it_falls_back(tmp_path, picture, capsy
     assert "no motion word in the prompt, so a gentle sway" in capsys.readouterr().err
 
 
-def test_all_black_mask_is_refused(tmp_path, picture, capsys):
-    PIL.Image.new("L", (128, 96), 0).save(tmp_path / "black.png")
-    code = motion(picture, tmp_path / "o.gif", "--mask", str(tmp_path / "black.png"))
-    assert_one_line_error(capsys, code, "mask is empty", "paint the object")
-    assert not (tmp_path / "o.gif").exists()
-
-
-def test_unreadable_mask(tmp_path, picture, capsys):
-    (tmp_path / "mask.png").write_text("no")
-    assert_one_line_error(
-        capsys, motion(picture, tmp_path / "o.gif", "--mask", str(tmp_path / "mask.png")), "not a readable image"
-    )
-
-
-def test_diffusion_engine_needs_a_model(tmp_path, picture, capsys):
-    code = motion(picture, tmp_path / "o.gif", "--engine", "diffusion")
-    assert_one_line_error(capsys, code, "the diffusion engine needs --model")
-    assert not (tmp_path / "o.gif").exists()
-
-
 def test_contact_sheet_lays_out_every_nth_frame(tmp_path):
     video = np.zeros((12, 20, 40, 3), np.uint8)
     write_video(video, tmp_path / "v", closed_loop=False)
@@ -222,13 +109,6 @@ def test_contact_sheet_lays_out_every_nth_frame(tmp_path):
     )
     assert code == 0
     assert PIL.Image.open(tmp_path / "s.png").size == (2 * 160, 2 * 80)  # frames 0, 3, 6, 9 in two rows
-
-
-def test_contact_sheet_of_a_corrupt_video(tmp_path, capsys):
-    (tmp_path / "bad.gif").write_bytes(b"GIF89a broken")
-    code = exit_code(["contact-sheet", str(tmp_path / "bad.gif"), "-o", str(tmp_path / "s.png")])
-    assert_one_line_error(capsys, code, "cannot decode video")
-    assert not (tmp_path / "s.png").exists()
 
 
 def test_interpolate_multiplies_frames_and_rate(tmp_path, picture, capsys):
@@ -245,12 +125,36 @@ def test_motion_zero_gives_a_still_loop(tmp_path, picture):
     assert all(np.array_equal(frame, frames[0]) for frame in frames)
 
 
-def test_motion_out_of_range(tmp_path, picture, capsys):
-    assert_one_line_error(capsys, motion(picture, tmp_path / "o.gif", "--motion", "2"), "out of range")
+def test_a_mask_of_another_size_is_resized_and_said(tmp_path, picture, capsys):
+    PIL.Image.new("L", (64, 48), 255).save(tmp_path / "small.png")
+    assert motion(picture, tmp_path / "o", "--frames", "3", "--mask", str(tmp_path / "small.png")) == 0
+    assert "note: the mask is 64x48, resized to the picture's 128x96" in capsys.readouterr().err
 
 
-def test_long_diffusion_loops_need_the_cycle(tmp_path, picture, tiny_model_dir, capsys):
-    code = animate(picture, tiny_model_dir, tmp_path / "o.gif", "--frames", "40", "--loop-closure", "none")
-    assert_one_line_error(capsys, code, "--loop-closure cycle")
+def test_an_earlier_frames_folder_of_ours_is_replaced(tmp_path, picture):
+    assert motion(picture, tmp_path / "frames", "--frames", "3") == 0
+    assert motion(picture, tmp_path / "frames", "--frames", "5") == 0
+    assert len(read_video(tmp_path / "frames")[0]) == 4
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["animate", "{picture}", "--prompt", "the box bobs", "-o", "{out}", "--frames", "3"]],
+    ids=["help", "motion engine"],
+)
+def test_the_weight_free_path_never_loads_torch(tmp_path, picture, argv):
+    argv = [arg.format(picture=picture, out=tmp_path / "o.gif") for arg in argv]
+    code = (
+        "import sys; from loopanimate.cli import main\n"
+        "try:\n    status = main(sys.argv[1:])\nexcept SystemExit as done:\n    status = done.code\n"
+        "heavy = sorted({'torch', 'diffusers', 'transformers', 'accelerate'} & set(sys.modules))\n"
+        "print('heavy:', heavy); sys.exit(status)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+
+
+def test_long_diffusion_loops_run_as_a_cycle(tmp_path, picture, tiny_model_dir):
     assert animate(picture, tiny_model_dir, tmp_path / "long", "--frames", "40") == 0  # the default cycle
     assert len(read_video(tmp_path / "long")[0]) == 39

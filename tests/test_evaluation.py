@@ -142,7 +142,7 @@ def test_clip_backend_from_a_loopanimate_model_folder(tiny_model_dir):
 
 
 def test_clip_backend_missing_folder(tmp_path):
-    with pytest.raises(ModelLoadError, match="no CLIP model"):
+    with pytest.raises(ModelLoadError, match="no image_encoder at"):
         ClipEmbedding(tmp_path / "none")
 
 

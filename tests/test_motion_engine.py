@@ -208,11 +208,12 @@ def test_a_long_engine_loop_through_circular_windows_has_no_seam():
     import torch
 
     from loopanimate.evaluation.metrics import seam_ratio
-    from loopanimate.pipelines.looping import circular_windows
+    from loopanimate.pipelines.loop_closure import circular_windows
 
     frames = torch.from_numpy(animate("the bar sways", frames=71)[:-1]).float() / 255  # 70 unique frames
     blended = torch.zeros_like(frames)
     for indices, weights in circular_windows(70, 36):
+        indices, weights = torch.tensor(indices), torch.tensor(weights)
         blended.index_add_(0, indices, frames[indices] * weights.view(-1, 1, 1, 1))
     torch.testing.assert_close(blended, frames)
     assert seam_ratio(blended.permute(0, 3, 1, 2)) <= 1.5
@@ -222,10 +223,10 @@ def test_windows_that_disagree_blend_without_a_jump():
     """Windows predicting +1 and -1 alternately: the blend moves between them gradually (hard windows would jump 2)."""
     import torch
 
-    from loopanimate.pipelines.looping import circular_windows
+    from loopanimate.pipelines.loop_closure import circular_windows
 
     blended = torch.zeros(70)
     for number, (indices, weights) in enumerate(circular_windows(70, 36)):
-        blended.index_add_(0, indices, weights * (1.0 if number % 2 else -1.0))
+        blended.index_add_(0, torch.tensor(indices), torch.tensor(weights) * (1.0 if number % 2 else -1.0))
     steps = (torch.roll(blended, -1) - blended).abs()  # the wrap 69 -> 0 included
     assert blended.abs().max() > 0.5 and steps.max() < 0.3

@@ -177,7 +177,7 @@ def test_motion_strength_zero_starts_every_frame_from_the_same_noise(pipe, image
 
 
 def test_long_clips_need_the_cycle(pipe, image):
-    with pytest.raises(InvalidArgumentError, match="loop_closure='cycle' takes any length"):
+    with pytest.raises(InvalidArgumentError, match="or loop closure cycle for any length"):
         run(pipe, image, num_frames=70, loop_closure="none")
 
 

@@ -7,13 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from loopanimate.animate import DIFFUSION_DEFAULTS, ENGINES, LoopRequest, make_loop, save_loop
+from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
-from loopanimate.models import LOOPANIMATE_MAX_FRAMES
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
 
 EXIT_USAGE = 2
-MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -24,43 +23,42 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width)."""
+    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width). Ranges: the library's."""
     try:
         parts = [int(part) for part in text.lower().split("x")]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512"
-        ) from None
+        parts = []
     if len(parts) == 1:
         parts = parts * 2
-    if len(parts) != 2 or min(parts) <= 0:
+    if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
     width, height = parts
-    if width % 8 or height % 8:
-        raise argparse.ArgumentTypeError(
-            f"size {width}x{height} is not divisible by 8: round both sides to a multiple of 8"
-        )
     return height, width
 
 
-def parse_frames(text: str) -> int:
+def seed(text: str) -> int:
+    """A seed as the library takes it: a whole number from 0 to MAX_SEED."""
+    from loopanimate.animate import MAX_SEED
+    from loopanimate.checks import check_int
+
     try:
-        frames = int(text)
+        number = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid frame count {text!r}: give a whole number") from None
-    if frames < 2:
-        raise argparse.ArgumentTypeError(f"--frames {frames} is out of range: a loop needs at least 2 frames")
-    return frames
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: give a whole number") from None
+    try:
+        return check_int("seed", number, 0, MAX_SEED)
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def parse_unit(text: str) -> float:
+def positive(text: str) -> int:
+    """A whole number of at least 1, checked as the library checks it."""
+    from loopanimate.checks import check_int
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}: give a value from 0 to 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is out of range: give a value from 0 to 1")
-    return value
+        return check_int("value", int(text), 1)
+    except (ValueError, InvalidArgumentError):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number, at least 1") from None
 
 
 def quiet_libraries() -> None:
@@ -74,18 +72,14 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def cmd_init_model(args: argparse.Namespace) -> int:
+    from loopanimate.checks import check_new_folder
+
+    out = check_new_folder(args.out, "model_index.json", "model folder")  # before torch loads
     from loopanimate.atomic import atomic_dir
     from loopanimate.pipelines import LoopAnimatePipeline
     from loopanimate.pipelines.tiny import tiny_components
 
-    out = Path(args.out)
     out.absolute().parent.mkdir(parents=True, exist_ok=True)  # like save_pretrained
     quiet_libraries()
     pipe = LoopAnimatePipeline(**tiny_components(seed=args.seed))
@@ -96,92 +90,49 @@ def cmd_init_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def choose_engine(args: argparse.Namespace) -> str:
-    """`auto` is diffusion when a model is given, else the weight-free motion engine."""
-    engine = args.engine if args.engine != "auto" else ("diffusion" if args.model else "motion")
-    if engine == "diffusion":
-        if not args.model:
-            raise InvalidArgumentError(
-                "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
-            )
-        if args.frames > LOOPANIMATE_MAX_FRAMES and args.loop_closure != "cycle":
-            raise InvalidArgumentError(
-                f"--frames {args.frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
-                f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions), or --loop-closure cycle for any length"
-            )
-    return engine
-
-
-def run_motion_engine(args: argparse.Namespace, image) -> np.ndarray:
-    from loopanimate.engines import animate_without_weights, plan_motion
-    from loopanimate.engines.prompt import known_motion_words
-    from loopanimate.image import fit_image, load_image
-
-    image = fit_image(image, size=args.size, max_side=MOTION_MAX_SIDE)
-    mask = load_image(args.mask) if args.mask else None
-    frames = animate_without_weights(
-        image, args.prompt, num_frames=args.frames, seed=args.seed, mask=mask, motion_strength=args.motion
+def loop_request(args: argparse.Namespace) -> LoopRequest:
+    """The `animate` options as the library's request; `None` leaves a diffusion-only setting unset."""
+    return LoopRequest(
+        image=args.image,
+        prompt=args.prompt,
+        engine=args.engine,
+        model=args.model,
+        mask=args.mask,
+        num_frames=args.frames,
+        seed=args.seed,
+        size=args.size,
+        fps=args.fps,
+        motion_strength=args.motion,
+        interpolate=args.interpolate,
+        steps=args.steps,
+        guidance_text=args.guidance_text,
+        guidance_image=args.guidance_image,
+        negative_prompt=args.negative_prompt,
+        loop_closure=args.loop_closure,
+        device=args.device,
     )
-    plan = plan_motion(args.prompt)
-    print(f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}", file=sys.stderr)
-    if plan.fallback:
-        print(
-            f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})",
-            file=sys.stderr,
-        )
-    return frames
-
-
-def run_diffusion_engine(args: argparse.Namespace, image) -> np.ndarray:
-    import torch
-    from tqdm import tqdm
-
-    from loopanimate.pipelines import load_pipeline
-
-    quiet_libraries()
-    device = args.device or default_device()
-    pipe = load_pipeline(args.model, device=device)
-    height, width = args.size if args.size else pipe.default_size()
-    print(f"engine: diffusion ({args.model}, {device}), {args.frames} frames at {width}x{height}", file=sys.stderr)
-    with tqdm(total=args.steps, desc="denoising", unit="step", disable=None) as bar:
-        result = pipe(
-            image,
-            args.prompt,
-            num_frames=args.frames,
-            num_inference_steps=args.steps,
-            guidance_scale_image=args.guidance_image,
-            guidance_scale_text=args.guidance_text,
-            negative_prompt=args.negative_prompt,
-            height=height,
-            width=width,
-            generator=torch.Generator().manual_seed(args.seed),
-            output_type="np",
-            callback=lambda step, total: bar.update(1),
-            loop_closure=args.loop_closure,
-            motion_strength=args.motion,
-        )
-    return result.frames[0]
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from loopanimate.export import check_output_path, write_video
-    from loopanimate.image import load_image
+    from loopanimate.export import check_output_path
 
-    check_output_path(args.output)  # fail before minutes of work, not after
-    engine = choose_engine(args)
-    image = load_image(args.image)
-    frames = run_motion_engine(args, image) if engine == "motion" else run_diffusion_engine(args, image)
-    fps = args.fps
-    if args.interpolate:
-        from loopanimate.export import to_uint8
-        from loopanimate.interpolate import interpolate_loop
+    request = loop_request(args)
+    engine = request.check()  # every setting, before any work
+    check_output_path(args.output)
+    if engine == "diffusion":
+        from tqdm import tqdm
 
-        frames = interpolate_loop(to_uint8(frames), args.interpolate, closed_loop=True)
-        fps *= args.interpolate + 1  # the same loop, as long as before, smoother
-    written = write_video(frames, args.output, fps=fps, closed_loop=True)
+        quiet_libraries()
+        with tqdm(total=request.setting("steps"), desc="denoising", unit="step", disable=None) as bar:
+            loop = make_loop(request, progress=lambda step, total: bar.update(1))
+    else:
+        loop = make_loop(request)
+    for note in loop.notes:
+        print(note, file=sys.stderr)
+    written = save_loop(loop, args.output)
+    between = f", {args.interpolate} between each pair" if args.interpolate else ""
     print(
-        f"wrote {args.output}: {written} frames at {fps:g} fps "
-        f"({args.frames} generated{f', {args.interpolate} between each pair' if args.interpolate else ''}, "
+        f"wrote {args.output}: {written} frames at {loop.fps:g} fps ({loop.generated} generated{between}, "
         "the repeated seam frame dropped)"
     )
     return 0
@@ -189,9 +140,10 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
 def cmd_contact_sheet(args: argparse.Namespace) -> int:
     from loopanimate.atomic import atomic_file
-    from loopanimate.contact_sheet import contact_sheet
+    from loopanimate.contact_sheet import check_layout, contact_sheet
     from loopanimate.export import read_video
 
+    check_layout(args.columns, args.every, args.width)
     out = Path(args.output)
     if out.suffix.lower() != ".png":
         raise InvalidArgumentError(f"contact sheets are PNG: give an output ending in .png, not {out.name}")
@@ -206,9 +158,14 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from loopanimate.animate import default_device
     from loopanimate.evaluation import ClipEmbedding, WeightFreeEmbedding
     from loopanimate.evaluation.report import find_cases, markdown_table, score, write_report
 
+    if not Path(args.source).exists():
+        raise InvalidArgumentError(f"nothing to evaluate at {args.source}: give a folder of videos or a .jsonl file")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise InvalidArgumentError(f"report folder {args.output} is a file: give a folder name")
     cases = find_cases(args.source)
     if not cases:
         raise InvalidArgumentError(
@@ -244,10 +201,13 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_preview(args: argparse.Namespace) -> int:
+    from loopanimate.animate import MAX_FPS
+    from loopanimate.checks import check_number
     from loopanimate.data.manifest import read_manifest
     from loopanimate.data.preview import preview_clips
     from loopanimate.export import check_output_path, write_video
 
+    check_number("fps", args.fps, 0.0, MAX_FPS, low_open=True)
     check_output_path(args.output)
     try:
         frames = preview_clips(
@@ -264,13 +224,13 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     from diffusers import AutoencoderKL
     from tqdm import tqdm
 
+    from loopanimate.animate import default_device
     from loopanimate.data.cache import cache_latents
     from loopanimate.data.manifest import read_manifest
+    from loopanimate.models.folders import component_folder
 
     entries = read_manifest(args.manifest, args.root)
-    vae_dir = Path(args.vae) / "vae" if (Path(args.vae) / "vae").is_dir() else Path(args.vae)
-    if not (vae_dir / "config.json").is_file():
-        raise InvalidArgumentError(f"no VAE at {args.vae}: give a VAE folder or a model folder with a vae/ inside")
+    vae_dir = component_folder(args.vae, "vae", "config.json", "--vae")
     quiet_libraries()
     vae = AutoencoderKL.from_pretrained(vae_dir, local_files_only=True).to(args.device or default_device())
     with tqdm(desc="shards", unit="shard", disable=None) as bar:
@@ -314,12 +274,13 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from loopanimate.training.config import load_config
+
+    config = load_config(args.config, {"output": args.output})  # every setting checked before torch loads
     from accelerate import PartialState
 
-    from loopanimate.training.config import load_config
     from loopanimate.training.trainer import train
 
-    config = load_config(args.config, {"output": args.output})
     quiet_libraries()
     final = train(config, resume=args.resume)
     if PartialState().is_main_process:  # under `accelerate launch` every process gets here
@@ -331,10 +292,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     import json
 
     from loopanimate.atomic import atomic_dir
+    from loopanimate.checks import check_new_folder
     from loopanimate.models.convert import convert_unet, read_unet_config
     from loopanimate.pipelines.assemble import assemble_pipeline
 
-    out = Path(args.output)
+    out = check_new_folder(args.output, "model_index.json", "model folder")
     out.absolute().parent.mkdir(parents=True, exist_ok=True)
     quiet_libraries()
     unet, report = convert_unet(args.unet, args.motion_module, read_unet_config(args.unet_config), args.motion_heads)
@@ -356,17 +318,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int) -> None:
-    from loopanimate.data.alss import MODES
-
+def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int | None) -> None:
     parser.add_argument(
         "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
     )
     parser.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
-    parser.add_argument("--frames", type=parse_frames, default=frames, help=f"frames per clip (default: {frames})")
-    parser.add_argument("--mode", choices=MODES, default="alss", help="clip sampling (default: alss, the paper's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
-    parser.add_argument("--size", type=parse_size, default=(size, size), help=f"N or WIDTHxHEIGHT (default: {size})")
+    parser.add_argument("--frames", type=positive, default=frames, help=f"frames per clip (default: {frames})")
+    parser.add_argument("--mode", choices=MODES, default=MODES[0], help="clip sampling (default: alss, the paper's)")
+    if size is not None:
+        parser.add_argument("--seed", type=seed, default=0, help="seed of the sampling (default: 0)")
+        parser.add_argument(
+            "--size", type=parse_size, default=(size, size), help=f"N or WIDTHxHEIGHT (default: {size})"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -376,26 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init-model", help="write a randomly initialised model folder (for tests and demos)")
     init.add_argument("out", metavar="OUT", help="folder to write (replaced only once complete)")
     init.add_argument("--tiny", action="store_true", required=True, help="a tiny config that runs on any CPU")
-    init.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    init.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
     init.set_defaults(run=cmd_init_model)
 
     animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
     animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
     animate.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)")
-    animate.add_argument("--negative-prompt", default=None, help="text to guide away from")
     animate.add_argument("--model", default=None, help="LoopAnimate model folder (local); none: the motion engine")
     animate.add_argument(
         "--engine",
-        choices=("auto", "motion", "diffusion"),
+        choices=ENGINES,
         default="auto",
         help="auto (default): diffusion when --model is given, else the weight-free motion engine",
     )
     animate.add_argument("--mask", default=None, help="motion engine: your mask of the object (white = moves)")
     animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
-    animate.add_argument(
-        "--frames", type=parse_frames, default=35, help="frames generated (default: 35; diffusion: at most 36)"
-    )
-    animate.add_argument("--steps", type=int, default=25, help="diffusion: denoising steps (default: 25)")
+    animate.add_argument("--frames", type=int, default=35, help="frames generated (default: 35)")
     animate.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
     animate.add_argument(
         "--size",
@@ -403,31 +362,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's; motion engine: the picture's, at most 512)",
     )
-    animate.add_argument("--guidance-text", type=float, default=7.5, help="text guidance scale (default: 7.5)")
-    animate.add_argument("--guidance-image", type=float, default=1.0, help="image guidance scale (default: 1.0, off)")
     animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
-    animate.add_argument(
-        "--motion", type=parse_unit, default=1.0, help="motion strength, 0 (still) to 1 (default: 1, as trained)"
-    )
+    animate.add_argument("--motion", type=float, default=1.0, help="motion strength, 0 (still) to 1 (default: 1)")
     animate.add_argument(
         "--interpolate", type=int, default=0, help="K flow-interpolated frames between each pair, seam included"
     )
-    animate.add_argument(
-        "--loop-closure",
-        choices=("none", "condition", "cycle"),
-        default="cycle",
-        help="diffusion: a rolled circle (cycle, default, any --frames), the model alone (none, the paper's), or "
-        "conditioning the last frame too (condition)",
+    diffusion = animate.add_argument_group("diffusion engine only (an error with the motion engine)")
+    diffusion.add_argument(
+        "--steps", type=int, default=None, help=f"denoising steps (default: {DIFFUSION_DEFAULTS['steps']})"
     )
-    animate.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    diffusion.add_argument(
+        "--guidance-text",
+        type=float,
+        default=None,
+        help=f"text guidance scale (default: {DIFFUSION_DEFAULTS['guidance_text']})",
+    )
+    diffusion.add_argument(
+        "--guidance-image",
+        type=float,
+        default=None,
+        help=f"image guidance scale (default: {DIFFUSION_DEFAULTS['guidance_image']}, off)",
+    )
+    diffusion.add_argument("--negative-prompt", default=None, help="text to guide away from")
+    diffusion.add_argument(
+        "--loop-closure",
+        choices=LOOP_CLOSURES,
+        default=None,
+        help="a rolled circle (cycle, default, any --frames), the model alone (none, the paper's, at most 36 "
+        "frames), or conditioning the last frame too (condition)",
+    )
+    diffusion.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     animate.set_defaults(run=cmd_animate)
 
     sheet = commands.add_parser("contact-sheet", help="a PNG grid of a video's frames, labelled with their indices")
     sheet.add_argument("video", metavar="VIDEO", help="GIF, MP4, WebP or folder of PNG frames")
     sheet.add_argument("-o", "--output", required=True, help="OUT.png")
-    sheet.add_argument("--columns", type=int, default=6, help="frames per row (default: 6)")
-    sheet.add_argument("--every", type=int, default=1, help="show every N-th frame (default: 1)")
-    sheet.add_argument("--width", type=int, default=160, help="width of each frame in pixels (default: 160)")
+    sheet.add_argument("--columns", type=positive, default=6, help="frames per row (default: 6)")
+    sheet.add_argument("--every", type=positive, default=1, help="show every N-th frame (default: 1)")
+    sheet.add_argument("--width", type=positive, default=160, help="width of each frame in pixels (default: 160)")
     sheet.set_defaults(run=cmd_contact_sheet)
 
     evaluate = commands.add_parser("evaluate", help="score videos with the paper's metrics (and our seam ratio)")
@@ -442,32 +414,27 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="training videos: check, preview, cache latents")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=OneLineParser)
     check = data_commands.add_parser("check", help="count ok / missing / corrupt / too short videos")
-    check.add_argument(
-        "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
-    )
-    check.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
-    check.add_argument("--frames", type=parse_frames, default=35, help="clip length to check for (default: 35)")
-    check.add_argument("--mode", choices=("alss", "palindrome", "plain"), default="alss", help="clip sampling")
+    add_clip_options(check, frames=35, size=None)
     check.set_defaults(run=cmd_data_check)
     preview = data_commands.add_parser("preview", help="ALSS clips of a few videos side by side, with frame indices")
     add_clip_options(preview, frames=35, size=128)
     preview.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp or a folder")
-    preview.add_argument("--videos", type=int, default=4, help="how many videos (default: 4)")
+    preview.add_argument("--videos", type=positive, default=4, help="how many videos (default: 4)")
     preview.add_argument("--fps", type=float, default=4.0, help="playback rate (default: 4)")
     preview.set_defaults(run=cmd_data_preview)
     cache = data_commands.add_parser("cache", help="encode clips once into safetensors latent shards (resumable)")
     add_clip_options(cache, frames=35, size=256)
     cache.add_argument("--vae", required=True, help="VAE folder, or a model folder with vae/ inside")
     cache.add_argument("-o", "--output", required=True, help="cache folder (an interrupted run continues there)")
-    cache.add_argument("--shard-size", type=int, default=64, help="clips per shard (default: 64)")
+    cache.add_argument("--shard-size", type=positive, default=64, help="clips per shard (default: 64)")
     cache.add_argument("--device", default=None, help="device for the VAE (default: cuda if available)")
     cache.set_defaults(run=cmd_data_cache)
     synth = data_commands.add_parser("synth", help="write synthetic videos of non-periodic motion (for tests, demos)")
     synth.add_argument("out", metavar="OUT", help="folder for the videos and their .txt captions")
-    synth.add_argument("--videos", type=int, default=24, help="how many (default: 24)")
-    synth.add_argument("--video-frames", type=int, default=72, help="frames per video (default: 72)")
+    synth.add_argument("--videos", type=positive, default=24, help="how many (default: 24)")
+    synth.add_argument("--video-frames", type=positive, default=72, help="frames per video (default: 72)")
     synth.add_argument("--size", type=parse_size, default=(96, 128), help="WIDTHxHEIGHT (default: 128x96)")
-    synth.add_argument("--seed", type=int, default=0, help="seed of the first video (default: 0)")
+    synth.add_argument("--seed", type=seed, default=0, help="seed of the first video (default: 0)")
     synth.set_defaults(run=cmd_data_synth)
 
     convert = commands.add_parser("convert", help="SD 1.5 + an AnimateDiff motion module -> a LoopAnimate model folder")
@@ -483,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--text-encoder", default=None, help="CLIP text folder with tokenizer (default: the SD folder's)"
     )
     convert.add_argument("--unet-config", default=None, help="UNet config.json for a single file that is not SD 1.5")
-    convert.add_argument("--motion-heads", type=int, default=None, help="motion-module attention heads (default: 8)")
+    convert.add_argument(
+        "--motion-heads", type=positive, default=None, help="motion-module attention heads (default: 8)"
+    )
     convert.add_argument("-o", "--output", required=True, help="model folder to write (replaced only once complete)")
     convert.set_defaults(run=cmd_convert)
 

@@ -7,6 +7,7 @@ without that last frame: a player that loops goes from the second-to-last frame 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from loopanimate.atomic import atomic_dir, atomic_file
 from loopanimate.errors import OutputPathError, VideoReadError
 
 FILE_FORMATS = (".gif", ".mp4", ".webp")
+FRAME_FILE = re.compile(r"frame_\d{4,}\.png")
 Frames = np.ndarray | Sequence[PIL.Image.Image]
 
 
@@ -33,10 +35,26 @@ def video_format(path: str | os.PathLike) -> str:
     )
 
 
+def is_frames_folder(path: Path) -> bool:
+    """A folder holding nothing but our `frame_NNNN.png` files (or nothing): the only folder an output may replace."""
+    return path.is_dir() and all(FRAME_FILE.fullmatch(entry.name) for entry in path.iterdir())
+
+
 def check_output_path(path: str | os.PathLike) -> str:
-    """Fail fast, before any work, if `path` cannot be written; return its format."""
+    """Fail fast, before any work, if `path` cannot be written or would replace what we did not write; return its
+    format."""
     fmt = video_format(path)
-    parent = Path(path).absolute().parent
+    path = Path(path)
+    if path.name in ("", "..") or path.absolute() == Path.cwd():
+        raise OutputPathError(f"output {str(path)!r} is a folder in use: name a new file or folder, e.g. -o loop.mp4")
+    if fmt == "png" and path.exists() and not is_frames_folder(path):
+        raise OutputPathError(
+            f"output {path} exists and is not a folder of our frame_NNNN.png files: nothing was replaced; choose a "
+            "new name (a frames folder is replaced only when it holds nothing else)"
+        )
+    if fmt != "png" and path.is_dir():
+        raise OutputPathError(f"output {path} is a folder: give a file name such as {path / 'loop'}.{fmt}")
+    parent = path.absolute().parent
     if not parent.is_dir():
         raise OutputPathError(f"output folder does not exist: {parent} (create it first, or choose another -o)")
     try:

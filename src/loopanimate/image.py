@@ -24,19 +24,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: str | os.PathLike) -> Image.Image:
-    """Open `path` as an RGB picture, or raise InputImageError saying why not."""
+def load_image(path: str | os.PathLike, what: str = "input image") -> Image.Image:
+    """Open `path` as an RGB picture, or raise InputImageError saying why not (`what` names it in the message)."""
     try:
         with Image.open(path) as image:
             image.load()
             return to_rgb(image)
     except FileNotFoundError:
-        raise InputImageError(f"input image not found: {path} (check the path)") from None
+        raise InputImageError(f"{what} not found: {path} (check the path)") from None
     except IsADirectoryError:
-        raise InputImageError(f"input image is a folder: {path} (give one image file)") from None
+        raise InputImageError(f"{what} is a folder: {path} (give one image file)") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise InputImageError(
-            f"not a readable image: {path} ({error.__class__.__name__}); give a PNG, JPEG or WebP file"
+            f"{what} is not a readable image: {path} ({error.__class__.__name__}); give a PNG, JPEG or WebP file"
         ) from None
 
 

@@ -1,17 +1,28 @@
-"""Training data: manifests, video decoding, ALSS loop clips, datasets and the latent cache."""
+"""Training data: manifests, video decoding, ALSS loop clips, datasets and the latent cache.
 
-from loopanimate.data.alss import MODES, ClipTooShortError, alss_indices
-from loopanimate.data.manifest import ManifestEntry, iter_manifest, read_manifest
-from loopanimate.data.video import VideoInfo, probe, read_frames
+Names load on first use (PEP 562): the command line reads `MODES` without loading the video decoders.
+"""
 
-__all__ = [
-    "MODES",
-    "ClipTooShortError",
-    "ManifestEntry",
-    "VideoInfo",
-    "alss_indices",
-    "iter_manifest",
-    "probe",
-    "read_frames",
-    "read_manifest",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "MODES": "loopanimate.data.alss",
+    "ClipTooShortError": "loopanimate.data.alss",
+    "alss_indices": "loopanimate.data.alss",
+    "ManifestEntry": "loopanimate.data.manifest",
+    "iter_manifest": "loopanimate.data.manifest",
+    "read_manifest": "loopanimate.data.manifest",
+    "VideoInfo": "loopanimate.data.video",
+    "probe": "loopanimate.data.video",
+    "read_frames": "loopanimate.data.video",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from loopanimate.errors import ModelLoadError
+from loopanimate.models.folders import component_folder
 
 
 class WeightFreeEmbedding:
@@ -41,12 +42,8 @@ class ClipEmbedding:
     def __init__(self, path: str | os.PathLike, device: str = "cpu", batch_size: int = 16) -> None:
         from transformers import CLIPImageProcessorPil, CLIPVisionModelWithProjection
 
-        root = Path(path)
-        model_dir, processor_dir = root, root
-        if (root / "image_encoder").is_dir():
-            model_dir, processor_dir = root / "image_encoder", root / "feature_extractor"
-        if not (model_dir / "config.json").is_file():
-            raise ModelLoadError(f"no CLIP model at {path}: give a local CLIP vision folder (with config.json)")
+        model_dir = component_folder(path, "image_encoder", "config.json", "--clip")
+        processor_dir = component_folder(path, "feature_extractor", "preprocessor_config.json", "--clip")
         try:
             self.model = (
                 CLIPVisionModelWithProjection.from_pretrained(model_dir, local_files_only=True).eval().to(device)
@@ -55,7 +52,7 @@ class ClipEmbedding:
         except Exception as error:  # any loader failure means an unusable folder to the user
             raise ModelLoadError(f"cannot load CLIP from {path}: {str(error).splitlines()[0][:200]}") from None
         self.device, self.batch_size = device, batch_size
-        self.name = f"CLIP ({root.name})"
+        self.name = f"CLIP ({Path(path).name})"
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

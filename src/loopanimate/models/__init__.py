@@ -1,12 +1,26 @@
-"""Networks: the LoopAnimate video UNet and its conditioning inputs."""
+"""Networks: the LoopAnimate video UNet and its conditioning inputs.
 
-from loopanimate.models.conditioning import CONDITION_CHANNELS, frame_conditioning
-from loopanimate.models.unet import LOOPANIMATE_MAX_FRAMES, LoopAnimateUNet, MITDFAttnProcessor
+The layout constants import nothing heavy; the torch classes load on first use (PEP 562), so a face that needs only
+the facts stays fast.
+"""
 
-__all__ = [
-    "CONDITION_CHANNELS",
-    "LOOPANIMATE_MAX_FRAMES",
-    "LoopAnimateUNet",
-    "MITDFAttnProcessor",
-    "frame_conditioning",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from loopanimate.models.layout import CONDITION_CHANNELS, LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES
+
+_LAZY = {
+    "LoopAnimateUNet": "loopanimate.models.unet",
+    "MITDFAttnProcessor": "loopanimate.models.unet",
+    "frame_conditioning": "loopanimate.models.conditioning",
+}
+
+__all__ = ["CONDITION_CHANNELS", "LOOPANIMATE_IN_CHANNELS", "LOOPANIMATE_MAX_FRAMES", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

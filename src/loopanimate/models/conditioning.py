@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-# Channels the conditioning adds beside the noisy latent: image latent (4) + mask (1).
-CONDITION_CHANNELS = 5
+from loopanimate.models.layout import CONDITION_CHANNELS
 
 
 def frame_conditioning(
@@ -15,7 +14,7 @@ def frame_conditioning(
 ) -> torch.Tensor:
     """The (B, 5, F, h, w) condition: image latent and a mask of 1 on `conditioned_frames`, zeros elsewhere."""
     batch, channels, height, width = image_latents.shape  # (B, 4, h, w)
-    condition = image_latents.new_zeros(batch, channels + 1, num_frames, height, width)
+    condition = image_latents.new_zeros(batch, CONDITION_CHANNELS, num_frames, height, width)
     for frame in conditioned_frames:
         condition[:, :channels, frame] = image_latents
         condition[:, channels, frame] = 1.0

@@ -20,7 +20,14 @@ from diffusers.loaders.single_file_utils import convert_animatediff_checkpoint_t
 from safetensors.torch import load_file
 
 from loopanimate.errors import ModelLoadError
-from loopanimate.models.unet import LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES, LoopAnimateUNet
+from loopanimate.models.folders import component_folder
+from loopanimate.models.layout import (
+    LATENT_CHANNELS,
+    LOOPANIMATE_IN_CHANNELS,
+    LOOPANIMATE_MAX_FRAMES,
+    is_position_table,
+)
+from loopanimate.models.unet import LoopAnimateUNet
 
 # Stable Diffusion 1.5's UNet: diffusers' UNet2DConditionModel defaults with CLIP ViT-L/14's width.
 SD15_UNET_CONFIG = {"sample_size": 64, "cross_attention_dim": 768}
@@ -64,9 +71,7 @@ def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DCo
     """An SD 1.5-class UNet from a diffusers folder (the model's or its unet/) or an LDM single file."""
     path = Path(path)
     if path.is_dir():
-        folder = path / "unet" if (path / "unet" / "config.json").is_file() else path
-        if not (folder / "config.json").is_file():
-            raise ModelLoadError(f"no diffusers UNet in {path}: expected unet/config.json or config.json")
+        folder = component_folder(path, "unet", "config.json", "--unet")
         return UNet2DConditionModel.from_pretrained(folder, local_files_only=True)
     state = load_weights(path)
     if not any(key.startswith("model.diffusion_model.") for key in state):
@@ -111,7 +116,7 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
         config["motion_num_attention_heads"] = heads
     adapter = MotionAdapter(**config)
     result = adapter.load_state_dict(converted, strict=False)
-    missing = [key for key in result.missing_keys if not key.endswith(".pe")]  # position tables are recomputed
+    missing = [key for key in result.missing_keys if not is_position_table(key)]
     if missing or result.unexpected_keys:
         raise ModelLoadError(
             f"{path} does not fit a motion adapter for this UNet ({len(missing)} missing, "
@@ -126,14 +131,14 @@ def to_loopanimate(source: UNetMotionModel) -> tuple[LoopAnimateUNet, dict]:
     config = {key: value for key, value in source.config.items() if not key.startswith("_")}
     config.update(in_channels=LOOPANIMATE_IN_CHANNELS, motion_max_seq_length=LOOPANIMATE_MAX_FRAMES)
     model = LoopAnimateUNet(**config)
-    state = {key: value for key, value in source.state_dict().items() if not key.endswith(".pe")}
+    state = {key: value for key, value in source.state_dict().items() if not is_position_table(key)}
     conv_in = state["conv_in.weight"]  # (C, 4, k, k)
     state["conv_in.weight"] = torch.cat(
         [conv_in, conv_in.new_zeros(conv_in.shape[0], LOOPANIMATE_IN_CHANNELS - conv_in.shape[1], *conv_in.shape[2:])],
         dim=1,
     )
     result = model.load_state_dict(state, strict=False)
-    missing = [key for key in result.missing_keys if not key.endswith(".pe")]
+    missing = [key for key in result.missing_keys if not is_position_table(key)]
     if missing or result.unexpected_keys:
         raise ModelLoadError(
             f"conversion left {len(missing)} weights missing and {len(result.unexpected_keys)} unexpected"
@@ -155,10 +160,12 @@ def max_difference(source: UNetMotionModel, converted: LoopAnimateUNet, frames: 
     """Largest output difference on random noisy latents with the new inputs (image latent, mask) zero and the same
     context in every block: 0 up to float rounding for an exact conversion."""
     generator = torch.Generator().manual_seed(0)
-    latents = torch.randn(1, 4, frames, side, side, generator=generator)
+    latents = torch.randn(1, LATENT_CHANNELS, frames, side, side, generator=generator)
     context = torch.randn(1, 7, source.config.cross_attention_dim, generator=generator)
     expected = source(latents, 500, encoder_hidden_states=context.repeat_interleave(frames, dim=0)).sample
-    padded = torch.cat([latents, latents.new_zeros(1, LOOPANIMATE_IN_CHANNELS - 4, frames, side, side)], dim=1)
+    padded = torch.cat(
+        [latents, latents.new_zeros(1, LOOPANIMATE_IN_CHANNELS - LATENT_CHANNELS, frames, side, side)], dim=1
+    )
     actual = converted(padded, 500, image_context=context, text_context=context).sample
     return float((expected - actual).abs().max())
 

@@ -10,13 +10,10 @@ from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.unets.unet_motion_model import UNetMotionOutput
 
+from loopanimate.models.layout import LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES
+
 # Note: DiffusionPipeline.from_pretrained picks a component's loader by looking its base class
 # (`ModelMixin`) up in the module the component's class lives in, so this module must export it.
-
-# Noisy latent (4) + image latent on conditioned frames (4) + frame mask (1).
-LOOPANIMATE_IN_CHANNELS = 9
-# The paper's 35 frames plus one spare position (TEMM, paper §2).
-LOOPANIMATE_MAX_FRAMES = 36
 
 
 def context_key(processor_name: str) -> str | None:

@@ -9,8 +9,9 @@ from diffusers import AutoencoderKL, DDIMScheduler
 from transformers import CLIPImageProcessorPil, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
 from loopanimate.errors import ModelLoadError
-from loopanimate.models import LoopAnimateUNet
-from loopanimate.pipelines.loop_pipeline import LoopAnimatePipeline
+from loopanimate.models.folders import component_folder
+from loopanimate.models.unet import LoopAnimateUNet
+from loopanimate.pipelines.pipeline_loopanimate import LoopAnimatePipeline
 
 
 def sd15_scheduler() -> DDIMScheduler:
@@ -25,14 +26,12 @@ def sd15_scheduler() -> DDIMScheduler:
     )
 
 
-def _folder(explicit: str | os.PathLike | None, sd_folder: Path | None, sub: str, flag: str) -> Path:
+def _folder(explicit: str | os.PathLike | None, sd_folder: Path | None, sub: str, marker: str, flag: str) -> Path:
     """The folder a component comes from: the flag's, or the SD folder's sub-folder."""
-    if explicit is not None:
-        path = Path(explicit)
-        return path / sub if (path / sub).is_dir() else path
-    if sd_folder is not None and (sd_folder / sub).is_dir():
-        return sd_folder / sub
-    raise ModelLoadError(f"no {sub} given: pass {flag} FOLDER (the SD checkpoint is a single file, or lacks {sub}/)")
+    source = explicit if explicit is not None else sd_folder
+    if source is None:
+        raise ModelLoadError(f"no {sub} given: pass {flag} FOLDER (the SD checkpoint is a single file)")
+    return component_folder(source, sub, marker, flag)
 
 
 def _load(loader, folder: Path, what: str):
@@ -53,15 +52,12 @@ def assemble_pipeline(
     preprocessing from `image_encoder` (a CLIP vision folder, or a model folder with image_encoder/ and
     feature_extractor/)."""
     sd_folder = Path(sd_path) if Path(sd_path).is_dir() else None
-    text_folder = _folder(text_encoder, sd_folder, "text_encoder", "--text-encoder")
-    tokenizer_folder = _folder(text_encoder, sd_folder, "tokenizer", "--text-encoder")
+    text_folder = _folder(text_encoder, sd_folder, "text_encoder", "config.json", "--text-encoder")
+    tokenizer_folder = _folder(text_encoder, sd_folder, "tokenizer", "tokenizer_config.json", "--text-encoder")
     if image_encoder is None:
         raise ModelLoadError("no image encoder given: pass --image-encoder FOLDER (a CLIP ViT-L/14 vision model)")
-    image_folder = _folder(image_encoder, None, "image_encoder", "--image-encoder")
-    processor_root = Path(image_encoder)
-    processor_folder = (
-        processor_root / "feature_extractor" if (processor_root / "feature_extractor").is_dir() else image_folder
-    )
+    image_folder = _folder(image_encoder, None, "image_encoder", "config.json", "--image-encoder")
+    processor_folder = _folder(image_encoder, None, "feature_extractor", "preprocessor_config.json", "--image-encoder")
 
     tokenizer = _load(CLIPTokenizer, tokenizer_folder, "tokenizer")
     if len(tokenizer) <= 3:  # offline, an unusable path can give an empty tokenizer instead of an error
@@ -69,7 +65,7 @@ def assemble_pipeline(
             f"the tokenizer in {tokenizer_folder} has no vocabulary: give the folder with vocab.json or tokenizer.json"
         )
     pipe = LoopAnimatePipeline(
-        vae=_load(AutoencoderKL, _folder(vae, sd_folder, "vae", "--vae"), "VAE"),
+        vae=_load(AutoencoderKL, _folder(vae, sd_folder, "vae", "config.json", "--vae"), "VAE"),
         unet=unet,
         image_encoder=_load(CLIPVisionModelWithProjection, image_folder, "image encoder"),
         feature_extractor=_load(CLIPImageProcessorPil, processor_folder, "image preprocessor"),

@@ -1,15 +1,21 @@
-"""Loading a LoopAnimate model folder from local disk only, with errors that say what is missing."""
+"""Loading a LoopAnimate model folder from local disk only, with errors that say what is missing.
+
+Checking a folder imports no torch, so a face can refuse a bad `--model` in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from loopanimate.errors import ModelLoadError
-from loopanimate.pipelines.loop_pipeline import LoopAnimatePipeline
+
+if TYPE_CHECKING:
+    import torch
+
+    from loopanimate.pipelines.pipeline_loopanimate import LoopAnimatePipeline
 
 # Files a component folder must hold, by component name; the networks must be safetensors.
 REQUIRED_FILES = {
@@ -45,10 +51,15 @@ def check_model_dir(path: str | os.PathLike) -> None:
 
 
 def load_pipeline(
-    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
 ) -> LoopAnimatePipeline:
-    """Load a LoopAnimatePipeline from a local folder (never from a hub), on `device` in `dtype`."""
+    """Load a LoopAnimatePipeline from a local folder (never from a hub), on `device` in `dtype` (default float32)."""
+    import torch
+
+    from loopanimate.pipelines.pipeline_loopanimate import LoopAnimatePipeline
+
     check_model_dir(path)
+    dtype = dtype or torch.float32
     try:
         pipe = LoopAnimatePipeline.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=dtype)
     except Exception as error:  # any loader failure is a damaged folder to the user

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from loopanimate.checks import check_int, check_number
+from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError
-from loopanimate.models import LOOPANIMATE_MAX_FRAMES
+from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
 
 
 @dataclass
@@ -55,11 +57,20 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise InvalidArgumentError naming the first setting that cannot work."""
-        if not 2 <= self.num_frames <= LOOPANIMATE_MAX_FRAMES:
+        self.check_types()
+        if not 3 <= self.num_frames <= LOOPANIMATE_MAX_FRAMES:  # ALSS needs a start, a peak and the way back
             raise InvalidArgumentError(
-                f"num_frames: {self.num_frames} is out of range: give 2 to {LOOPANIMATE_MAX_FRAMES} "
+                f"num_frames: {self.num_frames} is out of range: give 3 to {LOOPANIMATE_MAX_FRAMES} "
                 f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
             )
+        for name, low in POSITIVE.items():
+            check_int(f"{name}:", getattr(self, name), low)
+        for name, (low, high) in FRACTIONS.items():
+            check_number(f"{name}:", getattr(self, name), low, high)
+        check_number("learning_rate:", self.learning_rate, 0.0, 1.0, low_open=True)
+        check_number("max_grad_norm:", self.max_grad_norm, 0.0, low_open=True)
+        if self.ema_decay is not None:
+            check_number("ema_decay:", self.ema_decay, 0.0, 1.0)
         if not self.model:
             raise InvalidArgumentError("model: not set: name the model folder to start from")
         if not self.data:
@@ -70,14 +81,60 @@ class TrainConfig:
             )
         if self.resolution % 8:
             raise InvalidArgumentError(f"resolution: {self.resolution} is not a multiple of 8")
-        if self.sampling not in ("alss", "palindrome", "plain"):
-            raise InvalidArgumentError(f"sampling: {self.sampling!r} is unknown: use alss, palindrome or plain")
+        if self.sampling not in MODES:
+            raise InvalidArgumentError(f"sampling: {self.sampling!r} is unknown: use one of {', '.join(MODES)}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise InvalidArgumentError(f"mixed_precision: {self.mixed_precision!r} is unknown: use no, fp16 or bf16")
         if len(self.validation_images) != len(self.validation_prompts):
             raise InvalidArgumentError("validation_images and validation_prompts: give one prompt per image")
         if not self.trainable:
             raise InvalidArgumentError("trainable: empty: name at least one module pattern to train")
+
+    def check_types(self) -> None:
+        """YAML gives any type: a setting of the wrong kind (`max_steps: many`) is named, not met later as a crash."""
+        for setting in dataclasses.fields(self):
+            value, kinds = getattr(self, setting.name), TYPES[str(setting.type)]
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            fits = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+            if float in kinds and is_number:
+                fits = True  # 1 is a fine learning rate too
+            if fits and isinstance(value, list | tuple):
+                fits = all(isinstance(item, float | int | str) and not isinstance(item, bool) for item in value)
+            if not fits:
+                wanted = " or ".join(kind.__name__ for kind in kinds)
+                raise InvalidArgumentError(
+                    f"{setting.name}: {value!r} should be of type {wanted}: see training/config.py"
+                )
+
+
+# The settings' annotations (as written above) -> the Python types a YAML value may have.
+TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "float": (float,),
+    "bool": (bool,),
+    "list[str]": (list,),
+    "tuple[float, float]": (tuple,),
+    "float | None": (float, type(None)),
+}
+# Whole-number settings and their least value.
+POSITIVE = {
+    "resolution": 8,
+    "max_stride": 1,
+    "batch_size": 1,
+    "num_workers": 0,
+    "lr_warmup_steps": 0,
+    "max_steps": 1,
+    "gradient_accumulation_steps": 1,
+    "seed": 0,
+    "checkpoint_every": 1,
+    "keep_checkpoints": 0,
+    "log_every": 1,
+    "validate_every": 0,
+    "validation_steps": 1,
+}
+# Settings that are fractions: (least, greatest).
+FRACTIONS = {"image_dropout": (0.0, 1.0), "text_dropout": (0.0, 1.0)}
 
 
 def load_config(path: str | os.PathLike, overrides: dict | None = None) -> TrainConfig:
@@ -98,7 +155,7 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Train
         raise InvalidArgumentError(
             f"unknown setting {unknown[0]!r} in {path}: known settings are {', '.join(sorted(known))}"
         )
-    if "adam_betas" in values:
+    if isinstance(values.get("adam_betas"), list):
         values["adam_betas"] = tuple(values["adam_betas"])
     config = TrainConfig(**values)
     config.check()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import PIL.Image
 import torch
@@ -17,13 +18,24 @@ from transformers.image_processing_utils import BaseImageProcessor
 
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.image import to_rgb
-from loopanimate.models import LoopAnimateUNet, frame_conditioning
+from loopanimate.models.conditioning import frame_conditioning
 from loopanimate.models.latents import encode_latents
-from loopanimate.pipelines.looping import circular_windows, cycle_offset, roll_frames
+from loopanimate.models.layout import LATENT_CHANNELS
+from loopanimate.models.unet import LoopAnimateUNet
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, plan_loop_closure, roll_frames
 
 ProgressCallback = Callable[[int, int], None]
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
-LOOP_CLOSURES = ("none", "condition", "cycle")
+
+
+@dataclass
+class GuidanceContexts:
+    """The classifier-free guidance branches, batched in one UNet call: `full` (image, text), `image` (image, negative
+    text) and `uncond` (no image tokens, negative text). A branch whose scale is 1 is left out."""
+
+    image: torch.Tensor  # (branches * B, Ni, D): the down blocks' context
+    text: torch.Tensor  # (branches * B, Nt, D): the mid and up blocks' context
+    branches: tuple[str, ...]  # names of the branches, in batch order
 
 
 def combine_guidance(
@@ -128,19 +140,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
         pixels = torch.cat([self.vae.decode(chunk).sample for chunk in flat.split(chunk_size)])  # (B * F, 3, H, W)
         return pixels.unflatten(0, (batch, num_frames)).permute(0, 2, 1, 3, 4).float()
 
-    def check_inputs(
-        self, num_frames: int, height: int, width: int, output_type: str, loop_closure: str, motion_strength: float
-    ) -> None:
-        if loop_closure not in LOOP_CLOSURES:
-            raise InvalidArgumentError(
-                f"loop_closure={loop_closure!r} is unknown: use one of {', '.join(LOOP_CLOSURES)}"
-            )
-        longest = None if loop_closure == "cycle" else self.max_frames  # a cycle of any length runs in windows
-        if num_frames < (3 if loop_closure == "cycle" else 2) or (longest and num_frames > longest):
-            raise InvalidArgumentError(
-                f"num_frames={num_frames} is out of range: give 2 to {self.max_frames} "
-                f"(the motion modules have {self.max_frames} positions; loop_closure='cycle' takes any length >= 3)"
-            )
+    def check_inputs(self, height: int, width: int, output_type: str, motion_strength: float) -> None:
+        """The frame count is checked by the loop closure's plan (`plan_loop_closure`)."""
         if height % self.vae_scale_factor or width % self.vae_scale_factor:
             raise InvalidArgumentError(
                 f"size {width}x{height} is not divisible by {self.vae_scale_factor}: "
@@ -163,25 +164,52 @@ class LoopAnimatePipeline(DiffusionPipeline):
             noise = motion_strength**0.5 * noise + (1.0 - motion_strength) ** 0.5 * shared
         return noise
 
+    def guidance_contexts(
+        self,
+        image_tokens: torch.Tensor,
+        text_tokens: torch.Tensor,
+        negative_prompts: list[str],
+        guidance_scale_image: float,
+        guidance_scale_text: float,
+    ) -> GuidanceContexts:
+        """Only the branches a scale other than 1 needs: (I, T) alone when both scales are 1."""
+        image_contexts, text_contexts, branches = [image_tokens], [text_tokens], ["full"]
+        if guidance_scale_image != 1.0 or guidance_scale_text != 1.0:
+            null_text = self.encode_text(negative_prompts).to(self.unet.dtype)
+            image_contexts.append(image_tokens)
+            text_contexts.append(null_text)
+            branches.append("image")
+            if guidance_scale_image != 1.0:
+                image_contexts.append(torch.zeros_like(image_tokens))  # training's image dropout zeroes the tokens
+                text_contexts.append(null_text)
+                branches.append("uncond")
+        return GuidanceContexts(torch.cat(image_contexts), torch.cat(text_contexts), tuple(branches))
+
     def guided_noise(
         self,
         latents: torch.Tensor,
         condition: torch.Tensor,
         timestep: torch.Tensor,
-        image_context: torch.Tensor,
-        text_context: torch.Tensor,
+        contexts: GuidanceContexts,
         guidance_scale_image: float,
         guidance_scale_text: float,
     ) -> torch.Tensor:
-        """The guided noise prediction for (B, 4, F, h, w) latents; contexts hold the guidance branches, batched."""
-        branches = image_context.shape[0] // latents.shape[0]
-        model_input = self.scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1, 1), timestep)
-        model_input = torch.cat(
-            [model_input, condition.repeat(branches, 1, 1, 1, 1)], dim=1
-        )  # (branches * B, 9, F, h, w)
-        eps = self.unet(model_input, timestep, image_context, text_context).sample
-        eps_split = list(eps.chunk(branches)) + [None] * (3 - branches)
-        return combine_guidance(*eps_split, guidance_scale_image, guidance_scale_text)
+        """The guided noise prediction for (B, 4, F, h, w) latents, every guidance branch in one batched UNet call."""
+        count = len(contexts.branches)
+        model_input = self.scheduler.scale_model_input(latents.repeat(count, 1, 1, 1, 1), timestep)
+        # The pixel-level condition stays in every branch, the unconditional one too: training never drops the
+        # image latent (only the CLIP tokens), so the model has never seen a loop without its frame-0 anchor.
+        model_input = torch.cat([model_input, condition.repeat(count, 1, 1, 1, 1)], dim=1)  # (count * B, 9, F, h, w)
+        eps = dict(
+            zip(
+                contexts.branches,
+                self.unet(model_input, timestep, contexts.image, contexts.text).sample.chunk(count),
+                strict=True,
+            )
+        )
+        return combine_guidance(
+            eps["full"], eps.get("image"), eps.get("uncond"), guidance_scale_image, guidance_scale_text
+        )
 
     @torch.no_grad()
     def __call__(
@@ -201,7 +229,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         output_type: str = "pil",
         callback: ProgressCallback | None = None,
         decode_chunk_size: int = 16,
-        loop_closure: str = "cycle",
+        loop_closure: str = LOOP_CLOSURES[0],
         motion_strength: float = 1.0,
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
@@ -214,7 +242,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
         """
         default_height, default_width = self.default_size()
         height, width = height or default_height, width or default_width
-        self.check_inputs(num_frames, height, width, output_type, loop_closure, motion_strength)
+        self.check_inputs(height, width, output_type, motion_strength)
+        closure = plan_loop_closure(loop_closure, num_frames, self.max_frames)
 
         images = [to_rgb(im) for im in (image if isinstance(image, list) else [image])]
         batch = len(images)
@@ -224,31 +253,28 @@ class LoopAnimatePipeline(DiffusionPipeline):
         if len(prompts) != batch or len(negative_prompts) != batch:
             raise InvalidArgumentError(f"got {batch} images but {len(prompts)} prompts: give one prompt per image")
         device = self._execution_device
-        circle = loop_closure == "cycle"
-        latent_frames = num_frames - 1 if circle else num_frames  # a cycle's last frame is its first, added at the end
 
         # 1. Conditions: image at pixel level (latent) and feature level (tokens), text apart.
         pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
         image_latents = self.encode_image_latents(pixels).to(self.unet.dtype)  # (B, 4, h, w)
-        conditioned = (0, num_frames - 1) if loop_closure == "condition" else (0,)
-        condition = frame_conditioning(image_latents, latent_frames, conditioned)  # (B, 5, F, h, w)
+        condition = frame_conditioning(image_latents, closure.latent_frames, closure.conditioned_frames)
         image_tokens = self.encode_image_tokens(images).to(self.unet.dtype)
         text_tokens = self.encode_text(prompts).to(self.unet.dtype)
 
-        # 2. Guidance branches, batched: full (I, T), then image-only (I, -), then unconditional (-, -).
-        image_contexts, text_contexts = [image_tokens], [text_tokens]
-        if guidance_scale_image != 1.0 or guidance_scale_text != 1.0:
-            null_text = self.encode_text(negative_prompts).to(self.unet.dtype)
-            image_contexts.append(image_tokens)
-            text_contexts.append(null_text)
-            if guidance_scale_image != 1.0:
-                image_contexts.append(torch.zeros_like(image_tokens))
-                text_contexts.append(null_text)
-        image_context, text_context = torch.cat(image_contexts), torch.cat(text_contexts)
+        # 2. Guidance branches, batched into one UNet call per window and step.
+        contexts = self.guidance_contexts(
+            image_tokens, text_tokens, negative_prompts, guidance_scale_image, guidance_scale_text
+        )
 
         # 3. Noise.
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        latent_shape = (batch, 4, latent_frames, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        latent_shape = (
+            batch,
+            LATENT_CHANNELS,
+            closure.latent_frames,
+            height // self.vae_scale_factor,
+            width // self.vae_scale_factor,
+        )
         if latents is None:
             latents = self.initial_noise(latent_shape, motion_strength, generator)
         latents = latents.to(device) * self.scheduler.init_noise_sigma
@@ -257,10 +283,15 @@ class LoopAnimatePipeline(DiffusionPipeline):
             step_kwargs["generator"] = generator
 
         # 4. Denoise: roll the circle (cycle), predict window by window, blend, unroll.
-        windows = circular_windows(latent_frames, self.max_frames) if circle else [(torch.arange(latent_frames), None)]
+        windows = [
+            (torch.tensor(indices, device=device), None if weights is None else torch.tensor(weights, device=device))
+            for indices, weights in closure.windows
+        ]
         timesteps = self.scheduler.timesteps
         for step, t in enumerate(timesteps):
-            offset = cycle_offset(step, latent_frames) if circle else 0
+            offset = closure.offset(step)
+            # The condition rolls with the latents, so during a cycle the frame carrying the image latent sits at
+            # position -offset, not 0: every frame of the circle takes a turn next to the anchor.
             rolled, rolled_condition = roll_frames(latents, offset), roll_frames(condition, offset)
             eps = torch.zeros_like(rolled)
             for indices, weights in windows:
@@ -268,8 +299,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
                     rolled[:, :, indices],
                     rolled_condition[:, :, indices],
                     t,
-                    image_context,
-                    text_context,
+                    contexts,
                     guidance_scale_image,
                     guidance_scale_text,
                 )
@@ -279,7 +309,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
             latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
             if callback is not None:
                 callback(step + 1, len(timesteps))
-        if circle:
+        if closure.rolls:
             latents = torch.cat([latents, latents[:, :, :1]], dim=2)  # close the loop: the last frame is frame 0
 
         # 5. Frames.

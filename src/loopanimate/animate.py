@@ -1,0 +1,265 @@
+"""Make one loop: choose the engine, fit the picture, run it, interpolate, export.
+
+The one function every face calls (the CLI's `animate`, the web app, `animate-batch`), over a small request
+dataclass, so none of them chooses engines, sizes or formats itself. Everything that can be known before the work
+is checked by `LoopRequest.check()`; the weight-free path imports no torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import PIL.Image
+
+from loopanimate.checks import check_int, check_number
+from loopanimate.errors import InvalidArgumentError
+from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
+from loopanimate.pipelines.loading import check_model_dir
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, check_frame_count
+
+ENGINES = ("auto", "motion", "diffusion")
+MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
+MIN_SIDE = 16  # a picture thinner than this after fitting is no wallpaper (a 4000x8 strip would become 512x1)
+MAX_SEED = 2**32 - 1
+MAX_FPS = 120.0
+MAX_INTERPOLATE = 15
+MAX_STEPS = 1000
+# Frames x pixels of the written loop: 2**28 is 1,024 frames at 512x512 (0.8 GB as bytes, 3.2 GB as floats).
+MAX_PIXEL_FRAMES = 2**28
+# Diffusion-only settings and their defaults; with the motion engine, setting one is an error.
+DIFFUSION_DEFAULTS = {
+    "steps": 25,
+    "guidance_text": 7.5,
+    "guidance_image": 1.0,
+    "negative_prompt": "",
+    "loop_closure": LOOP_CLOSURES[0],
+    "device": None,
+}
+
+ProgressCallback = Callable[[int, int], None]
+Picture = str | os.PathLike | PIL.Image.Image
+MaskInput = str | os.PathLike | PIL.Image.Image | np.ndarray
+
+
+@dataclass
+class LoopRequest:
+    """One loop to make. `None` in a diffusion-only field means its default (DIFFUSION_DEFAULTS)."""
+
+    image: Picture  # the picture: a path or a PIL image
+    prompt: str = ""  # what moves and how
+    engine: str = "auto"  # auto: diffusion when a model is given, else the weight-free motion engine
+    model: str | None = None  # LoopAnimate model folder (diffusion)
+    mask: MaskInput | None = None  # white = the object that moves (motion engine)
+    num_frames: int = 35  # frames generated; the last equals the first
+    seed: int = 0  # same seed, same frames
+    size: tuple[int, int] | None = None  # (height, width), multiples of 8; None: the model's, or the picture's
+    fps: float = 8.0  # playback rate of the generated frames
+    motion_strength: float = 1.0  # 0 still, 1 as trained
+    interpolate: int = 0  # flow-interpolated frames between each pair, the seam included
+    steps: int | None = None  # diffusion: denoising steps
+    guidance_text: float | None = None  # diffusion: text guidance scale
+    guidance_image: float | None = None  # diffusion: image guidance scale (1: off)
+    negative_prompt: str | None = None  # diffusion: text to guide away from
+    loop_closure: str | None = None  # diffusion: cycle, none or condition
+    device: str | None = None  # diffusion: cpu, cuda, ... (None: cuda if available)
+
+    def resolved_engine(self) -> str:
+        return self.engine if self.engine != "auto" else ("diffusion" if self.model else "motion")
+
+    def setting(self, name: str):
+        """A diffusion-only setting, or its default when not given."""
+        value = getattr(self, name)
+        return DIFFUSION_DEFAULTS[name] if value is None else value
+
+    def check(self) -> str:
+        """Raise InvalidArgumentError naming the first setting that cannot work; return the engine that will run."""
+        if self.engine not in ENGINES:
+            raise InvalidArgumentError(f"engine {self.engine!r} is unknown: use one of {', '.join(ENGINES)}")
+        engine = self.resolved_engine()
+        check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("interpolate", self.interpolate, 0, MAX_INTERPOLATE)
+        check_number("fps", self.fps, 0.0, MAX_FPS, low_open=True)
+        check_number("motion", self.motion_strength, 0.0, 1.0)
+        if self.size is not None:
+            height, width = self.size
+            if min(height, width) < MIN_SIDE or height % 8 or width % 8:
+                raise InvalidArgumentError(
+                    f"size {width}x{height} does not work: give both sides as multiples of 8, at least {MIN_SIDE}"
+                )
+        if engine == "motion":
+            self._check_motion()
+        else:
+            self._check_diffusion()
+        return engine
+
+    def _check_motion(self) -> None:
+        if self.model:
+            raise InvalidArgumentError("--model is used by the diffusion engine only: drop it, or drop --engine motion")
+        unused = [f.name for f in fields(self) if f.name in DIFFUSION_DEFAULTS and getattr(self, f.name) is not None]
+        if unused:
+            option = "--" + unused[0].replace("_", "-")
+            raise InvalidArgumentError(
+                f"{option} is used by the diffusion engine only: drop it, or give --model DIR to use diffusion"
+            )
+        check_int("frames", self.num_frames, 2, None)
+
+    def _check_diffusion(self) -> None:
+        if not self.model:
+            raise InvalidArgumentError(
+                "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
+            )
+        check_model_dir(self.model)
+        if self.mask is not None:
+            raise InvalidArgumentError(
+                "--mask is used by the motion engine only for now: drop --mask, or drop --model for the motion engine"
+            )
+        check_int("steps", self.setting("steps"), 1, MAX_STEPS)
+        check_number("guidance-text", self.setting("guidance_text"), 0.0, None)
+        check_number("guidance-image", self.setting("guidance_image"), 0.0, None)
+        check_int("frames", self.num_frames, 2, None)
+        check_frame_count(self.num_frames, self.setting("loop_closure"), LOOPANIMATE_MAX_FRAMES)
+
+
+@dataclass
+class Loop:
+    """A made loop: frames (F, H, W, 3) uint8 whose last frame equals the first, and what a face may report."""
+
+    frames: np.ndarray
+    fps: float  # playback rate, interpolation included
+    engine: str  # "motion" or "diffusion"
+    generated: int  # frames the engine made, before interpolation
+    notes: list[str] = field(default_factory=list)  # one-line reports: what ran, what was assumed
+
+
+def make_loop(request: LoopRequest, progress: ProgressCallback | None = None) -> Loop:
+    """Run `request` and return the loop. `progress(step, total)` follows the denoising steps (diffusion)."""
+    from loopanimate.image import load_image
+
+    engine = request.check()
+    image = request.image if isinstance(request.image, PIL.Image.Image) else load_image(request.image)
+    run = _run_motion_engine if engine == "motion" else _run_diffusion_engine
+    frames, notes = run(request, image, progress)
+    fps = request.fps
+    if request.interpolate:
+        from loopanimate.interpolate import interpolate_loop
+
+        frames = interpolate_loop(frames, request.interpolate, closed_loop=True)
+        fps *= request.interpolate + 1  # the same loop, as long as before, smoother
+    return Loop(frames, fps, engine, request.num_frames, notes)
+
+
+def save_loop(loop: Loop, output: str | os.PathLike) -> int:
+    """Write `loop` (GIF, MP4, WebP or PNG folder, from the extension) without its repeated seam frame."""
+    from loopanimate.export import write_video
+
+    return write_video(loop.frames, output, fps=loop.fps, closed_loop=True)
+
+
+def animate(request: LoopRequest, output: str | os.PathLike, progress: ProgressCallback | None = None) -> Loop:
+    """Check the request and the output path before any work, make the loop, write it."""
+    from loopanimate.export import check_output_path
+
+    request.check()
+    check_output_path(output)
+    loop = make_loop(request, progress)
+    save_loop(loop, output)
+    return loop
+
+
+def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) -> None:
+    """Refuse, before the work, a loop too large for memory or patience (frames x pixels, interpolation included)."""
+    shown = num_frames * (interpolate + 1)
+    if shown * height * width > MAX_PIXEL_FRAMES:
+        longest = MAX_PIXEL_FRAMES // (height * width * (interpolate + 1))
+        raise InvalidArgumentError(
+            f"{num_frames} frames at {width}x{height} are too many: give at most {longest} frames at this size "
+            f"(or a smaller --size)"
+        )
+
+
+def open_mask(mask: MaskInput, width: int, height: int, notes: list[str]) -> PIL.Image.Image | np.ndarray:
+    """The mask as a picture (white = object); one of another size is resized by the engine, and `notes` says so."""
+    from loopanimate.image import load_image
+
+    if not isinstance(mask, PIL.Image.Image | np.ndarray):
+        mask = load_image(mask, what="mask")
+    mask_width, mask_height = mask.size if isinstance(mask, PIL.Image.Image) else mask.shape[1::-1]
+    if (mask_width, mask_height) != (width, height):
+        notes.append(f"note: the mask is {mask_width}x{mask_height}, resized to the picture's {width}x{height}")
+    return mask
+
+
+def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image, progress) -> tuple[np.ndarray, list[str]]:
+    from loopanimate.engines import animate_without_weights, plan_motion
+    from loopanimate.engines.prompt import known_motion_words
+    from loopanimate.image import fit_image
+
+    image = fit_image(image, size=request.size, max_side=MOTION_MAX_SIDE)
+    if min(image.size) < MIN_SIDE:
+        raise InvalidArgumentError(
+            f"the picture becomes {image.width}x{image.height}, thinner than {MIN_SIDE} pixels: crop it to a "
+            "wallpaper shape, or give --size"
+        )
+    check_loop_size(request.num_frames, request.interpolate, image.height, image.width)
+    notes: list[str] = []
+    mask = None if request.mask is None else open_mask(request.mask, image.width, image.height, notes)
+    frames = animate_without_weights(
+        image,
+        request.prompt,
+        num_frames=request.num_frames,
+        seed=request.seed,
+        mask=mask,
+        motion_strength=request.motion_strength,
+    )
+    plan = plan_motion(request.prompt)
+    notes.insert(0, f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}")
+    if plan.fallback:
+        notes.append(f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})")
+    return frames, notes
+
+
+@functools.lru_cache(maxsize=4)
+def loaded_pipeline(model: str, device: str):
+    """A model folder's pipeline, loaded once per (folder, device) and reused by every later request."""
+    from loopanimate.pipelines.loading import load_pipeline
+
+    return load_pipeline(model, device=device)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _run_diffusion_engine(request: LoopRequest, image: PIL.Image.Image, progress) -> tuple[np.ndarray, list[str]]:
+    import torch
+
+    from loopanimate.export import to_uint8
+
+    device = request.device or default_device()
+    pipe = loaded_pipeline(str(request.model), device)
+    height, width = request.size or pipe.default_size()
+    check_loop_size(request.num_frames, request.interpolate, height, width)
+    result = pipe(
+        image,
+        request.prompt,
+        num_frames=request.num_frames,
+        num_inference_steps=request.setting("steps"),
+        guidance_scale_image=request.setting("guidance_image"),
+        guidance_scale_text=request.setting("guidance_text"),
+        negative_prompt=request.setting("negative_prompt"),
+        height=height,
+        width=width,
+        generator=torch.Generator().manual_seed(request.seed),
+        output_type="np",
+        callback=progress,
+        loop_closure=request.setting("loop_closure"),
+        motion_strength=request.motion_strength,
+    )
+    note = f"engine: diffusion ({request.model}, {device}), {request.num_frames} frames at {width}x{height}"
+    return to_uint8(result.frames[0]), [note]

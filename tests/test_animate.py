@@ -1,0 +1,49 @@
+"""`make_loop`: the one library function behind every face (engine choice, checks, reuse of a loaded model)."""
+
+import numpy as np
+import pytest
+
+from loopanimate.animate import LoopRequest, loaded_pipeline, make_loop
+from loopanimate.errors import InvalidArgumentError
+
+
+def test_auto_picks_diffusion_only_with_a_model(tiny_model_dir, image):
+    assert LoopRequest(image).check() == "motion"
+    assert LoopRequest(image, model=tiny_model_dir).check() == "diffusion"
+
+
+def test_a_motion_loop_starts_on_the_picture_and_closes(image):
+    loop = make_loop(LoopRequest(image, "the box bobs", num_frames=5))
+    assert loop.engine == "motion" and loop.frames.shape == (5, 96, 128, 3)
+    assert np.array_equal(loop.frames[0], np.asarray(image)) and np.array_equal(loop.frames[-1], loop.frames[0])
+    assert loop.notes[0].startswith("engine: motion")
+
+
+def test_interpolation_multiplies_frames_and_rate(image):
+    loop = make_loop(LoopRequest(image, "the box bobs", num_frames=5, interpolate=1, fps=10))
+    assert len(loop.frames) == 9 and loop.fps == 20  # 4 shown frames, one more after each, then the closing frame
+
+
+def test_a_diffusion_loop_reports_every_step(tiny_model_dir, image):
+    steps = []
+    request = LoopRequest(image, "a box", model=tiny_model_dir, num_frames=4, size=(64, 64), steps=2)
+    loop = make_loop(request, progress=lambda step, total: steps.append((step, total)))
+    assert loop.engine == "diffusion" and loop.frames.shape == (4, 64, 64, 3) and loop.frames.dtype == np.uint8
+    assert steps == [(1, 2), (2, 2)]
+
+
+def test_a_model_is_loaded_once_and_reused(tiny_model_dir):
+    assert loaded_pipeline(tiny_model_dir, "cpu") is loaded_pipeline(tiny_model_dir, "cpu")
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"guidance_text": 3.0}, "--guidance-text is used by the diffusion engine only"),
+        ({"engine": "spiral"}, "engine 'spiral' is unknown"),
+        ({"num_frames": 2.5}, "frames 2.5 is out of range"),
+    ],
+)
+def test_requests_are_checked_before_any_work(image, settings, words):
+    with pytest.raises(InvalidArgumentError, match=words):
+        make_loop(LoopRequest(image, **settings))

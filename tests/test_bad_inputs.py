@@ -1,0 +1,152 @@
+"""Every bad input a new user tried, each in its own process: exit status 2, one line on stderr naming the problem, no
+traceback, no file left behind, and every file already on disk untouched.
+
+Each case runs in a fresh folder holding `in.png` (a good picture), `out.gif` (an earlier output that must survive)
+and whatever its setup adds. `{model}` is a tiny model folder, made once.
+"""
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import yaml
+
+
+def user_folder(folder: Path, model: str) -> None:
+    (folder / "precious").mkdir()
+    (folder / "precious" / "thesis.docx").write_text("years of work")
+
+
+def not_an_image(folder: Path, model: str) -> None:
+    (folder / "cat.jpg").write_text("this is text")
+
+
+def black_mask(folder: Path, model: str) -> None:
+    PIL.Image.new("L", (128, 96), 0).save(folder / "black.png")
+
+
+def strip_picture(folder: Path, model: str) -> None:
+    PIL.Image.new("RGB", (4000, 8), (10, 120, 200)).save(folder / "strip.png")
+
+
+def broken_model(damage: str):
+    return functools.partial(_broken_model, damage=damage)
+
+
+def new_folder(name: str):
+    return lambda folder, model: (folder / name).mkdir()
+
+
+def _broken_model(folder: Path, model: str, damage: str) -> None:
+    shutil.copytree(model, folder / "broken")
+    for weights in (folder / "broken" / ("unet" if damage == "remove" else "vae")).glob("*.safetensors"):
+        if damage == "remove":
+            weights.unlink()
+        else:
+            weights.write_bytes(weights.read_bytes()[:100])
+
+
+def corrupt_gif(folder: Path, model: str) -> None:
+    (folder / "bad.gif").write_bytes(b"GIF89a broken")
+
+
+def config(**settings):
+    def write(folder: Path, model: str) -> None:
+        (folder / "videos").mkdir()
+        values = {"model": model, "data": str(folder / "videos"), "output": str(folder / "run"), **settings}
+        (folder / "c.yaml").write_text(yaml.safe_dump(values))
+
+    return write
+
+
+ANIMATE = ["animate", "in.png", "--prompt", "the box bobs", "-o", "out.gif"]
+DIFFUSE = [*ANIMATE, "--model", "{model}", "--size", "64", "--steps", "2"]
+
+# (case, command line, words the one line must hold, setup)
+CASES = [
+    ("fps zero", [*ANIMATE, "--fps", "0"], ["fps 0.0 is out of range"], None),
+    ("fps nan", [*ANIMATE, "--fps", "nan"], ["fps nan is out of range", "finite"], None),
+    ("negative seed", [*ANIMATE, "--seed", "-1"], ["seed -1 is out of range"], None),
+    ("huge seed", [*DIFFUSE, "--seed", "99999999999999999999"], ["seed 99999999999999999999 is out of range"], None),
+    ("negative interpolate", [*ANIMATE, "--interpolate", "-1"], ["interpolate -1 is out of range"], None),
+    ("one frame", [*ANIMATE, "--frames", "1"], ["frames 1 is out of range"], None),
+    ("frames beyond memory", [*ANIMATE, "--frames", "100000"], ["100000 frames at 128x96 are too many", "at most"], None),
+    ("37 frames, no cycle", [*DIFFUSE, "--frames", "37", "--loop-closure", "none"], ["give 2 to 36"], None),
+    ("size not by 8", [*ANIMATE, "--size", "100"], ["size 100x100", "multiples of 8"], None),
+    ("size not a size", [*ANIMATE, "--size", "big"], ["invalid size 'big'"], None),
+    ("motion above 1", [*ANIMATE, "--motion", "2"], ["motion 2.0 is out of range"], None),
+    ("guidance infinite", [*DIFFUSE, "--guidance-text", "inf"], ["guidance-text inf is out of range"], None),
+    ("zero steps", [*DIFFUSE, "--steps", "0"], ["steps 0 is out of range"], None),
+    ("output is a user's folder", [*ANIMATE[:-1], "precious"], ["not a folder of our frame_NNNN.png"], user_folder),
+    ("output is the current folder", [*ANIMATE[:-1], "."], ["is a folder in use"], None),
+    ("output extension", [*ANIMATE[:-1], "o.avi"], ["unsupported output extension '.avi'"], None),
+    ("output folder missing", [*ANIMATE[:-1], "no/o.gif"], ["output folder does not exist"], None),
+    ("output file is a folder", [*ANIMATE[:-1], "precious.gif"], ["is a folder"], new_folder("precious.gif")),
+    ("input not an image", ["animate", "cat.jpg", "-o", "out.gif"], ["not a readable image"], not_an_image),
+    ("input missing", ["animate", "gone.png", "-o", "out.gif"], ["input image not found"], None),
+    ("thin picture", ["animate", "strip.png", "-o", "out.gif"], ["thinner than 16 pixels"], strip_picture),
+    ("black mask", [*ANIMATE, "--mask", "black.png"], ["mask is empty", "paint the object"], black_mask),
+    ("unreadable mask", [*ANIMATE, "--mask", "cat.jpg"], ["mask", "not a readable image"], not_an_image),
+    ("missing mask", [*ANIMATE, "--mask", "gone.png"], ["mask not found"], None),
+    ("mask with diffusion", [*DIFFUSE, "--mask", "in.png"], ["--mask is used by the motion engine only"], None),
+    ("steps without a model", [*ANIMATE, "--steps", "5"], ["--steps is used by the diffusion engine only"], None),
+    ("closure without a model", [*ANIMATE, "--loop-closure", "none"], ["--loop-closure is used by the diffusion"], None),
+    ("diffusion without a model", [*ANIMATE, "--engine", "diffusion"], ["the diffusion engine needs --model"], None),
+    ("model with the motion engine", [*DIFFUSE, "--engine", "motion"], ["--model is used by the diffusion"], None),
+    ("model folder missing", [*ANIMATE, "--model", "none"], ["model folder not found", "init-model"], None),
+    ("model incomplete", [*ANIMATE, "--model", "broken"], ["incomplete", "unet", "safetensors"], broken_model("remove")),
+    ("model damaged", [*ANIMATE, "--model", "broken", "--size", "64"], ["cannot load model folder"], broken_model("truncate")),
+    ("sheet every 0", ["contact-sheet", "out.gif", "-o", "s.png", "--every", "0"], ["invalid value '0'"], None),
+    ("sheet of a corrupt video", ["contact-sheet", "bad.gif", "-o", "s.png"], ["cannot decode video"], corrupt_gif),
+    ("sheet not png", ["contact-sheet", "out.gif", "-o", "s.jpg"], ["contact sheets are PNG"], None),
+    ("evaluate no videos", ["evaluate", "empty", "-o", "r"], ["no videos found"], new_folder("empty")),
+    ("evaluate nothing", ["evaluate", "gone", "-o", "r"], ["nothing to evaluate at gone"], None),
+    ("data check missing", ["data", "check", "nope.csv"], ["manifest not found"], None),
+    ("data synth zero videos", ["data", "synth", "syn", "--videos", "0"], ["invalid value '0'"], None),
+    ("data synth negative seed", ["data", "synth", "syn", "--seed", "-2"], ["seed -2 is out of range"], None),
+    ("init-model over a user's folder", ["init-model", "--tiny", "precious"], ["is not a model folder"], user_folder),
+    ("convert missing unet", ["convert", "--unet", "g.ckpt", "--motion-module", "m.ckpt", "--image-encoder", "c",
+                              "-o", "m"], ["checkpoint not found: g.ckpt"], None),
+    ("train config missing", ["train", "--config", "none.yaml"], ["config not found"], None),
+    ("train unknown key", ["train", "--config", "c.yaml"], ["unknown setting 'learning_rat'"], config(learning_rat=0.1)),
+    ("train wrong type", ["train", "--config", "c.yaml"], ["max_steps: 'many' should be of type int"],
+     config(max_steps="many")),
+    ("train 37 frames", ["train", "--config", "c.yaml"], ["num_frames: 37 is out of range"], config(num_frames=37)),
+    ("train zero lr", ["train", "--config", "c.yaml"], ["learning_rate: 0 is out of range"], config(learning_rate=0)),
+    ("train no data", ["train", "--config", "c.yaml"], ["data: /nowhere/v.csv not found"], config(data="/nowhere/v.csv")),
+]  # fmt: skip
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None for a folder)."""
+    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes() for path in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(("argv", "words", "setup"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_gets_one_line_and_changes_nothing(tmp_path, image, tiny_model_dir, argv, words, setup):
+    image.save(tmp_path / "in.png")
+    old = np.zeros((3, 16, 16, 3), np.uint8)
+    PIL.Image.fromarray(old[0]).save(
+        tmp_path / "out.gif", save_all=True, append_images=[PIL.Image.new("RGB", (16, 16))]
+    )
+    if setup is not None:
+        setup(tmp_path, tiny_model_dir)
+    before = snapshot(tmp_path)
+
+    command = [sys.executable, "-m", "loopanimate", *(arg.replace("{model}", tiny_model_dir) for arg in argv)]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert snapshot(tmp_path) == before  # nothing written, nothing replaced, no temporary file left
