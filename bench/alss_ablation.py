@@ -27,6 +27,7 @@ import torch
 
 from loopanimate.cli import quiet_libraries
 from loopanimate.contact_sheet import contact_sheet
+from loopanimate.data.alss import MODES
 from loopanimate.data.synthetic import drifting_sprites, write_mp4
 from loopanimate.data.video import read_frames
 from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, mse_f0, seam_ratio
@@ -37,7 +38,6 @@ from loopanimate.pipelines.tiny import tiny_components
 from loopanimate.training.config import TrainConfig
 from loopanimate.training.trainer import train
 
-MODES = ("alss", "palindrome", "plain")
 COLUMNS = (("seam", 2), ("loop_c", 3), ("motion", 2), ("mse_f0", 4), ("mirror", 2))
 SIDE, FRAMES, VIDEO_FRAMES = 64, 15, 72
 

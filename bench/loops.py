@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from measure import peak_since, run_child, start_peak  # bench/measure.py: the script's folder is on the path
 
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 SIDE = 64
 
@@ -83,7 +85,7 @@ def main() -> None:
     print(f"model: {name}; {SIDE}x{SIDE}, {args.steps} denoising steps, {args.seeds} seeds, weight-free embeddings")
 
     print("\n| loop_closure | Seam≈1 | Loop-C↑ | Motion |\n| --- | ---: | ---: | ---: |")
-    for mode in ("none", "condition", "cycle"):
+    for mode in LOOP_CLOSURES:
         videos = [generate(pipe, 15, args.steps, seed, loop_closure=mode) for seed in range(args.seeds)]
         seams = [s for s in (seam_ratio(v) for v in videos) if s is not None]
         loop_c = statistics.mean(loop_consistency(v, embed) for v in videos)

@@ -119,3 +119,17 @@ def test_odd_sized_mp4_keeps_its_picture(tmp_path):
     frames, _ = read_video(tmp_path / "odd.mp4")
     assert frames.shape == (4, 32, 30, 3)  # one repeated row and column, no rescaling
     assert np.abs(frames[:, :31, :29].astype(int) - video[:-1].astype(int)).mean() < 6
+
+
+def test_a_gif_keeps_a_still_background_identical_in_every_frame(tmp_path):
+    """One palette for the whole loop: per-frame palettes recolour the still background from frame to frame."""
+    y, x = np.mgrid[0:64, 0:96]
+    background = np.stack([x * 2.6, y * 3.9, 255 - x * 2.6], axis=-1).astype(np.uint8)  # a smooth colour gradient
+    video = np.repeat(background[None], 9, axis=0)
+    for index in range(9):
+        video[index, 20:40, 10 + 6 * index : 30 + 6 * index] = [250, 40 + 20 * index, 40]  # a square that changes
+    write_video(video, tmp_path / "v.gif", closed_loop=False)
+    frames, _ = read_video(tmp_path / "v.gif")
+    still = frames[:, 45:, :]  # rows the square never reaches
+    assert all(np.array_equal(frame, still[0]) for frame in still)
+    assert np.abs(frames.astype(int) - video.astype(int)).mean() < 6  # one palette still fits every frame

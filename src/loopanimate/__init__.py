@@ -6,10 +6,8 @@ path and the command line start in a fraction of a second.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from loopanimate.errors import LoopAnimateError
+from loopanimate.lazy import lazy_exports
 
 __version__ = "0.1.0"
 _LAZY = {
@@ -18,8 +16,4 @@ _LAZY = {
 }
 __all__ = ["LoopAnimateError", "LoopAnimatePipeline", "LoopAnimateUNet", "__version__"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

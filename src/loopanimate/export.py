@@ -97,8 +97,20 @@ def write_video(frames: Frames, path: str | os.PathLike, fps: float = 8.0, close
     return len(frames)
 
 
+def shared_palette(frames: np.ndarray, samples: int = 4) -> PIL.Image.Image:
+    """One 256-colour palette for the whole loop, from a few frames side by side: per-frame palettes make the still
+    background change colour from frame to frame, which costs time, bytes and shows as flicker."""
+    picks = frames[np.linspace(0, len(frames) - 1, min(samples, len(frames))).round().astype(int)]
+    # Every other row and column: the same colours, a quarter of median cut's work (its error grew 2.41 -> 2.43).
+    strip = PIL.Image.fromarray(np.concatenate(list(picks[:, ::2, ::2]), axis=1))
+    return strip.quantize(colors=256, method=PIL.Image.Quantize.MEDIANCUT, dither=PIL.Image.Dither.NONE)
+
+
 def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
-    images = [PIL.Image.fromarray(frame) for frame in frames]
+    palette = shared_palette(frames)
+    # Without dithering, a pixel that does not change maps to the same index in every frame, so Pillow stores only
+    # the rectangle that changed since the previous frame.
+    images = [PIL.Image.fromarray(frame).quantize(palette=palette, dither=PIL.Image.Dither.NONE) for frame in frames]
     duration = round(1000.0 / fps)
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
 

@@ -185,7 +185,6 @@ STRONG_WORDS = (
     "wide",
     "widely",
 )
-SLOW_WORDS = ("slowly", "slow", "lazily", "lazy", "leisurely", "gradually")
 FAST_WORDS = ("fast", "quickly", "quick", "rapidly", "rapid", "briskly", "swiftly", "swift", "hurriedly")
 GENTLE, NORMAL, STRONG = 0.5, 1.0, 1.8
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-WORK_SIDE = 192  # long side of the picture the mask is computed on: GrabCut's cost grows with pixels
+WORK_SIDE = 192  # long side of the picture the mask is computed on: GrabCut's cost grows with pixels (128 lost parts)
+GRABCUT_ITERATIONS = 3  # a fourth pass changed the coffee photo's mask by 0.3% (IoU 0.997) and cost 0.1 s
 MIN_FRACTION, MAX_FRACTION = 0.01, 0.85  # a mask outside these parts of the picture is no object
 
 
@@ -45,7 +46,7 @@ def _grabcut(bgr: np.ndarray, seed: np.ndarray, saliency: np.ndarray) -> np.ndar
     for edge in (np.s_[:border, :], np.s_[-border:, :], np.s_[:, :border], np.s_[:, -border:]):
         labels[edge] = np.where(labels[edge] == cv2.GC_FGD, cv2.GC_PR_FGD, cv2.GC_BGD)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(bgr, labels, None, background, foreground, 4, cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(bgr, labels, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     return _largest_components((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
 
 

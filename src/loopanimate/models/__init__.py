@@ -6,9 +6,7 @@ the facts stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from loopanimate.lazy import lazy_exports
 from loopanimate.models.layout import CONDITION_CHANNELS, LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES
 
 _LAZY = {
@@ -19,8 +17,4 @@ _LAZY = {
 
 __all__ = ["CONDITION_CHANNELS", "LOOPANIMATE_IN_CHANNELS", "LOOPANIMATE_MAX_FRAMES", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

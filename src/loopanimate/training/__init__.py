@@ -5,8 +5,7 @@ Names load on first use (PEP 562), so a config can be checked without loading to
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from loopanimate.lazy import lazy_exports
 
 _LAZY = {
     "TrainConfig": "loopanimate.training.config",
@@ -17,8 +16,4 @@ _LAZY = {
 }
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

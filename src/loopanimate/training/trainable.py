@@ -8,12 +8,6 @@ import torch
 
 from loopanimate.errors import InvalidArgumentError
 
-# The paper's three stages, as written in configs/stage{1,2,3}.yaml.
-CONV_IN = r"^conv_in\."
-SPATIAL_CROSS_ATTENTION = r"\.attentions\.\d+\.transformer_blocks\.\d+\.attn2\."
-MOTION_MODULES = r"\.motion_modules\."
-MOTION_QUERY_VALUE = r"\.motion_modules\..*\.attn\d\.to_[qv]\."
-
 
 def select_trainable(model: torch.nn.Module, patterns: list[str]) -> list[str]:
     """Freeze `model`, then unfreeze every parameter whose name matches a pattern (re.search). Returns their names.
