@@ -17,11 +17,17 @@ demo: $(STAMP)
 	mkdir -p outputs
 	$(BIN)/loopanimate animate examples/coffee.png --prompt "the coffee cup sways" -o outputs/coffee.gif
 
+# The suite, then the tests that compare models once more on another CPU kernel set (ATEN_CPU_CAPABILITY=default):
+# floats from two instances or a save/load must agree within tolerance on whatever CPU CI gets.
+MODEL_TESTS := tests/test_unet.py tests/test_pipeline.py tests/test_convert.py tests/test_animate.py
+
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
+	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -p no:cacheprovider $(MODEL_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/unet_forward.py
 	$(BIN)/python bench/motion_engine.py
+	$(BIN)/python bench/cli_startup.py

@@ -309,14 +309,13 @@ class LoopAnimatePipeline(DiffusionPipeline):
             latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
             if callback is not None:
                 callback(step + 1, len(timesteps))
-        if closure.rolls:
-            latents = torch.cat([latents, latents[:, :, :1]], dim=2)  # close the loop: the last frame is frame 0
 
-        # 5. Frames.
-        if output_type == "latent":
-            video = latents
-        else:
-            video = self.decode_latents(latents, decode_chunk_size)
+        # 5. Frames. A cycle closes by repeating frame 0 after decoding: decoding it again in another chunk would give
+        # other kernels and other last bits, and a seam frame that is not exactly the first.
+        video = latents if output_type == "latent" else self.decode_latents(latents, decode_chunk_size)
+        if closure.rolls:
+            video = torch.cat([video, video[:, :, :1]], dim=2)  # (B, C, F + 1, H, W): the last frame is frame 0
+        if output_type != "latent":
             video = self.video_processor.postprocess_video(video, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
