@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from loopanimate.animate import LoopRequest, loaded_pipeline, make_loop
+from loopanimate.animate import LoopRequest, loaded_pipeline, make_loop, make_loops
 from loopanimate.errors import InvalidArgumentError
 
 
@@ -47,3 +47,21 @@ def test_a_model_is_loaded_once_and_reused(tiny_model_dir):
 def test_requests_are_checked_before_any_work(image, settings, words):
     with pytest.raises(InvalidArgumentError, match=words):
         make_loop(LoopRequest(image, **settings))
+
+
+def test_batched_diffusion_loops_equal_the_loops_made_alone(tiny_model_dir, image):
+    second = image.transpose(0)  # a mirrored picture
+    requests = [
+        LoopRequest(picture, prompt, model=tiny_model_dir, num_frames=4, size=(64, 64), steps=2, seed=seed)
+        for picture, prompt, seed in [(image, "a box", 3), (second, "a mirrored box", 8)]
+    ]
+    batched = make_loops(requests)
+    for request, loop in zip(requests, batched, strict=True):
+        alone = make_loop(request).frames.astype(int)
+        assert np.abs(loop.frames.astype(int) - alone).max() <= 1  # batch size changes float rounding, nothing more
+
+
+def test_only_requests_that_differ_in_picture_prompt_and_seed_share_a_run(tiny_model_dir, image):
+    base = LoopRequest(image, model=tiny_model_dir, num_frames=4, size=(64, 64), steps=2)
+    with pytest.raises(InvalidArgumentError, match="differ in more than picture, prompt and seed"):
+        make_loops([base, LoopRequest(image, model=tiny_model_dir, num_frames=5, size=(64, 64), steps=2)])

@@ -10,9 +10,10 @@ import torch
 
 from loopanimate.cli import main
 from loopanimate.data import probe, read_frames, read_manifest
+from loopanimate.data.alss import alss_indices
 from loopanimate.data.cache import cache_latents, shard_name
 from loopanimate.data.dataset import CachedClipDataset, LoopClipDataset, SkipLog, collate_clips, open_dataset
-from loopanimate.errors import InvalidArgumentError, VideoReadError
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError, VideoReadError
 from loopanimate.export import read_video
 from loopanimate.models.latents import encode_latents
 from loopanimate.pipelines.tiny import tiny_vae
@@ -255,3 +256,15 @@ def test_video_shorter_than_its_header_claims(tmp_path):
     path = make_video(tmp_path / "v.mp4", 30)
     with pytest.raises(VideoReadError, match="ends before frame"):
         read_frames(path, np.array([10, 45]))
+
+
+def test_a_data_set_with_no_good_video_is_a_project_error(collection):
+    """Not a bare RuntimeError: the CLI turns LoopAnimateErrors into one line."""
+    broken = [entry for entry in read_manifest(collection["good0"].parent) if "good" not in entry.path.name]
+    with pytest.raises(LoopAnimateError, match="gave no clip"):
+        LoopClipDataset(broken, num_frames=15, size=SIZE)[0]
+
+
+def test_an_unknown_sampling_mode_is_a_project_error():
+    with pytest.raises(LoopAnimateError, match="use one of alss, palindrome, plain"):
+        alss_indices(100, 15, np.random.default_rng(0), mode="zigzag")

@@ -137,19 +137,43 @@ class Loop:
 
 def make_loop(request: LoopRequest, progress: ProgressCallback | None = None) -> Loop:
     """Run `request` and return the loop. `progress(step, total)` follows the denoising steps (diffusion)."""
+    return make_loops([request], progress)[0]
+
+
+def batch_key(request: LoopRequest) -> tuple:
+    """Requests with equal keys can share one diffusion run (one UNet call per step for all their pictures): every
+    setting but the picture, the prompt and the seed. Motion-engine requests never share."""
+    if request.resolved_engine() != "diffusion":
+        return (id(request),)
+    shared = ("model", "device", "num_frames", "size", "motion_strength", "interpolate", "fps")
+    return tuple(getattr(request, name) for name in shared) + tuple(request.setting(n) for n in DIFFUSION_DEFAULTS)
+
+
+def make_loops(requests: list[LoopRequest], progress: ProgressCallback | None = None) -> list[Loop]:
+    """Several loops with equal `batch_key`s in one run: diffusion batches their pictures (one generator per seed, so
+    each loop is the one `make_loop` would make, up to float rounding); the motion engine makes them in turn."""
     from loopanimate.image import load_image
 
-    engine = request.check()
-    image = request.image if isinstance(request.image, PIL.Image.Image) else load_image(request.image)
-    run = _run_motion_engine if engine == "motion" else _run_diffusion_engine
-    frames, notes = run(request, image, progress)
+    if len({batch_key(request) for request in requests}) > 1:
+        raise InvalidArgumentError("these requests differ in more than picture, prompt and seed: make them one by one")
+    engines = {request.check() for request in requests}
+    images = [r.image if isinstance(r.image, PIL.Image.Image) else load_image(r.image) for r in requests]
+    if engines == {"motion"}:
+        made = [_run_motion_engine(request, image) for request, image in zip(requests, images, strict=True)]
+    else:
+        made = _run_diffusion_engine(requests, images, progress)
+    return [_finish(request, frames, notes) for request, (frames, notes) in zip(requests, made, strict=True)]
+
+
+def _finish(request: LoopRequest, frames: np.ndarray, notes: list[str]) -> Loop:
+    """Interpolate if asked: K frames between each pair, the seam included, at (K + 1) times the rate."""
     fps = request.fps
     if request.interpolate:
         from loopanimate.interpolate import interpolate_loop
 
         frames = interpolate_loop(frames, request.interpolate, closed_loop=True)
         fps *= request.interpolate + 1  # the same loop, as long as before, smoother
-    return Loop(frames, fps, engine, request.num_frames, notes)
+    return Loop(frames, fps, request.resolved_engine(), request.num_frames, notes)
 
 
 def save_loop(loop: Loop, output: str | os.PathLike) -> int:
@@ -193,7 +217,7 @@ def open_mask(mask: MaskInput, width: int, height: int, notes: list[str]) -> PIL
     return mask
 
 
-def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image, progress) -> tuple[np.ndarray, list[str]]:
+def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
     from loopanimate.engines import animate_without_weights, plan_motion
     from loopanimate.engines.prompt import known_motion_words
     from loopanimate.image import fit_image
@@ -236,30 +260,33 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _run_diffusion_engine(request: LoopRequest, image: PIL.Image.Image, progress) -> tuple[np.ndarray, list[str]]:
+def _run_diffusion_engine(
+    requests: list[LoopRequest], images: list[PIL.Image.Image], progress: ProgressCallback | None
+) -> list[tuple[np.ndarray, list[str]]]:
     import torch
 
     from loopanimate.export import to_uint8
 
-    device = request.device or default_device()
-    pipe = loaded_pipeline(str(request.model), device)
-    height, width = request.size or pipe.default_size()
-    check_loop_size(request.num_frames, request.interpolate, height, width)
+    first = requests[0]  # every request shares its settings (batch_key)
+    device = first.device or default_device()
+    pipe = loaded_pipeline(str(first.model), device)
+    height, width = first.size or pipe.default_size()
+    check_loop_size(first.num_frames, first.interpolate, height, width)
     result = pipe(
-        image,
-        request.prompt,
-        num_frames=request.num_frames,
-        num_inference_steps=request.setting("steps"),
-        guidance_scale_image=request.setting("guidance_image"),
-        guidance_scale_text=request.setting("guidance_text"),
-        negative_prompt=request.setting("negative_prompt"),
+        images,
+        [request.prompt for request in requests],
+        num_frames=first.num_frames,
+        num_inference_steps=first.setting("steps"),
+        guidance_scale_image=first.setting("guidance_image"),
+        guidance_scale_text=first.setting("guidance_text"),
+        negative_prompt=first.setting("negative_prompt"),
         height=height,
         width=width,
-        generator=torch.Generator().manual_seed(request.seed),
+        generator=[torch.Generator().manual_seed(request.seed) for request in requests],  # one per loop
         output_type="np",
         callback=progress,
-        loop_closure=request.setting("loop_closure"),
-        motion_strength=request.motion_strength,
+        loop_closure=first.setting("loop_closure"),
+        motion_strength=first.motion_strength,
     )
-    note = f"engine: diffusion ({request.model}, {device}), {request.num_frames} frames at {width}x{height}"
-    return to_uint8(result.frames[0]), [note]
+    note = f"engine: diffusion ({first.model}, {device}), {first.num_frames} frames at {width}x{height}"
+    return [(to_uint8(frames), [note]) for frames in result.frames]

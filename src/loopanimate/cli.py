@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from loopanimate.animate import DIFFUSION_DEFAULTS, ENGINES, LoopRequest, make_loop, save_loop
+from loopanimate.batch import FORMATS
 from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
@@ -90,14 +92,14 @@ def cmd_init_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def loop_request(args: argparse.Namespace) -> LoopRequest:
-    """The `animate` options as the library's request; `None` leaves a diffusion-only setting unset."""
+def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
+    """The loop options as the library's request; `None` leaves a diffusion-only setting unset."""
     return LoopRequest(
-        image=args.image,
+        image=image,
         prompt=args.prompt,
         engine=args.engine,
         model=args.model,
-        mask=args.mask,
+        mask=getattr(args, "mask", None),
         num_frames=args.frames,
         seed=args.seed,
         size=args.size,
@@ -116,7 +118,7 @@ def loop_request(args: argparse.Namespace) -> LoopRequest:
 def cmd_animate(args: argparse.Namespace) -> int:
     from loopanimate.export import check_output_path
 
-    request = loop_request(args)
+    request = loop_request(args, args.image)
     engine = request.check()  # every setting, before any work
     check_output_path(args.output)
     if engine == "diffusion":
@@ -136,6 +138,35 @@ def cmd_animate(args: argparse.Namespace) -> int:
         "the repeated seam frame dropped)"
     )
     return 0
+
+
+def cmd_animate_batch(args: argparse.Namespace) -> int:
+    from loopanimate.batch import read_rows, run_batch
+
+    template = loop_request(args)
+    engine = template.check()  # the defaults, before any row runs
+    rows = read_rows(args.input, args.output, args.format)
+    if engine == "diffusion":
+        quiet_libraries()
+    from tqdm import tqdm
+
+    main_process = os.environ.get("RANK", "0") == "0"
+    with tqdm(total=len(rows), desc="loops", unit="loop", disable=not main_process or None) as bar:
+        counts = run_batch(
+            rows,
+            template,
+            args.output,
+            batch_size=args.batch_size,
+            evaluate=args.evaluate,
+            progress=lambda done: bar.update(min(done, bar.total - bar.n)),
+        )
+    if counts is None:  # not the main process: it reports nothing
+        return 0
+    print(
+        f"{len(rows)} rows: {counts['done']} done, {counts['skipped']} skipped (made before), "
+        f"{counts['failed']} failed; see {Path(args.output) / 'run.jsonl'}"
+    )
+    return 1 if counts["failed"] else 0
 
 
 def cmd_contact_sheet(args: argparse.Namespace) -> int:
@@ -332,42 +363,30 @@ def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int | N
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-
-    init = commands.add_parser("init-model", help="write a randomly initialised model folder (for tests and demos)")
-    init.add_argument("out", metavar="OUT", help="folder to write (replaced only once complete)")
-    init.add_argument("--tiny", action="store_true", required=True, help="a tiny config that runs on any CPU")
-    init.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
-    init.set_defaults(run=cmd_init_model)
-
-    animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
-    animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
-    animate.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)")
-    animate.add_argument("--model", default=None, help="LoopAnimate model folder (local); none: the motion engine")
-    animate.add_argument(
+def add_loop_options(parser: argparse.ArgumentParser, defaults: str = "") -> None:
+    """The settings of one loop, shared by `animate` and `animate-batch` (where they are every row's defaults)."""
+    parser.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)" + defaults)
+    parser.add_argument("--model", default=None, help="LoopAnimate model folder (local); none: the motion engine")
+    parser.add_argument(
         "--engine",
         choices=ENGINES,
         default="auto",
         help="auto (default): diffusion when --model is given, else the weight-free motion engine",
     )
-    animate.add_argument("--mask", default=None, help="motion engine: your mask of the object (white = moves)")
-    animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
-    animate.add_argument("--frames", type=int, default=35, help="frames generated (default: 35)")
-    animate.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
-    animate.add_argument(
+    parser.add_argument("--frames", type=int, default=35, help="frames generated (default: 35)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
+    parser.add_argument(
         "--size",
         type=parse_size,
         default=None,
         help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's; motion engine: the picture's, at most 512)",
     )
-    animate.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
-    animate.add_argument("--motion", type=float, default=1.0, help="motion strength, 0 (still) to 1 (default: 1)")
-    animate.add_argument(
+    parser.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
+    parser.add_argument("--motion", type=float, default=1.0, help="motion strength, 0 (still) to 1 (default: 1)")
+    parser.add_argument(
         "--interpolate", type=int, default=0, help="K flow-interpolated frames between each pair, seam included"
     )
-    diffusion = animate.add_argument_group("diffusion engine only (an error with the motion engine)")
+    diffusion = parser.add_argument_group("diffusion engine only (an error with the motion engine)")
     diffusion.add_argument(
         "--steps", type=int, default=None, help=f"denoising steps (default: {DIFFUSION_DEFAULTS['steps']})"
     )
@@ -392,7 +411,35 @@ def build_parser() -> argparse.ArgumentParser:
         "frames), or conditioning the last frame too (condition)",
     )
     diffusion.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="loopanimate", description="Turn one still image and a prompt into a seamless loop.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    init = commands.add_parser("init-model", help="write a randomly initialised model folder (for tests and demos)")
+    init.add_argument("out", metavar="OUT", help="folder to write (replaced only once complete)")
+    init.add_argument("--tiny", action="store_true", required=True, help="a tiny config that runs on any CPU")
+    init.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
+    init.set_defaults(run=cmd_init_model)
+
+    animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
+    animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
+    animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
+    animate.add_argument("--mask", default=None, help="motion engine: your mask of the object (white = moves)")
+    add_loop_options(animate)
     animate.set_defaults(run=cmd_animate)
+
+    batch = commands.add_parser(
+        "animate-batch", help="animate every picture of a folder or manifest (resumable; `accelerate launch` for many)"
+    )
+    batch.add_argument("input", metavar="INPUT", help="folder of pictures (+ same-stem .txt prompts), or .csv/.jsonl")
+    batch.add_argument("-o", "--output", required=True, help="output folder: one file per row, run.jsonl")
+    batch.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="file format of every loop (default: mp4)")
+    batch.add_argument("--batch-size", type=positive, default=1, help="diffusion: pictures per UNet call (default: 1)")
+    batch.add_argument("--evaluate", action="store_true", help="write the evaluation report of all outputs after")
+    add_loop_options(batch, defaults=" (every row's default)")
+    batch.set_defaults(run=cmd_animate_batch)
 
     sheet = commands.add_parser("contact-sheet", help="a PNG grid of a video's frames, labelled with their indices")
     sheet.add_argument("video", metavar="VIDEO", help="GIF, MP4, WebP or folder of PNG frames")
@@ -472,5 +519,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted; no output was written", file=sys.stderr)
+        print("error: interrupted; a file being written was not kept (finished ones are)", file=sys.stderr)
         return 130

@@ -46,6 +46,7 @@ def _grabcut(bgr: np.ndarray, seed: np.ndarray, saliency: np.ndarray) -> np.ndar
     for edge in (np.s_[:border, :], np.s_[-border:, :], np.s_[:, :border], np.s_[:, -border:]):
         labels[edge] = np.where(labels[edge] == cv2.GC_FGD, cv2.GC_PR_FGD, cv2.GC_BGD)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models by k-means++ from OpenCV's thread RNG: the same mask every call
     cv2.grabCut(bgr, labels, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     return _largest_components((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
 

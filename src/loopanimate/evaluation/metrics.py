@@ -6,17 +6,34 @@ pictures by content take `embed`: a function from (N, 3, H, W) images to (N, D) 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from loopanimate.evaluation.pixel_metrics import (  # the pixel-only metrics, re-exported beside the others
+    MOTION_SIDE,
+    frame_step,
+    is_closed_loop,
+    motion,
+    seam_ratio,
+)
+
 Embed = Callable[[torch.Tensor], torch.Tensor]
-MOTION_SIDE = 256  # Motion is measured with the long side resized to this many pixels
-CLOSED_LOOP_TOLERANCE = 0.004  # mean absolute difference under which the last frame "is" the first (about 1/255)
+__all__ = [
+    "MOTION_SIDE",
+    "clip_i",
+    "frame_consistency",
+    "frame_step",
+    "is_closed_loop",
+    "loop_consistency",
+    "mirror_correlation",
+    "motion",
+    "mse_f0",
+    "seam_ratio",
+    "similarity_to_first",
+]
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -54,50 +71,6 @@ def loop_consistency(video: torch.Tensor, embed: Embed) -> float:
     """Loop-C: cosine similarity of the last frame's embedding to the first's (the seam, higher is better)."""
     embeddings = embed(video[[0, -1]])
     return float(_cosine(embeddings[0], embeddings[1]))
-
-
-def _gray_at_motion_size(frame: torch.Tensor) -> np.ndarray:
-    gray = (frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    gray = cv2.cvtColor(gray, cv2.COLOR_RGB2GRAY)
-    height, width = gray.shape
-    scale = MOTION_SIDE / max(height, width)
-    return cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-
-
-def motion(video: torch.Tensor) -> float:
-    """Motion: mean optical-flow magnitude (OpenCV DIS) between consecutive frames, in pixels per frame with the long
-    side at 256 pixels. 0 is a still picture."""
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    grays = [_gray_at_motion_size(frame) for frame in video]
-    magnitudes = [
-        float(np.linalg.norm(flow.calc(prev, nxt, None), axis=-1).mean()) for prev, nxt in itertools.pairwise(grays)
-    ]
-    return float(np.mean(magnitudes))
-
-
-def frame_step(a: torch.Tensor, b: torch.Tensor) -> float:
-    """How far apart two frames are: mean absolute difference on the [0, 1] scale."""
-    return float((a - b).abs().mean())
-
-
-def is_closed_loop(video: torch.Tensor) -> bool:
-    """Whether the last frame repeats the first (a player would not show it)."""
-    return frame_step(video[-1], video[0]) <= CLOSED_LOOP_TOLERANCE
-
-
-def seam_ratio(video: torch.Tensor) -> float | None:
-    """Seam (ours, after Video Textures' jump cost): the step a looping player shows from the last shown frame back to
-    frame 0, divided by the median consecutive step. About 1: the seam is invisible; much more: a jump.
-
-    A closed loop's last frame repeats frame 0 and is not shown, so its seam is second-to-last -> first.
-    None when the video does not move (no step to compare with).
-    """
-    shown = video[:-1] if is_closed_loop(video) and len(video) > 2 else video
-    steps = [frame_step(a, b) for a, b in itertools.pairwise(shown)]
-    typical = float(np.median(steps)) if steps else 0.0
-    if typical <= 1e-8:
-        return None
-    return frame_step(shown[-1], shown[0]) / typical
 
 
 def mirror_correlation(video: torch.Tensor) -> float | None:
