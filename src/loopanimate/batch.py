@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,14 +216,18 @@ def _run_group(group: list[BatchRow], template: LoopRequest) -> list[dict]:
     try:
         requests = [row_request(row, template) for row in group]
         loops = make_loops(requests)
-        for loop, row in zip(loops, group, strict=True):
-            save_loop(loop, row.output)
+        # The encoder (ffmpeg, or Pillow's C code) and the optical flow of the scores both leave the GIL: overlap them.
+        with ThreadPoolExecutor(1) as writer:
+            saved = [writer.submit(save_loop, loop, row.output) for loop, row in zip(loops, group, strict=True)]
+            scores = [loop_scores(loop.frames) for loop in loops]
+            for future in saved:
+                future.result()
     except LoopAnimateError as error:
         return [{**record, "status": "failed", "error": str(error)} for record in records]
     seconds = (time.perf_counter() - start) / len(group)
     return [
-        {**record, "status": "done", "seed": request.seed, "seconds": round(seconds, 3), **loop_scores(loop.frames)}
-        for record, request, loop in zip(records, requests, loops, strict=True)
+        {**record, "status": "done", "seed": request.seed, "seconds": round(seconds, 3), **score}
+        for record, request, score in zip(records, requests, scores, strict=True)
     ]
 
 

@@ -128,7 +128,14 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
     height, width = frames.shape[1:3]
     frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
     writer = imageio_ffmpeg.write_frames(
-        str(path), frames.shape[2:0:-1], fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=8, macro_block_size=1
+        str(path),
+        frames.shape[2:0:-1],
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=8,
+        macro_block_size=1,
+        output_params=["-preset", "veryfast"],  # 3x faster than the default `medium` here, and no larger
     )
     writer.send(None)
     for frame in frames:
