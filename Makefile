@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 
 .PHONY: demo test bench
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +22,11 @@ demo: $(STAMP)
 # floats from two instances or a save/load must agree within tolerance on whatever CPU CI gets.
 MODEL_TESTS := tests/test_unet.py tests/test_pipeline.py tests/test_convert.py tests/test_animate.py
 
-test: $(STAMP)
+# The web app's browser test drives Debian's Chromium (Playwright's own browser download cannot work offline).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
@@ -31,3 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/unet_forward.py
 	$(BIN)/python bench/motion_engine.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/batch.py --skip-diffusion

@@ -1,6 +1,7 @@
 """`make_loop`: the one library function behind every face (engine choice, checks, reuse of a loaded model)."""
 
 import numpy as np
+import PIL.Image
 import pytest
 
 from loopanimate.animate import LoopRequest, loaded_pipeline, make_loop, make_loops
@@ -65,3 +66,16 @@ def test_only_requests_that_differ_in_picture_prompt_and_seed_share_a_run(tiny_m
     base = LoopRequest(image, model=tiny_model_dir, num_frames=4, size=(64, 64), steps=2)
     with pytest.raises(InvalidArgumentError, match="differ in more than picture, prompt and seed"):
         make_loops([base, LoopRequest(image, model=tiny_model_dir, num_frames=5, size=(64, 64), steps=2)])
+
+
+def test_a_mask_painted_on_the_picture_is_fitted_with_it(tmp_path):
+    """A 1200x600 photo becomes 512x256; its 1200x600 mask (left half white) follows, with no note about resizing."""
+    photo = PIL.Image.new("RGB", (1200, 600), (30, 90, 160))
+    photo.paste((230, 60, 40), (200, 150, 500, 450))
+    photo.paste((40, 220, 60), (700, 150, 1000, 450))
+    mask = PIL.Image.new("L", (1200, 600), 0)
+    mask.paste(255, (0, 0, 600, 600))
+    loop = make_loop(LoopRequest(photo, "the box bobs", num_frames=5, mask=mask))
+    assert loop.frames.shape[1:3] == (256, 512) and not any("resized" in note for note in loop.notes)
+    moved = np.abs(loop.frames[2].astype(int) - loop.frames[0].astype(int)).sum(axis=2)
+    assert moved[:, :256].sum() > 0 and moved[:, 300:].sum() == 0  # only the masked half moves

@@ -45,6 +45,20 @@ Picture = str | os.PathLike | PIL.Image.Image
 MaskInput = str | os.PathLike | PIL.Image.Image | np.ndarray
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width). `check` judges the values."""
+    try:
+        parts = [int(part) for part in text.lower().replace(" ", "").split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise InvalidArgumentError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
+    width, height = parts
+    return height, width
+
+
 @dataclass
 class LoopRequest:
     """One loop to make. `None` in a diffusion-only field means its default (DIFFUSION_DEFAULTS)."""
@@ -205,16 +219,24 @@ def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) 
         )
 
 
-def open_mask(mask: MaskInput, width: int, height: int, notes: list[str]) -> PIL.Image.Image | np.ndarray:
-    """The mask as a picture (white = object); one of another size is resized by the engine, and `notes` says so."""
-    from loopanimate.image import load_image
+def fit_mask(
+    mask: MaskInput, picture_size: tuple[int, int], request: LoopRequest, fitted_size: tuple[int, int], notes: list[str]
+) -> PIL.Image.Image:
+    """The mask (white = object) fitted like the picture: one painted on the picture (same size) is scaled and cropped
+    with it; one of another size is stretched to the fitted picture, and `notes` says so."""
+    from loopanimate.image import fit_image, load_image
 
-    if not isinstance(mask, PIL.Image.Image | np.ndarray):
+    if isinstance(mask, np.ndarray):
+        mask = PIL.Image.fromarray(mask)
+    elif not isinstance(mask, PIL.Image.Image):
         mask = load_image(mask, what="mask")
-    mask_width, mask_height = mask.size if isinstance(mask, PIL.Image.Image) else mask.shape[1::-1]
-    if (mask_width, mask_height) != (width, height):
-        notes.append(f"note: the mask is {mask_width}x{mask_height}, resized to the picture's {width}x{height}")
-    return mask
+    mask = mask.convert("L")
+    if mask.size == picture_size:
+        return fit_image(mask, size=request.size, max_side=MOTION_MAX_SIDE)
+    notes.append(
+        f"note: the mask is {mask.width}x{mask.height}, resized to the picture's {'x'.join(map(str, fitted_size))}"
+    )
+    return mask.resize(fitted_size, PIL.Image.BILINEAR)
 
 
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
@@ -222,6 +244,7 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
     from loopanimate.engines.prompt import known_motion_words
     from loopanimate.image import fit_image
 
+    picture_size = image.size
     image = fit_image(image, size=request.size, max_side=MOTION_MAX_SIDE)
     if min(image.size) < MIN_SIDE:
         raise InvalidArgumentError(
@@ -230,7 +253,7 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         )
     check_loop_size(request.num_frames, request.interpolate, image.height, image.width)
     notes: list[str] = []
-    mask = None if request.mask is None else open_mask(request.mask, image.width, image.height, notes)
+    mask = None if request.mask is None else fit_mask(request.mask, picture_size, request, image.size, notes)
     frames = animate_without_weights(
         image,
         request.prompt,

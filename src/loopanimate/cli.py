@@ -25,17 +25,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width). Ranges: the library's."""
+    """The library's size syntax, as an argparse type."""
+    from loopanimate.animate import parse_size as library_parse_size
+
     try:
-        parts = [int(part) for part in text.lower().split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
-    width, height = parts
-    return height, width
+        return library_parse_size(text)
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def seed(text: str) -> int:
@@ -167,6 +163,24 @@ def cmd_animate_batch(args: argparse.Namespace) -> int:
         f"{counts['failed']} failed; see {Path(args.output) / 'run.jsonl'}"
     )
     return 1 if counts["failed"] else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from loopanimate.checks import check_int
+    from loopanimate.pipelines.loading import check_model_dir
+
+    check_int("port", args.port, 1, 65535)
+    for model in args.model:
+        check_model_dir(model)  # before the server starts, not at the first request
+    try:
+        from loopanimate.app.web import serve
+    except ImportError:
+        raise InvalidArgumentError("the web app needs gradio: pip install 'loopanimate[app]'") from None
+    if args.model:
+        quiet_libraries()
+    print(f"LoopAnimate on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    serve(args.model, host=args.host, port=args.port)
+    return 0
 
 
 def cmd_contact_sheet(args: argparse.Namespace) -> int:
@@ -440,6 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--evaluate", action="store_true", help="write the evaluation report of all outputs after")
     add_loop_options(batch, defaults=" (every row's default)")
     batch.set_defaults(run=cmd_animate_batch)
+
+    serve = commands.add_parser(
+        "serve", help="the web app: drop a photo, paint what moves, watch and download the loop"
+    )
+    serve.add_argument("--model", action="append", default=[], help="a model folder for diffusion (repeat for more)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    serve.set_defaults(run=cmd_serve)
 
     sheet = commands.add_parser("contact-sheet", help="a PNG grid of a video's frames, labelled with their indices")
     sheet.add_argument("video", metavar="VIDEO", help="GIF, MP4, WebP or folder of PNG frames")
