@@ -158,3 +158,22 @@ def test_the_weight_free_path_never_loads_torch(tmp_path, picture, argv):
 def test_long_diffusion_loops_run_as_a_cycle(tmp_path, picture, tiny_model_dir):
     assert animate(picture, tiny_model_dir, tmp_path / "long", "--frames", "40") == 0  # the default cycle
     assert len(read_video(tmp_path / "long")[0]) == 39
+
+
+def test_a_saved_motion_mask_passed_back_gives_the_same_loop(tmp_path, picture):
+    assert motion(picture, tmp_path / "a", "--frames", "5", "--save-mask", str(tmp_path / "mask.png")) == 0
+    saved = PIL.Image.open(tmp_path / "mask.png")
+    assert saved.mode == "L" and saved.size == (128, 96)
+    assert motion(picture, tmp_path / "b", "--frames", "5", "--mask", str(tmp_path / "mask.png")) == 0
+    first, again = (read_video(tmp_path / name)[0].astype(int) for name in ("a", "b"))
+    assert np.abs(first - again).max() <= 1  # the PNG holds the soft mask in 256 levels
+
+
+def test_diffusion_with_the_automatic_mask_keeps_the_background(tmp_path, picture, tiny_model_dir):
+    args = ["--frames", "4", "--mask", "auto", "--save-mask", str(tmp_path / "mask.png")]
+    assert animate(picture, tiny_model_dir, tmp_path / "o", *args) == 0
+    mask = np.asarray(PIL.Image.open(tmp_path / "mask.png"))  # at the picture's own size: 128x96
+    assert mask.shape == (96, 128) and 0 < (mask > 0).mean() < 0.9
+    frames = read_video(tmp_path / "o")[0].astype(int)
+    corners = frames[:, :4, :4]  # the picture's corner: far outside the salient box
+    assert np.abs(corners - corners[0]).max() == 0

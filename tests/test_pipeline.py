@@ -1,6 +1,7 @@
 """LoopAnimatePipeline: shapes, frame-0 conditioning, guidance, seeds, save/load, argument checks."""
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 
@@ -185,3 +186,46 @@ def test_long_clips_need_the_cycle(pipe, image):
 def test_unknown_loop_settings_are_refused(pipe, image, argument, value):
     with pytest.raises(InvalidArgumentError):
         run(pipe, image, **{argument: value})
+
+
+def half_mask(image, moving: str = "left") -> PIL.Image.Image:
+    """White on one half of the picture (what may move), black on the other."""
+    mask = np.zeros((image.height, image.width), np.uint8)
+    mask[:, : image.width // 2] = 255
+    return PIL.Image.fromarray(mask if moving == "left" else 255 - mask)
+
+
+@pytest.mark.parametrize("loop_closure", ["cycle", "none", "condition"])
+def test_outside_the_mask_every_frame_is_the_picture(pipe, image, loop_closure):
+    frames = run(pipe, image, mask=half_mask(image), loop_closure=loop_closure)[0]  # (F, H, W, 3)
+    outside = (
+        pipe.preprocess_masks(half_mask(image), [image], SIZE, SIZE)[0, 0].numpy() == 0
+    )  # cropped like the picture
+    picture = pipe.video_processor.postprocess_video(
+        pipe.video_processor.preprocess([image], height=SIZE, width=SIZE, resize_mode="crop")[:, :, None],
+        output_type="np",
+    )[0, 0]  # (H, W, 3) in [0, 1]
+    assert 0.3 < outside.mean() < 0.7
+    np.testing.assert_allclose(
+        frames[:, outside], np.broadcast_to(picture[outside], frames[:, outside].shape), atol=1e-6
+    )
+    inside = ~np.roll(outside, -6, axis=1) & ~outside  # well inside the white half
+    assert np.abs(frames[1:, inside] - frames[:1, inside]).max() > 0.01  # there, it moves
+
+
+def test_an_all_white_mask_changes_nothing(pipe, image):
+    white = PIL.Image.new("L", image.size, 255)
+    assert np.array_equal(run(pipe, image, mask=white), run(pipe, image))
+
+
+def test_an_all_black_mask_gives_a_still_loop_of_the_picture(pipe, image):
+    frames = run(pipe, image, mask=PIL.Image.new("L", image.size, 0))[0]
+    np.testing.assert_allclose(frames, np.broadcast_to(frames[0], frames.shape), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(frames[0], run(pipe, image, mask=PIL.Image.new("L", image.size, 0))[0, 0], atol=1e-6)
+
+
+def test_a_mask_of_another_size_is_stretched_to_the_picture(pipe, image):
+    small = half_mask(image).resize((image.width // 4, image.height // 4), PIL.Image.NEAREST)
+    frames = run(pipe, image, mask=small, num_frames=4)[0]
+    still = frames[:, :, SIZE // 2 + 6 :]  # away from the edge, which the 4x stretch blurs over a few pixels
+    np.testing.assert_allclose(still, np.broadcast_to(still[0], still.shape), rtol=0, atol=1e-6)

@@ -67,7 +67,7 @@ class LoopRequest:
     prompt: str = ""  # what moves and how
     engine: str = "auto"  # auto: diffusion when a model is given, else the weight-free motion engine
     model: str | None = None  # LoopAnimate model folder (diffusion)
-    mask: MaskInput | None = None  # white = the object that moves (motion engine)
+    mask: MaskInput | None = None  # white = what may move; "auto": the salient mask; None: motion auto, diffusion all
     num_frames: int = 35  # frames generated; the last equals the first
     seed: int = 0  # same seed, same frames
     size: tuple[int, int] | None = None  # (height, width), multiples of 8; None: the model's, or the picture's
@@ -127,10 +127,6 @@ class LoopRequest:
                 "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
             )
         check_model_dir(self.model)
-        if self.mask is not None:
-            raise InvalidArgumentError(
-                "--mask is used by the motion engine only for now: drop --mask, or drop --model for the motion engine"
-            )
         check_int("steps", self.setting("steps"), 1, MAX_STEPS)
         check_number("guidance-text", self.setting("guidance_text"), 0.0, None)
         check_number("guidance-image", self.setting("guidance_image"), 0.0, None)
@@ -144,6 +140,7 @@ class Loop:
 
     frames: np.ndarray
     fps: float  # playback rate, interpolation included
+    mask: np.ndarray | None  # (H, W) float in [0, 1]: what was allowed to move (None: everything, in diffusion)
     engine: str  # "motion" or "diffusion"
     generated: int  # frames the engine made, before interpolation
     notes: list[str] = field(default_factory=list)  # one-line reports: what ran, what was assumed
@@ -176,10 +173,10 @@ def make_loops(requests: list[LoopRequest], progress: ProgressCallback | None = 
         made = [_run_motion_engine(request, image) for request, image in zip(requests, images, strict=True)]
     else:
         made = _run_diffusion_engine(requests, images, progress)
-    return [_finish(request, frames, notes) for request, (frames, notes) in zip(requests, made, strict=True)]
+    return [_finish(request, *result) for request, result in zip(requests, made, strict=True)]
 
 
-def _finish(request: LoopRequest, frames: np.ndarray, notes: list[str]) -> Loop:
+def _finish(request: LoopRequest, frames: np.ndarray, mask: np.ndarray | None, notes: list[str]) -> Loop:
     """Interpolate if asked: K frames between each pair, the seam included, at (K + 1) times the rate."""
     fps = request.fps
     if request.interpolate:
@@ -187,7 +184,7 @@ def _finish(request: LoopRequest, frames: np.ndarray, notes: list[str]) -> Loop:
 
         frames = interpolate_loop(frames, request.interpolate, closed_loop=True)
         fps *= request.interpolate + 1  # the same loop, as long as before, smoother
-    return Loop(frames, fps, request.resolved_engine(), request.num_frames, notes)
+    return Loop(frames, fps, mask, request.resolved_engine(), request.num_frames, notes)
 
 
 def save_loop(loop: Loop, output: str | os.PathLike) -> int:
@@ -195,6 +192,16 @@ def save_loop(loop: Loop, output: str | os.PathLike) -> int:
     from loopanimate.export import write_video
 
     return write_video(loop.frames, output, fps=loop.fps, closed_loop=True)
+
+
+def save_mask(loop: Loop, path: str | os.PathLike) -> None:
+    """Write the mask a loop was made with as a PNG (white = moved), to fix in any editor and pass back as --mask."""
+    from loopanimate.atomic import atomic_file
+
+    if loop.mask is None:
+        raise InvalidArgumentError("this loop was made without a mask (diffusion moved everything): give --mask auto")
+    with atomic_file(path) as tmp:
+        PIL.Image.fromarray((loop.mask * 255).round().astype(np.uint8), "L").save(tmp, format="PNG")
 
 
 def animate(request: LoopRequest, output: str | os.PathLike, progress: ProgressCallback | None = None) -> Loop:
@@ -219,24 +226,50 @@ def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) 
         )
 
 
-def fit_mask(
-    mask: MaskInput, picture_size: tuple[int, int], request: LoopRequest, fitted_size: tuple[int, int], notes: list[str]
-) -> PIL.Image.Image:
-    """The mask (white = object) fitted like the picture: one painted on the picture (same size) is scaled and cropped
-    with it; one of another size is stretched to the fitted picture, and `notes` says so."""
-    from loopanimate.image import fit_image, load_image
+def open_mask(mask: MaskInput) -> PIL.Image.Image:
+    """A given mask as a grey picture (white = may move)."""
+    from loopanimate.image import load_image
 
     if isinstance(mask, np.ndarray):
         mask = PIL.Image.fromarray(mask)
     elif not isinstance(mask, PIL.Image.Image):
         mask = load_image(mask, what="mask")
     mask = mask.convert("L")
+    if mask.getextrema()[1] == 0:
+        raise InvalidArgumentError("the mask is empty (all black): paint the object to animate white")
+    return mask
+
+
+def stretch_mask(mask: PIL.Image.Image, size: tuple[int, int], notes: list[str]) -> PIL.Image.Image:
+    """A mask of another size than its picture, stretched to `size` (width, height); `notes` says so."""
+    if mask.size == size:
+        return mask
+    notes.append(f"note: the mask is {mask.width}x{mask.height}, resized to the picture's {size[0]}x{size[1]}")
+    return mask.resize(size, PIL.Image.BILINEAR)
+
+
+def fit_mask(
+    mask: MaskInput, picture_size: tuple[int, int], request: LoopRequest, fitted_size: tuple[int, int], notes: list[str]
+) -> PIL.Image.Image:
+    """The mask fitted like the picture: one painted on the picture (same size) is scaled and cropped with it; one of
+    another size is stretched to the fitted picture."""
+    from loopanimate.image import fit_image
+
+    mask = open_mask(mask)
     if mask.size == picture_size:
         return fit_image(mask, size=request.size, max_side=MOTION_MAX_SIDE)
-    notes.append(
-        f"note: the mask is {mask.width}x{mask.height}, resized to the picture's {'x'.join(map(str, fitted_size))}"
-    )
-    return mask.resize(fitted_size, PIL.Image.BILINEAR)
+    return stretch_mask(mask, fitted_size, notes)
+
+
+def is_auto(mask: MaskInput | None) -> bool:
+    return isinstance(mask, str) and mask == "auto"
+
+
+def salient_alpha(picture: PIL.Image.Image) -> np.ndarray:
+    """The automatic mask of a picture (the same for both engines): (H, W) float in [0, 1]."""
+    from loopanimate.engines.saliency import salient_mask
+
+    return salient_mask(np.asarray(picture.convert("RGB")))
 
 
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
@@ -253,20 +286,23 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         )
     check_loop_size(request.num_frames, request.interpolate, image.height, image.width)
     notes: list[str] = []
-    mask = None if request.mask is None else fit_mask(request.mask, picture_size, request, image.size, notes)
+    if request.mask is None or is_auto(request.mask):
+        alpha = salient_alpha(image)
+    else:
+        alpha = np.asarray(fit_mask(request.mask, picture_size, request, image.size, notes), np.float32) / 255.0
     frames = animate_without_weights(
         image,
         request.prompt,
         num_frames=request.num_frames,
         seed=request.seed,
-        mask=mask,
+        mask=alpha,
         motion_strength=request.motion_strength,
     )
     plan = plan_motion(request.prompt)
     notes.insert(0, f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}")
     if plan.fallback:
         notes.append(f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})")
-    return frames, notes
+    return frames, alpha, notes
 
 
 @functools.lru_cache(maxsize=4)
@@ -291,6 +327,7 @@ def _run_diffusion_engine(
     from loopanimate.export import to_uint8
 
     first = requests[0]  # every request shares its settings (batch_key)
+    masks, notes = _diffusion_masks(requests, images)
     device = first.device or default_device()
     pipe = loaded_pipeline(str(first.model), device)
     height, width = first.size or pipe.default_size()
@@ -310,6 +347,28 @@ def _run_diffusion_engine(
         callback=progress,
         loop_closure=first.setting("loop_closure"),
         motion_strength=first.motion_strength,
+        mask=None if masks is None else [PIL.Image.fromarray((m * 255).round().astype(np.uint8)) for m in masks],
     )
     note = f"engine: diffusion ({first.model}, {device}), {first.num_frames} frames at {width}x{height}"
-    return [(to_uint8(frames), [note]) for frames in result.frames]
+    return [
+        (to_uint8(frames), None if masks is None else mask, [note, *loop_notes])
+        for frames, mask, loop_notes in zip(result.frames, masks or [None] * len(requests), notes, strict=True)
+    ]
+
+
+def _diffusion_masks(
+    requests: list[LoopRequest], images: list[PIL.Image.Image]
+) -> tuple[list[np.ndarray] | None, list[list[str]]]:
+    """Each picture's mask at the picture's size (float, [0, 1]), or None when no request has one (all may move)."""
+    notes: list[list[str]] = [[] for _ in requests]
+    if all(request.mask is None for request in requests):
+        return None, notes
+    masks = []
+    for request, image, loop_notes in zip(requests, images, notes, strict=True):
+        if request.mask is None:
+            masks.append(np.ones(image.size[::-1], np.float32))  # this one moves everywhere
+        elif is_auto(request.mask):
+            masks.append(salient_alpha(image))
+        else:  # the pipeline crops the mask with the picture
+            masks.append(np.asarray(stretch_mask(open_mask(request.mask), image.size, loop_notes)) / 255.0)
+    return masks, notes

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopanimate.animate import DIFFUSION_DEFAULTS, ENGINES, LoopRequest, make_loop, save_loop
+from loopanimate.animate import DIFFUSION_DEFAULTS, ENGINES, LoopRequest, make_loop, save_loop, save_mask
 from loopanimate.batch import FORMATS
 from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
@@ -112,11 +112,15 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from loopanimate.export import check_output_path
+    from loopanimate.export import check_file_output, check_output_path
 
     request = loop_request(args, args.image)
     engine = request.check()  # every setting, before any work
     check_output_path(args.output)
+    if args.save_mask:
+        check_file_output(args.save_mask, (".png",), "the mask")
+        if engine == "diffusion" and request.mask is None:
+            raise InvalidArgumentError("--save-mask needs a mask with diffusion: give --mask PATH or --mask auto")
     if engine == "diffusion":
         from tqdm import tqdm
 
@@ -128,6 +132,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
     for note in loop.notes:
         print(note, file=sys.stderr)
     written = save_loop(loop, args.output)
+    if args.save_mask:
+        save_mask(loop, args.save_mask)
     between = f", {args.interpolate} between each pair" if args.interpolate else ""
     print(
         f"wrote {args.output}: {written} frames at {loop.fps:g} fps ({loop.generated} generated{between}, "
@@ -186,14 +192,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_contact_sheet(args: argparse.Namespace) -> int:
     from loopanimate.atomic import atomic_file
     from loopanimate.contact_sheet import check_layout, contact_sheet
-    from loopanimate.export import read_video
+    from loopanimate.export import check_file_output, read_video
 
     check_layout(args.columns, args.every, args.width)
-    out = Path(args.output)
-    if out.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"contact sheets are PNG: give an output ending in .png, not {out.name}")
-    if not out.absolute().parent.is_dir():
-        raise InvalidArgumentError(f"output folder does not exist: {out.absolute().parent} (create it first)")
+    out = check_file_output(args.output, (".png",), "contact sheets")
     frames, _ = read_video(args.video)
     sheet = contact_sheet(frames, columns=args.columns, every=args.every, thumb_width=args.width)
     with atomic_file(out) as tmp:
@@ -440,7 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
     animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
     animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
     animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
-    animate.add_argument("--mask", default=None, help="motion engine: your mask of the object (white = moves)")
+    animate.add_argument(
+        "--mask",
+        default=None,
+        help="what may move (white), or `auto`: the salient mask (default for the motion engine)",
+    )
+    animate.add_argument(
+        "--save-mask", default=None, help="write the mask that was used to this PNG, to edit and reuse"
+    )
     add_loop_options(animate)
     animate.set_defaults(run=cmd_animate)
 

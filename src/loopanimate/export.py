@@ -65,6 +65,18 @@ def check_output_path(path: str | os.PathLike) -> str:
     return fmt
 
 
+def check_file_output(path: str | os.PathLike, suffixes: tuple[str, ...], what: str) -> Path:
+    """Fail fast if `path` is not a writable file name with one of `suffixes` (a picture, a report) for `what`."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise OutputPathError(f"{what}: give a file name ending in {' or '.join(suffixes)}, not {path.name or path}")
+    if path.is_dir():
+        raise OutputPathError(f"output {path} is a folder: give a file name")
+    if not path.absolute().parent.is_dir():
+        raise OutputPathError(f"output folder does not exist: {path.absolute().parent} (create it first)")
+    return path
+
+
 def to_uint8(frames: Frames) -> np.ndarray:
     """Frames as a (F, H, W, 3) uint8 array, from PIL images or arrays in [0, 1] (float) or [0, 255] (uint8)."""
     if not isinstance(frames, np.ndarray):

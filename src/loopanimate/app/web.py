@@ -83,17 +83,17 @@ def painted_mask(editor: dict | None, picture: PIL.Image.Image) -> np.ndarray | 
 
 
 def loop_request(values: dict, models: list[str]) -> LoopRequest:
-    """The form as the library's request; the mask goes with the motion engine only (the editor is hidden else)."""
+    """The form as the library's request: the picture as the editor shows it, with the painted mask (both engines)."""
     engine = values["engine"]
     motion = engine == MOTION
     size = values["size"].strip()
     picture = fitted_picture(values["picture"])
     request = LoopRequest(
-        image=picture if motion else values["picture"],
+        image=picture,
         prompt=values["prompt"],
         engine="motion" if motion else "diffusion",
         model=None if motion else engine.removeprefix("diffusion: "),
-        mask=painted_mask(values["editor"], picture) if motion else None,
+        mask=painted_mask(values["editor"], picture),
         num_frames=int(values["frames"]),
         seed=int(values["seed"]),
         size=parse_size(size) if size else None,
@@ -162,7 +162,6 @@ def build_app(models: list[str] | None = None):
                     eraser=gr.Eraser(default_size=24),
                     elem_id="mask-editor",
                     interactive=True,
-                    visible=engines[-1] == MOTION,
                 )
                 prompt = gr.Textbox(label="Prompt", placeholder="the cup sways gently", elem_id="prompt")
                 engine = gr.Radio(engines, value=engines[-1], label="Engine", elem_id="engine")
@@ -203,7 +202,6 @@ def build_app(models: list[str] | None = None):
 
         results = [video, downloads, sheet, scores]
         picture.change(editor_value, picture, editor)
-        engine.change(lambda choice: gr.update(visible=choice == MOTION), engine, editor)
         random_seed.click(lambda: random.randint(0, MAX_SEED), None, seed)
         # One loop at a time (the queue's limit, set in `serve`): a second request waits, a model never runs two.
         job = run.click(on_animate, list(form.values()), results)

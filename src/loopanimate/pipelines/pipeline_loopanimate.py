@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import PIL.Image
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineOutput
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
@@ -23,6 +24,7 @@ from loopanimate.models.latents import encode_latents
 from loopanimate.models.layout import LATENT_CHANNELS
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, plan_loop_closure, roll_frames
+from loopanimate.pipelines.still_background import StillBackground
 
 ProgressCallback = Callable[[int, int], None]
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -88,6 +90,9 @@ class LoopAnimatePipeline(DiffusionPipeline):
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor)
+        self.mask_processor = VaeImageProcessor(
+            vae_scale_factor=self.vae_scale_factor, do_normalize=False, do_convert_grayscale=True
+        )
 
     @property
     def max_frames(self) -> int:
@@ -151,6 +156,16 @@ class LoopAnimatePipeline(DiffusionPipeline):
             raise InvalidArgumentError(f"output_type={output_type!r} is unknown: use one of {', '.join(OUTPUT_TYPES)}")
         if not 0.0 <= motion_strength <= 1.0:
             raise InvalidArgumentError(f"motion_strength={motion_strength} is out of range: give 0 (still) to 1")
+
+    def preprocess_masks(
+        self, mask: PIL.Image.Image | list[PIL.Image.Image], images: list[PIL.Image.Image], height: int, width: int
+    ) -> torch.Tensor:
+        """Masks as (B, 1, H, W) in [0, 1], cropped exactly like their pictures."""
+        masks = mask if isinstance(mask, list) else [mask]
+        if len(masks) != len(images):
+            raise InvalidArgumentError(f"got {len(images)} images but {len(masks)} masks: give one mask per image")
+        masks = [m.convert("L").resize(image.size, PIL.Image.BILINEAR) for m, image in zip(masks, images, strict=True)]
+        return self.mask_processor.preprocess(masks, height=height, width=width, resize_mode="crop")
 
     def initial_noise(
         self, shape: tuple[int, ...], motion_strength: float, generator: torch.Generator | list[torch.Generator] | None
@@ -231,6 +246,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         decode_chunk_size: int = 16,
         loop_closure: str = LOOP_CLOSURES[0],
         motion_strength: float = 1.0,
+        mask: PIL.Image.Image | list[PIL.Image.Image] | None = None,
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
@@ -239,6 +255,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
         every step, then frame 0 repeated; any length, in overlapping circular windows of the model's length),
         `none` (the paper: loops are learned) or `condition` (the last frame is conditioned on the image too).
         motion_strength: 1 as trained, 0 still.
+        mask: white where the picture may move (soft edges allowed), one per image; elsewhere every frame is the
+        picture (blended latent diffusion, then composited). A mask of another size is stretched to the picture's.
         """
         default_height, default_width = self.default_size()
         height, width = height or default_height, width or default_width
@@ -257,6 +275,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         # 1. Conditions: image at pixel level (latent) and feature level (tokens), text apart.
         pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
         image_latents = self.encode_image_latents(pixels).to(self.unet.dtype)  # (B, 4, h, w)
+        masks = None if mask is None else self.preprocess_masks(mask, images, height, width).to(device)  # (B, 1, H, W)
         condition = frame_conditioning(image_latents, closure.latent_frames, closure.conditioned_frames)
         image_tokens = self.encode_image_tokens(images).to(self.unet.dtype)
         text_tokens = self.encode_text(prompts).to(self.unet.dtype)
@@ -278,6 +297,10 @@ class LoopAnimatePipeline(DiffusionPipeline):
         if latents is None:
             latents = self.initial_noise(latent_shape, motion_strength, generator)
         latents = latents.to(device) * self.scheduler.init_noise_sigma
+        background = None
+        if masks is not None:
+            noise = randn_tensor(latent_shape, generator=generator, device=device, dtype=latents.dtype)
+            background = StillBackground(masks.to(latents.dtype), image_latents, self.scheduler, noise)
         step_kwargs = {"eta": eta} if "eta" in inspect.signature(self.scheduler.step).parameters else {}
         if "generator" in inspect.signature(self.scheduler.step).parameters:
             step_kwargs["generator"] = generator
@@ -288,6 +311,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
             for indices, weights in closure.windows
         ]
         timesteps = self.scheduler.timesteps
+        if background is not None:
+            latents = background.blend(latents, timesteps[0])
         for step, t in enumerate(timesteps):
             offset = closure.offset(step)
             # The condition rolls with the latents, so during a cycle the frame carrying the image latent sits at
@@ -307,12 +332,16 @@ class LoopAnimatePipeline(DiffusionPipeline):
                     window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
                 )
             latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
+            if background is not None:  # the outside is the picture, at the next step's noise level (clean at the end)
+                latents = background.blend(latents, timesteps[step + 1] if step + 1 < len(timesteps) else None)
             if callback is not None:
                 callback(step + 1, len(timesteps))
 
         # 5. Frames. A cycle closes by repeating frame 0 after decoding: decoding it again in another chunk would give
         # other kernels and other last bits, and a seam frame that is not exactly the first.
         video = latents if output_type == "latent" else self.decode_latents(latents, decode_chunk_size)
+        if background is not None and output_type != "latent":
+            video = background.composite(video, pixels)  # the outside is the picture, exactly
         if closure.rolls:
             video = torch.cat([video, video[:, :, :1]], dim=2)  # (B, C, F + 1, H, W): the last frame is frame 0
         if output_type != "latent":
