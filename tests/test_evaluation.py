@@ -210,3 +210,17 @@ def test_the_report_embeds_each_video_once(tmp_path):
     counting.name = "counting"
     score(find_cases(run)[0], counting)
     assert seen.count((8, 3, 48, 64)) == 1  # the whole 8-frame video, embedded once for every metric
+
+
+def test_motion_in_a_region_counts_only_its_pixels():
+    from loopanimate.evaluation.pixel_metrics import motion
+
+    video = torch.zeros(6, 3, 64, 128)
+    texture = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    texture = torch.nn.functional.avg_pool2d(texture[None], 5, stride=1, padding=2)[0]  # smooth enough to track
+    for index in range(6):
+        video[index, :, :, :64] = torch.roll(texture, 2 * index, dims=2)  # the left half pans, the right half is black
+    left, right = np.zeros((64, 128), bool), np.zeros((64, 128), bool)
+    left[:, 8:56], right[:, 80:] = True, True
+    assert motion(video, region=left) == pytest.approx(4.0, rel=0.1)  # 2 px a frame, measured with the long side at 256
+    assert motion(video, region=right) < 0.5 < motion(video) < motion(video, region=left)

@@ -23,15 +23,17 @@ def _gray_at_motion_size(frame) -> np.ndarray:
     return cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-def motion(video) -> float:
+def motion(video, region: np.ndarray | None = None) -> float:
     """Motion: mean optical-flow magnitude (OpenCV DIS) between consecutive frames, in pixels per frame with the long
-    side at 256 pixels. 0 is a still picture."""
+    side at 256 pixels. 0 is a still picture. `region` (H, W) bool limits the mean to those pixels."""
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grays = [_gray_at_motion_size(frame) for frame in video]
+    if region is not None:  # the region at the flow's size
+        region = cv2.resize(region.astype(np.uint8), grays[0].shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
     magnitudes = [
-        float(np.linalg.norm(flow.calc(prev, nxt, None), axis=-1).mean()) for prev, nxt in itertools.pairwise(grays)
-    ]
-    return float(np.mean(magnitudes))
+        np.linalg.norm(flow.calc(prev, nxt, None), axis=-1) for prev, nxt in itertools.pairwise(grays)
+    ]  # (h, w) each
+    return float(np.mean([m.mean() if region is None else m[region].mean() for m in magnitudes]))
 
 
 def frame_step(a, b) -> float:
