@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from loopanimate.errors import InvalidArgumentError
-from loopanimate.pipelines.loop_closure import circular_windows, cycle_offset, plan_loop_closure, roll_frames
+from loopanimate.pipelines.loop_closure import (
+    circular_windows,
+    cycle_offset,
+    plan_loop_closure,
+    roll_frames,
+    tiled_windows,
+)
 
 
 def test_rolling_then_unrolling_is_the_identity():
@@ -50,3 +56,16 @@ def test_only_a_cycle_runs_past_the_model_in_windows():
     assert len(plan_loop_closure("cycle", 71, 36).windows) > 1
     with pytest.raises(InvalidArgumentError, match="give 2 to 36"):
         plan_loop_closure("none", 37, 36)
+
+
+@pytest.mark.parametrize(("frames", "window"), [(139, 36), (70, 36), (36, 36), (37, 36)])
+def test_tiles_cover_every_frame_once_in_as_few_windows_as_fit(frames, window):
+    tiles = tiled_windows(frames, window)
+    covered = sorted(index for indices, _ in tiles for index in indices)
+    assert covered == list(range(frames)) and max(len(indices) for indices, _ in tiles) <= window
+    assert len(tiles) == -(-frames // window)  # 139 frames: 4 UNet calls a step, where overlapping windows take 8
+
+
+def test_a_long_cycle_is_tiled_by_default_and_overlaps_on_request():
+    assert len(plan_loop_closure("cycle", 140, 36).windows) == 4
+    assert len(plan_loop_closure("cycle", 140, 36, windows="overlap").windows) == 8

@@ -71,13 +71,15 @@ def test_only_needed_guidance_branches_run(pipe, image, monkeypatch, scale_image
         num_inference_steps=1,
         guidance_scale_image=scale_image,
         guidance_scale_text=scale_text,
+        share_down_path=False,  # every branch through `forward`, batched
     )
     assert calls[0]["sample"].shape[0] == branches
 
 
 def test_unconditional_branch_has_no_image_tokens_and_image_branch_no_text(pipe, image, monkeypatch):
     calls = spy_unet_calls(pipe, monkeypatch)
-    run(pipe, image, num_frames=3, num_inference_steps=1, guidance_scale_image=2.0, guidance_scale_text=5.0)
+    run(pipe, image, num_frames=3, num_inference_steps=1, guidance_scale_image=2.0, guidance_scale_text=5.0,
+        share_down_path=False)  # fmt: skip
     full, image_only, uncond = calls[0]["image_context"].chunk(3)
     assert torch.equal(full, image_only) and full.abs().sum() > 0
     assert not uncond.any()
@@ -89,8 +91,21 @@ def test_unconditional_branch_has_no_image_tokens_and_image_branch_no_text(pipe,
 
 def test_negative_prompt_replaces_the_empty_text(pipe, image, monkeypatch):
     calls = spy_unet_calls(pipe, monkeypatch)
-    run(pipe, image, num_frames=3, num_inference_steps=1, negative_prompt="blurry")
+    run(pipe, image, num_frames=3, num_inference_steps=1, negative_prompt="blurry", share_down_path=False)
     assert torch.equal(calls[0]["text_context"].chunk(2)[1], pipe.encode_text(["blurry"]))
+
+
+@pytest.mark.parametrize("scale_image", [1.0, 2.0])
+def test_sharing_the_down_path_changes_nothing_but_rounding(pipe, image, scale_image):
+    settings = {"guidance_scale_text": 7.5, "guidance_scale_image": scale_image, "negative_prompt": "blurry"}
+    shared, whole = (run(pipe, image, share_down_path=share, **settings) for share in (True, False))
+    np.testing.assert_allclose(shared, whole, rtol=0, atol=1e-5)
+
+
+def test_with_text_guidance_only_the_unconditional_branch_runs_the_whole_unet(pipe, image, monkeypatch):
+    calls = spy_unet_calls(pipe, monkeypatch)
+    run(pipe, image, num_frames=3, num_inference_steps=1, guidance_scale_image=2.0, guidance_scale_text=5.0)
+    assert len(calls) == 1 and not calls[0]["image_context"].any()  # (I, T) and (I, -) shared the down path
 
 
 def test_combine_guidance_matches_the_two_scale_formula():
@@ -156,11 +171,16 @@ def test_cycle_rolls_the_circle_differently_at_each_step(pipe, image, monkeypatc
     assert len(set(mask_positions)) > 1
 
 
-def test_a_long_cycle_runs_in_windows_of_the_models_length(pipe, image, monkeypatch):
+@pytest.mark.parametrize(("loop_windows", "calls_per_step", "longest"), [("tiled", 2, 35), ("overlap", 4, 36)])
+def test_a_long_cycle_runs_in_windows_of_the_models_length(
+    pipe, image, monkeypatch, loop_windows, calls_per_step, longest
+):
     calls = spy_unet_calls(pipe, monkeypatch)
-    frames = run(pipe, image, num_frames=71, num_inference_steps=1, loop_closure="cycle", guidance_scale_text=1.0)
+    frames = run(
+        pipe, image, num_frames=71, num_inference_steps=1, guidance_scale_text=1.0, loop_windows=loop_windows
+    )  # 70 frames on the circle
     assert frames.shape[1] == 71 and np.array_equal(frames[0, 0], frames[0, -1])
-    assert len(calls) > 1 and max(call["sample"].shape[2] for call in calls) == 36
+    assert len(calls) == calls_per_step and max(call["sample"].shape[2] for call in calls) == longest
 
 
 def test_condition_marks_the_first_and_the_last_frame(pipe, image, monkeypatch):

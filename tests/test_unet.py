@@ -1,5 +1,6 @@
 """LoopAnimateUNet: shape, 36 frame positions, MITDF routing, save/load."""
 
+import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
@@ -121,3 +122,17 @@ def test_save_load_keeps_routing_and_outputs(tmp_path):
             rtol=1e-5,
             atol=1e-5,
         )
+
+
+@pytest.mark.parametrize("side", [8, 9])  # 9: odd latents, where the up path must upsample to the skip's size
+def test_the_shared_down_path_equals_the_batched_forward(side):
+    unet = tiny_unet()
+    g = torch.Generator().manual_seed(0)
+    sample = torch.randn(2, 9, 5, side, side, generator=g)  # two videos
+    image_tokens = torch.randn(2, 5, TINY_CONTEXT_DIM, generator=g)
+    texts = torch.randn(4, 7, TINY_CONTEXT_DIM, generator=g)  # two branches x two videos, branch-major
+    with torch.no_grad():
+        shared = unet.forward_shared_down(sample, 10, image_tokens, texts)
+        batched = unet(sample.repeat(2, 1, 1, 1, 1), 10, image_tokens.repeat(2, 1, 1), texts).sample
+    # Float32 on the same weights: only reassociation differs. A wrong branch order moves outputs by O(1).
+    torch.testing.assert_close(shared, batched, rtol=1e-5, atol=1e-5)

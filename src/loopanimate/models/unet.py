@@ -88,3 +88,51 @@ class LoopAnimateUNet(UNetMotionModel):
         text_context = text_context.repeat_interleave(num_frames, dim=0)  # (B * F, Nt, D)
         contexts = {"down": image_context, "mid": text_context, "up": text_context}
         return super().forward(sample, timestep, encoder_hidden_states=contexts, **unet_kwargs)
+
+    def forward_shared_down(
+        self, sample: torch.Tensor, timestep: torch.Tensor | float | int, image_context: torch.Tensor, text_contexts
+    ) -> torch.Tensor:
+        """MITDF's dividend: the down blocks read only the image tokens, so guidance branches that differ only in their
+        text run the down path once. sample (B, C, F, H, W); image_context (B, Ni, D); text_contexts (K * B, Nt, D),
+        branch-major. Returns the noise prediction (K * B, 4, F, H, W), as `forward` on the K-fold batch would."""
+        batch, _, num_frames = sample.shape[:3]
+        branches = text_contexts.shape[0] // batch
+        timesteps = timestep if torch.is_tensor(timestep) else torch.tensor([timestep], device=sample.device)
+        timesteps = timesteps.reshape(-1).to(sample.device).expand(batch)
+        emb = self.time_embedding(self.time_proj(timesteps).to(dtype=self.dtype))  # (B, D)
+        emb = emb.repeat_interleave(num_frames, dim=0)  # (B * F, D): every frame of a video has its time
+        hidden = self.conv_in(sample.permute(0, 2, 1, 3, 4).flatten(0, 1))  # (B * F, C, H, W)
+        image = {"down": image_context.repeat_interleave(num_frames, dim=0)}  # (B * F, Ni, D)
+        residuals = (hidden,)
+        for block in self.down_blocks:
+            context = {"encoder_hidden_states": image} if getattr(block, "has_cross_attention", False) else {}
+            hidden, block_residuals = block(hidden_states=hidden, temb=emb, num_frames=num_frames, **context)
+            residuals += block_residuals
+
+        # Every text branch continues from the same down path: (K * B * F, ...), branch-major like text_contexts.
+        def per_branch(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.repeat(branches, *[1] * (tensor.dim() - 1))
+
+        hidden, emb, residuals = per_branch(hidden), per_branch(emb), tuple(map(per_branch, residuals))
+        text = text_contexts.repeat_interleave(num_frames, dim=0)  # (K * B * F, Nt, D)
+        texts = {"mid": text, "up": text}
+        mid_frames = {"num_frames": num_frames} if hasattr(self.mid_block, "motion_modules") else {}
+        hidden = self.mid_block(hidden, emb, encoder_hidden_states=texts, **mid_frames)
+        odd_size = any(side % 2**self.num_upsamplers for side in sample.shape[-2:])
+        for number, block in enumerate(self.up_blocks):
+            skips, residuals = residuals[-len(block.resnets) :], residuals[: -len(block.resnets)]
+            # Odd sizes: upsample to the skip's size, as diffusers' forward does.
+            size = residuals[-1].shape[2:] if odd_size and number < len(self.up_blocks) - 1 else None
+            context = {"encoder_hidden_states": texts} if getattr(block, "has_cross_attention", False) else {}
+            hidden = block(
+                hidden_states=hidden,
+                temb=emb,
+                res_hidden_states_tuple=skips,
+                upsample_size=size,
+                num_frames=num_frames,
+                **context,
+            )
+        if self.conv_norm_out:
+            hidden = self.conv_act(self.conv_norm_out(hidden))
+        hidden = self.conv_out(hidden)  # (K * B * F, 4, H, W)
+        return hidden.unflatten(0, (branches * batch, num_frames)).permute(0, 2, 1, 3, 4)

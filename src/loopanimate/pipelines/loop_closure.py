@@ -8,12 +8,16 @@ any face may import the list of modes without loading torch.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 from loopanimate.errors import InvalidArgumentError
 
 LOOP_CLOSURES = ("cycle", "none", "condition")  # the first is the default (measured best, docs/benchmarks.md)
+# How a cycle longer than the model is split: tiles that cover each frame once (cost linear in length), or overlapping
+# windows blended by weights (each frame twice). The first is the default (docs/benchmarks.md).
+LOOP_WINDOWS = ("tiled", "overlap")
 GOLDEN_RATIO_STEP = 0.6180339887  # fraction of the circle the seam moves each step: never repeats a short pattern
 
 
@@ -46,12 +50,15 @@ class LoopClosure:
         return cycle_offset(step, self.latent_frames) if self.rolls else 0
 
 
-def plan_loop_closure(mode: str, num_frames: int, max_frames: int) -> LoopClosure:
+def plan_loop_closure(mode: str, num_frames: int, max_frames: int, windows: str = LOOP_WINDOWS[0]) -> LoopClosure:
     """The settings of `mode` for a loop of `num_frames` (the last equal to the first) on a `max_frames` model."""
     check_frame_count(num_frames, mode, max_frames)
+    if windows not in LOOP_WINDOWS:
+        raise InvalidArgumentError(f"loop windows {windows!r} are unknown: use one of {', '.join(LOOP_WINDOWS)}")
     if mode == "cycle":
         latent_frames = num_frames - 1
-        return LoopClosure(mode, latent_frames, (0,), circular_windows(latent_frames, max_frames), rolls=True)
+        split = tiled_windows if windows == "tiled" else circular_windows
+        return LoopClosure(mode, latent_frames, (0,), split(latent_frames, max_frames), rolls=True)
     conditioned = (0, num_frames - 1) if mode == "condition" else (0,)
     return LoopClosure(mode, num_frames, conditioned, [(list(range(num_frames)), None)], rolls=False)
 
@@ -64,6 +71,14 @@ def cycle_offset(step: int, num_frames: int) -> int:
 def roll_frames(video, shift: int):
     """Move frame i of a (B, C, F, H, W) tensor to position (i - shift) mod F; `roll_frames(x, -shift)` undoes it."""
     return video.roll(shifts=-shift, dims=2)
+
+
+def tiled_windows(num_frames: int, window: int) -> list[tuple[list[int], None]]:
+    """The circle cut into as few near-equal runs of at most `window` frames as cover it, each frame once. The cycle
+    rolls the circle anew every step, so the cuts fall on other frames at every step and no border stays."""
+    count = math.ceil(num_frames / window)
+    starts = [round(k * num_frames / count) for k in range(count + 1)]
+    return [(list(range(start, end)), None) for start, end in itertools.pairwise(starts)]
 
 
 def circular_windows(num_frames: int, window: int, overlap: float = 0.5) -> list[tuple[list[int], list[float]]]:

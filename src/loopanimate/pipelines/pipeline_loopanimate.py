@@ -23,7 +23,7 @@ from loopanimate.models.conditioning import frame_conditioning
 from loopanimate.models.latents import encode_latents
 from loopanimate.models.layout import LATENT_CHANNELS
 from loopanimate.models.unet import LoopAnimateUNet
-from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, plan_loop_closure, roll_frames
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS, plan_loop_closure, roll_frames
 from loopanimate.pipelines.still_background import StillBackground
 
 ProgressCallback = Callable[[int, int], None]
@@ -208,20 +208,28 @@ class LoopAnimatePipeline(DiffusionPipeline):
         contexts: GuidanceContexts,
         guidance_scale_image: float,
         guidance_scale_text: float,
+        share_down_path: bool = True,
     ) -> torch.Tensor:
-        """The guided noise prediction for (B, 4, F, h, w) latents, every guidance branch in one batched UNet call."""
-        count = len(contexts.branches)
-        model_input = self.scheduler.scale_model_input(latents.repeat(count, 1, 1, 1, 1), timestep)
+        """The guided noise prediction for (B, 4, F, h, w) latents. The `full` and `image` branches differ only in
+        their text, which MITDF gives to the mid and up blocks alone: with `share_down_path` they run the down path
+        once (`LoopAnimateUNet.forward_shared_down`); otherwise every branch runs whole, in one batched call."""
+        batch, count = latents.shape[0], len(contexts.branches)
         # The pixel-level condition stays in every branch, the unconditional one too: training never drops the
         # image latent (only the CLIP tokens), so the model has never seen a loop without its frame-0 anchor.
-        model_input = torch.cat([model_input, condition.repeat(count, 1, 1, 1, 1)], dim=1)  # (count * B, 9, F, h, w)
-        eps = dict(
-            zip(
-                contexts.branches,
-                self.unet(model_input, timestep, contexts.image, contexts.text).sample.chunk(count),
-                strict=True,
-            )
-        )
+        model_input = torch.cat([self.scheduler.scale_model_input(latents, timestep), condition], dim=1)  # (B, 9, ...)
+        if share_down_path and count > 1:
+            shared = self.unet.forward_shared_down(
+                model_input, timestep, contexts.image[:batch], contexts.text[: 2 * batch]
+            )  # (2 * B, 4, F, h, w): full, image
+            predictions = [shared]
+            if count == 3:  # the unconditional branch has its own image tokens (zeros), so its own down path
+                uncond = self.unet(model_input, timestep, contexts.image[2 * batch :], contexts.text[2 * batch :])
+                predictions.append(uncond.sample)
+            eps_all = torch.cat(predictions)
+        else:
+            batched_input = model_input.repeat(count, 1, 1, 1, 1)  # (count * B, 9, F, h, w)
+            eps_all = self.unet(batched_input, timestep, contexts.image, contexts.text).sample
+        eps = dict(zip(contexts.branches, eps_all.chunk(count), strict=True))
         return combine_guidance(
             eps["full"], eps.get("image"), eps.get("uncond"), guidance_scale_image, guidance_scale_text
         )
@@ -247,6 +255,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
         loop_closure: str = LOOP_CLOSURES[0],
         motion_strength: float = 1.0,
         mask: PIL.Image.Image | list[PIL.Image.Image] | None = None,
+        share_down_path: bool = True,
+        loop_windows: str = LOOP_WINDOWS[0],
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
@@ -257,11 +267,15 @@ class LoopAnimatePipeline(DiffusionPipeline):
         motion_strength: 1 as trained, 0 still.
         mask: white where the picture may move (soft edges allowed), one per image; elsewhere every frame is the
         picture (blended latent diffusion, then composited). A mask of another size is stretched to the picture's.
+        share_down_path: run the down blocks once for the text-guided and the negative-prompt branches (MITDF: they
+        see only the image there); False runs every branch whole (the same result up to float rounding).
+        loop_windows: how a cycle longer than the model is split: `tiled` (each frame once per step, at borders that
+        move every step) or `overlap` (windows overlapping by half, blended).
         """
         default_height, default_width = self.default_size()
         height, width = height or default_height, width or default_width
         self.check_inputs(height, width, output_type, motion_strength)
-        closure = plan_loop_closure(loop_closure, num_frames, self.max_frames)
+        closure = plan_loop_closure(loop_closure, num_frames, self.max_frames, loop_windows)
 
         images = [to_rgb(im) for im in (image if isinstance(image, list) else [image])]
         batch = len(images)
@@ -327,6 +341,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
                     contexts,
                     guidance_scale_image,
                     guidance_scale_text,
+                    share_down_path,
                 )
                 eps[:, :, indices] += (
                     window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
