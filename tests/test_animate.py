@@ -79,3 +79,19 @@ def test_a_mask_painted_on_the_picture_is_fitted_with_it(tmp_path):
     assert loop.frames.shape[1:3] == (256, 512) and not any("resized" in note for note in loop.notes)
     moved = np.abs(loop.frames[2].astype(int) - loop.frames[0].astype(int)).sum(axis=2)
     assert moved[:, :256].sum() > 0 and moved[:, 300:].sum() == 0  # only the masked half moves
+
+
+def test_bfloat16_makes_the_same_loop_within_its_precision(tiny_model_dir, image):
+    request = LoopRequest(image, "a box", model=tiny_model_dir, num_frames=4, size=(64, 64), steps=2)
+    full = make_loop(request).frames.astype(int)
+    half = make_loop(LoopRequest(**{**request.__dict__, "dtype": "bfloat16"})).frames.astype(int)
+    assert half.shape == full.shape and np.abs(half - full).mean() < 8  # bf16 keeps 8 bits of mantissa
+
+
+def test_compile_wraps_every_block_in_place():
+    from loopanimate.pipelines.tiny import tiny_unet
+
+    unet = tiny_unet()
+    unet.compile_blocks()
+    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+    assert all(block._compiled_call_impl is not None for block in blocks)  # nn.Module.compile's in-place wrapper

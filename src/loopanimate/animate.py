@@ -19,7 +19,7 @@ from loopanimate.checks import check_int, check_number
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
 from loopanimate.pipelines.loading import check_model_dir
-from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, check_frame_count
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS, check_frame_count
 
 ENGINES = ("auto", "motion", "diffusion")
 MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
@@ -37,9 +37,13 @@ DIFFUSION_DEFAULTS = {
     "guidance_image": 1.0,
     "negative_prompt": "",
     "loop_closure": LOOP_CLOSURES[0],
+    "loop_windows": LOOP_WINDOWS[0],
     "device": None,
+    "dtype": "float32",
+    "compile": False,
 }
 
+DTYPES = ("float32", "float16", "bfloat16")
 ProgressCallback = Callable[[int, int], None]
 Picture = str | os.PathLike | PIL.Image.Image
 MaskInput = str | os.PathLike | PIL.Image.Image | np.ndarray
@@ -79,7 +83,10 @@ class LoopRequest:
     guidance_image: float | None = None  # diffusion: image guidance scale (1: off)
     negative_prompt: str | None = None  # diffusion: text to guide away from
     loop_closure: str | None = None  # diffusion: cycle, none or condition
+    loop_windows: str | None = None  # diffusion: how a cycle longer than the model is split (tiled or overlap)
     device: str | None = None  # diffusion: cpu, cuda, ... (None: cuda if available)
+    dtype: str | None = None  # diffusion: float32, float16 or bfloat16 (half precision: GPUs)
+    compile: bool | None = None  # diffusion: torch.compile the UNet's blocks (slow first loop, faster after)
 
     def resolved_engine(self) -> str:
         return self.engine if self.engine != "auto" else ("diffusion" if self.model else "motion")
@@ -132,6 +139,10 @@ class LoopRequest:
         check_number("guidance-image", self.setting("guidance_image"), 0.0, None)
         check_int("frames", self.num_frames, 2, None)
         check_frame_count(self.num_frames, self.setting("loop_closure"), LOOPANIMATE_MAX_FRAMES)
+        if self.setting("loop_windows") not in LOOP_WINDOWS:
+            raise InvalidArgumentError(f"loop windows {self.loop_windows!r} are unknown: use {', '.join(LOOP_WINDOWS)}")
+        if self.setting("dtype") not in DTYPES:
+            raise InvalidArgumentError(f"dtype {self.dtype!r} is unknown: use one of {', '.join(DTYPES)}")
 
 
 @dataclass
@@ -306,11 +317,16 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
 
 
 @functools.lru_cache(maxsize=4)
-def loaded_pipeline(model: str, device: str):
-    """A model folder's pipeline, loaded once per (folder, device) and reused by every later request."""
+def loaded_pipeline(model: str, device: str, dtype: str = "float32", compile_unet: bool = False):
+    """A model folder's pipeline, loaded once per (folder, device, dtype, compile) and reused by later requests."""
+    import torch
+
     from loopanimate.pipelines.loading import load_pipeline
 
-    return load_pipeline(model, device=device)
+    pipe = load_pipeline(model, device=device, dtype=getattr(torch, dtype))
+    if compile_unet:
+        pipe.unet.compile_blocks()
+    return pipe
 
 
 def default_device() -> str:
@@ -329,7 +345,7 @@ def _run_diffusion_engine(
     first = requests[0]  # every request shares its settings (batch_key)
     masks, notes = _diffusion_masks(requests, images)
     device = first.device or default_device()
-    pipe = loaded_pipeline(str(first.model), device)
+    pipe = loaded_pipeline(str(first.model), device, first.setting("dtype"), bool(first.setting("compile")))
     height, width = first.size or pipe.default_size()
     check_loop_size(first.num_frames, first.interpolate, height, width)
     result = pipe(
@@ -346,6 +362,7 @@ def _run_diffusion_engine(
         output_type="np",
         callback=progress,
         loop_closure=first.setting("loop_closure"),
+        loop_windows=first.setting("loop_windows"),
         motion_strength=first.motion_strength,
         mask=None if masks is None else [PIL.Image.fromarray((m * 255).round().astype(np.uint8)) for m in masks],
     )

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopanimate.animate import DIFFUSION_DEFAULTS, ENGINES, LoopRequest, make_loop, save_loop, save_mask
+from loopanimate.animate import DIFFUSION_DEFAULTS, DTYPES, ENGINES, LoopRequest, make_loop, save_loop, save_mask
 from loopanimate.batch import FORMATS
 from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
-from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
+from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS
 
 EXIT_USAGE = 2
 
@@ -107,7 +107,10 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
         guidance_image=args.guidance_image,
         negative_prompt=args.negative_prompt,
         loop_closure=args.loop_closure,
+        loop_windows=args.loop_windows,
         device=args.device,
+        dtype=args.dtype,
+        compile=args.compile,
     )
 
 
@@ -426,7 +429,18 @@ def add_loop_options(parser: argparse.ArgumentParser, defaults: str = "") -> Non
         help="a rolled circle (cycle, default, any --frames), the model alone (none, the paper's, at most 36 "
         "frames), or conditioning the last frame too (condition)",
     )
+    diffusion.add_argument(
+        "--loop-windows",
+        choices=LOOP_WINDOWS,
+        default=None,
+        help="a cycle longer than 36 frames: tiles that move every step (tiled, default, each frame once) or "
+        "overlapping windows (overlap, each frame twice)",
+    )
     diffusion.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    diffusion.add_argument("--dtype", choices=DTYPES, default=None, help="weights and compute (default: float32)")
+    diffusion.add_argument(
+        "--compile", action="store_const", const=True, default=None, help="torch.compile the UNet (faster on GPUs)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

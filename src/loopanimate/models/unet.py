@@ -89,6 +89,12 @@ class LoopAnimateUNet(UNetMotionModel):
         contexts = {"down": image_context, "mid": text_context, "up": text_context}
         return super().forward(sample, timestep, encoder_hidden_states=contexts, **unet_kwargs)
 
+    def compile_blocks(self) -> None:
+        """torch.compile every block in place (regional compilation): both `forward` and `forward_shared_down` call
+        the blocks, so both run compiled, and a block compiles once for all its repeats."""
+        for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
+            block.compile()
+
     def forward_shared_down(
         self, sample: torch.Tensor, timestep: torch.Tensor | float | int, image_context: torch.Tensor, text_contexts
     ) -> torch.Tensor:
