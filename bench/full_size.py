@@ -36,7 +36,9 @@ def full_size_pipeline() -> LoopAnimatePipeline:
     """SD 1.5's shapes (diffusers' defaults are SD 1.5's UNet and VAE), CLIP ViT-L/14's encoders, random weights."""
     tokenizer = byte_level_clip_tokenizer()
     text = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                          num_attention_heads=12, max_position_embeddings=77, projection_dim=768)  # fmt: skip
+                          num_attention_heads=12, max_position_embeddings=77, projection_dim=768,
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                          pad_token_id=tokenizer.pad_token_id)  # fmt: skip
     vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                               image_size=224, patch_size=14, projection_dim=768)  # fmt: skip
     vae = AutoencoderKL(

@@ -4,10 +4,13 @@
 Each measurement runs in a fresh child process, so peaks do not mix: on CUDA the allocator's peak
 (`max_memory_allocated`), on CPU the process's peak resident memory (ru_maxrss, reset through
 /proc/self/clear_refs on Linux); both minus what was held before the first step (weights and inputs), so the number
-is gradients + optimizer state + activations. The UNet is the tiny config; latents are `--latent` a side
-(32: 256x256 pixels).
+is gradients + optimizer state + activations. The UNet is the tiny config, or with `--full-width` Stable Diffusion
+1.5's (320/640/1280/1280 channels, 768-wide cross-attention, 8 motion heads); latents are `--latent` a side
+(32: 256x256 pixels). `--frames 35 --stage-only` measures the paper's stage 3 alone (the whole full-width UNet with
+AdamW needs about 21 GB before any activation, more than a 24 GiB machine holds with them).
 
-    python bench/train_memory.py [--latent 32] [--device cpu] [--gradient-checkpointing]
+    python bench/train_memory.py [--latent 32] [--device cpu] [--gradient-checkpointing] [--full-width]
+        [--frames 35] [--stage-only]
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ from measure import peak_since, run_child, start_peak  # bench/measure.py: the s
 STAGES = {15: 1, 21: 2, 35: 3}
 
 
-def child(frames: int, everything: bool, latent: int, device: str, checkpointing: bool) -> dict:
+def child(frames: int, everything: bool, latent: int, device: str, checkpointing: bool, full_width: bool) -> dict:
     import torch
     import yaml
 
+    from loopanimate.models.unet import LoopAnimateUNet
     from loopanimate.pipelines.tiny import TINY_CONTEXT_DIM, tiny_unet
     from loopanimate.training.trainable import select_trainable
 
     torch.manual_seed(0)
-    unet = tiny_unet().to(device).train()
+    width = 768 if full_width else TINY_CONTEXT_DIM
+    unet = LoopAnimateUNet(cross_attention_dim=768, motion_num_attention_heads=8) if full_width else tiny_unet()
+    unet = unet.to(device).train()
     stage_file = Path(__file__).resolve().parent.parent / "configs" / f"stage{STAGES[frames]}.yaml"
     patterns = [r"."] if everything else yaml.safe_load(stage_file.read_text())["trainable"]
     select_trainable(unet, patterns)
@@ -40,8 +46,8 @@ def child(frames: int, everything: bool, latent: int, device: str, checkpointing
     parameters = [p for p in unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=1e-4)
     sample = torch.randn(1, 9, frames, latent, latent, device=device)
-    image_tokens = torch.randn(1, 17, TINY_CONTEXT_DIM, device=device)
-    text_tokens = torch.randn(1, 77, TINY_CONTEXT_DIM, device=device)
+    image_tokens = torch.randn(1, 17, width, device=device)
+    text_tokens = torch.randn(1, 77, width, device=device)
     target = torch.randn(1, 4, frames, latent, latent, device=device)
 
     def step() -> None:
@@ -54,7 +60,7 @@ def child(frames: int, everything: bool, latent: int, device: str, checkpointing
     before = start_peak(device)
     step()  # the first step also allocates the optimizer's state
     times = []
-    for _ in range(3):
+    for _ in range(1 if full_width else 3):
         start = time.perf_counter()
         step()
         if device.startswith("cuda"):
@@ -69,30 +75,40 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--full-width", action="store_true")
+    parser.add_argument("--frames", type=int, choices=sorted(STAGES), default=None, help="one frame count only")
+    parser.add_argument("--stage-only", action="store_true", help="skip the whole-UNet runs")
     parser.add_argument("--child", nargs=2, metavar=("FRAMES", "SET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         frames, which = int(args.child[0]), args.child[1]
-        print(json.dumps(child(frames, which == "all", args.latent, args.device, args.gradient_checkpointing)))
+        print(json.dumps(child(frames, which == "all", args.latent, args.device, args.gradient_checkpointing,
+                               args.full_width)))  # fmt: skip
         return
 
     kind = "allocator peak" if args.device.startswith("cuda") else "peak resident memory"
-    kind += " above the weights and inputs, over 4 steps (the first allocates the optimizer state)"
-    print(f"device {args.device}, latents {args.latent}x{args.latent}, checkpointing {args.gradient_checkpointing}")
+    steps = 2 if args.full_width else 4
+    kind += f" above the weights and inputs, over {steps} steps (the first allocates the optimizer state)"
+    print(f"device {args.device}, latents {args.latent}x{args.latent}, checkpointing {args.gradient_checkpointing}, "
+          f"{'SD 1.5 widths' if args.full_width else 'tiny UNet'}")  # fmt: skip
     print(f"memory: {kind}")
     print("| frames | trained set | parameters | memory (MiB) | step (s) | memory ratio stage / all | time ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for frames, stage in STAGES.items():
+        if args.frames and frames != args.frames:
+            continue
         results = {}
-        for which in ("stage", "all"):
+        for which in ("stage",) if args.stage_only else ("stage", "all"):
             options = [str(frames), which, "--latent", str(args.latent), "--device", args.device]
-            if args.gradient_checkpointing:
-                options.append("--gradient-checkpointing")
+            options += [flag for flag, on in (("--gradient-checkpointing", args.gradient_checkpointing),
+                                               ("--full-width", args.full_width)) if on]  # fmt: skip
             results[which] = run_child(__file__, options)
         for which, label in (("stage", f"stage {stage}"), ("all", "whole UNet")):
+            if which not in results:
+                continue
             r = results[which]
             ratios = ""
-            if which == "stage":
+            if which == "stage" and "all" in results:
                 memory_ratio = r["peak_bytes"] / results["all"]["peak_bytes"]
                 time_ratio = r["step_seconds"] / results["all"]["step_seconds"]
                 ratios = f" {memory_ratio:.2f} | {time_ratio:.2f} |"

@@ -1,6 +1,8 @@
 """Shared tiny fixtures (diffusers' get_dummy_components pattern): nothing is downloaded."""
 
 import os
+import socket
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub id must fail at once, never return an empty object
 
@@ -38,3 +40,21 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 def seeded(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, so parallel runs of the suite do not collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def two_cpu_processes(*module_args: str) -> tuple[list[str], dict]:
+    """`accelerate launch` of `python -m loopanimate ARGS` on two CPU processes over gloo, and its environment.
+    accelerate's `--cpu` alone starts one process (multi-CPU goes through mpirun), so the launcher's torchrun path
+    runs with the CPU forced."""
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(free_port()), "-m", "loopanimate", *module_args]  # fmt: skip
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    return command, environment

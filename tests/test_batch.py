@@ -1,10 +1,7 @@
 """`animate-batch`: rows from folders and manifests, bad rows logged, resumable, the same frames on 1 or 2 processes."""
 
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +12,7 @@ from loopanimate import batch
 from loopanimate.cli import main
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.export import read_video
+from tests.conftest import two_cpu_processes
 
 FAST = ["--frames", "5", "--format", "gif"]
 
@@ -92,22 +90,7 @@ def test_a_killed_run_resumes_without_redoing_finished_rows(manifest, tmp_path, 
 def test_two_processes_make_the_same_frames_as_one(manifest, tmp_path):
     """`accelerate launch` on the CPU (its torchrun path, gloo), as in the README."""
     assert main(["animate-batch", str(manifest), "-o", str(tmp_path / "one"), *FAST]) == 1
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    launch += [
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(port),
-    ]
-    command = [*launch, "-m", "loopanimate", "animate-batch", str(manifest), "-o", str(tmp_path / "two"), *FAST]
+    command, environment = two_cpu_processes("animate-batch", str(manifest), "-o", str(tmp_path / "two"), *FAST)
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
     assert result.stdout.count("6 rows: 4 done") == 1, result.stderr[-2000:]  # one summary, from the main process
     assert [r["status"] for r in records(tmp_path / "two")] == [r["status"] for r in records(tmp_path / "one")]

@@ -1,8 +1,6 @@
 """Three-stage training: trainable sets, frozen weights, falling loss, resume, two processes, bad configs."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +23,7 @@ from loopanimate.training.config import load_config
 from loopanimate.training.loss import diffusion_loss
 from loopanimate.training.trainable import select_trainable
 from loopanimate.training.trainer import TrainingDivergedError, train
+from tests.conftest import two_cpu_processes
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -221,30 +220,10 @@ def test_a_nan_loss_stops_the_run_and_saves_nothing_after(tmp_path, tiny_model_d
     assert not (tmp_path / "run" / "final").exists()
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now, so parallel runs of the suite do not collide."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_two_processes_train_and_agree(tmp_path, tiny_model_dir, videos):
-    """Two processes on the CPU over gloo. accelerate's `--cpu` alone starts one process (multi-CPU goes through
-    mpirun), so the launcher's torchrun path is used with the CPU forced."""
+    """Two processes on the CPU over gloo."""
     config = write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=2, batch_size=1)
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    launch += [
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(free_port()),
-    ]
-    command = [*launch, "-m", "loopanimate", "train", "--config", str(config)]
+    command, environment = two_cpu_processes("train", "--config", str(config))
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("trained ") == 1  # one report, from the main process

@@ -25,6 +25,7 @@ from pathlib import Path
 from loopanimate.animate import LoopRequest, batch_key, make_loops, save_loop
 from loopanimate.atomic import atomic_file
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
+from loopanimate.jsonl import iter_jsonl
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = ("mp4", "gif", "webp", "png")
@@ -65,7 +66,7 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
                 raise InvalidArgumentError(f"{source} has no `image` column: write a header `image,prompt,...`")
             entries = [{key: value for key, value in row.items() if value not in (None, "")} for row in reader]
     elif source.suffix == ".jsonl":
-        entries = _jsonl_entries(source)
+        entries = list(iter_jsonl(source, "image", '{"image": PATH, "prompt": TEXT}'))
     else:
         raise InvalidArgumentError(
             f"cannot read rows from {source}: give a folder of pictures, a .csv or a .jsonl manifest"
@@ -88,23 +89,6 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
             settings["mask"] = str(root / settings["mask"])
         rows.append(BatchRow(index, image, entry.get("prompt"), output, settings))
     return rows
-
-
-def _jsonl_entries(source: Path) -> list[dict]:
-    entries = []
-    for number, line in enumerate(source.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict) or "image" not in entry:  # the one column every row needs
-                raise TypeError
-        except (json.JSONDecodeError, TypeError):
-            raise InvalidArgumentError(
-                f'{source}:{number} is not a row: write {{"image": PATH, "prompt": TEXT}}'
-            ) from None
-        entries.append(entry)
-    return entries
 
 
 def row_request(row: BatchRow, template: LoopRequest) -> LoopRequest:

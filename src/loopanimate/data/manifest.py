@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from loopanimate.errors import InvalidArgumentError
+from loopanimate.jsonl import iter_jsonl
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 WEBVID_COLUMNS = ("videoid", "name", "page_dir")
@@ -67,14 +67,5 @@ def _iter_webvid_csv(source: Path, root: Path) -> Iterator[ManifestEntry]:
 
 
 def _iter_jsonl(source: Path, root: Path) -> Iterator[ManifestEntry]:
-    with source.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                yield ManifestEntry(root / entry["video"], str(entry.get("caption", "")))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InvalidArgumentError(
-                    f'{source}:{number} is not a manifest line: write {{"video": PATH, "caption": TEXT}}'
-                ) from None
+    for entry in iter_jsonl(source, "video", '{"video": PATH, "caption": TEXT}'):
+        yield ManifestEntry(root / entry["video"], str(entry.get("caption", "")))

@@ -18,6 +18,7 @@ from loopanimate.evaluation.embeddings import RememberLast
 from loopanimate.evaluation.metrics import Embed
 from loopanimate.export import read_video
 from loopanimate.image import load_image
+from loopanimate.jsonl import iter_jsonl
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webp", ".mov", ".mkv", ".webm", ".avi")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -51,17 +52,9 @@ def find_cases(source: str | os.PathLike) -> list[VideoCase]:
     source = Path(source)
     if source.is_file() and source.suffix == ".jsonl":
         cases = []
-        for number, line in enumerate(source.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                video = source.parent / entry["video"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InvalidArgumentError(
-                    f'{source}:{number} is not a manifest line: write {{"video": PATH, "image": PATH}}'
-                ) from None
-            cases.append(VideoCase(video, source.parent / entry["image"] if entry.get("image") else None))
+        for entry in iter_jsonl(source, "video", '{"video": PATH, "image": PATH}'):
+            image = source.parent / entry["image"] if entry.get("image") else None
+            cases.append(VideoCase(source.parent / entry["video"], image))
         return cases
     if not source.is_dir():
         raise InvalidArgumentError(f"nothing to evaluate at {source}: give a folder of videos or a .jsonl manifest")
