@@ -215,9 +215,11 @@ def half_mask(image, moving: str = "left") -> PIL.Image.Image:
     return PIL.Image.fromarray(mask if moving == "left" else 255 - mask)
 
 
-@pytest.mark.parametrize("loop_closure", ["cycle", "none", "condition"])
-def test_outside_the_mask_every_frame_is_the_picture(pipe, image, loop_closure):
-    frames = run(pipe, image, mask=half_mask(image), loop_closure=loop_closure)[0]  # (F, H, W, 3)
+@pytest.mark.parametrize(("loop_closure", "num_frames"), [("cycle", 6), ("none", 6), ("condition", 6), ("cycle", 71)])
+def test_outside_the_mask_every_frame_is_the_picture(pipe, image, loop_closure, num_frames):
+    frames = run(pipe, image, mask=half_mask(image), loop_closure=loop_closure, num_frames=num_frames)[
+        0
+    ]  # (F, H, W, 3)
     outside = (
         pipe.preprocess_masks(half_mask(image), [image], SIZE, SIZE)[0, 0].numpy() == 0
     )  # cropped like the picture
