@@ -88,6 +88,35 @@ def test_down_blocks_attend_to_exactly_the_image_tokens():
         assert torch.equal(context, expected[stage].repeat_interleave(3, dim=0)), name  # one copy per frame
 
 
+def ablation_unet(routing: str) -> LoopAnimateUNet:
+    return LoopAnimateUNet.from_config({**tiny_unet().config, "context_routing": routing})
+
+
+@pytest.mark.parametrize("routing", ["everywhere", "text"])
+def test_ablation_routings_give_every_stage_the_same_context(routing):
+    sample, image_tokens, text_tokens = inputs(frames=3)
+    seen = keys_seen(ablation_unet(routing), image_tokens, text_tokens, sample)
+    both = torch.cat([image_tokens, text_tokens], dim=1)
+    expected = (both if routing == "everywhere" else text_tokens).repeat_interleave(3, dim=0)
+    assert seen and all(torch.equal(context, expected) for context in seen.values())
+
+
+def test_the_routing_survives_save_and_load(tmp_path):
+    ablation_unet("everywhere").save_pretrained(tmp_path)
+    assert LoopAnimateUNet.from_pretrained(tmp_path).config.context_routing == "everywhere"
+
+
+def test_an_unknown_routing_is_refused():
+    with pytest.raises(ValueError, match="context_routing='anywhere' is unknown"):
+        ablation_unet("anywhere")
+
+
+def test_the_shared_down_path_needs_mitdf_routing():
+    sample, image_tokens, text_tokens = inputs(frames=3)
+    with pytest.raises(ValueError, match="needs context_routing='mitdf'"):
+        ablation_unet("text").forward_shared_down(sample, 10, image_tokens, text_tokens.repeat(2, 1, 1))
+
+
 def test_motion_modules_never_receive_a_context():
     unet = tiny_unet()
     contexts, hooks = [], []

@@ -51,3 +51,50 @@ def drifting_sprites(num_frames: int, size: tuple[int, int], seed: int, sprites:
             y, x = (start + velocity * index).round().astype(int) % [height, width]
             frame[max(0, y - side // 2) : y + side // 2, max(0, x - side // 2) : x + side // 2] = colour
         yield np.clip(frame, 0, 255).astype(np.uint8)
+
+
+# Captioned motion (bench/mitdf_ablation.py): the picture shows where the square is, only the caption says where it
+# goes. Each motion is a (dy, dx) direction in pixels per frame, or None for a turn about the square's centre.
+MOTIONS: dict[str, tuple[float, float] | None] = {
+    "left": (0.0, -1.0),
+    "right": (0.0, 1.0),
+    "up": (-1.0, 0.0),
+    "down": (1.0, 0.0),
+    "spins": None,
+}
+DISTRACTORS = ("a", "bright", "small", "calm", "photo", "of", "the", "scene", "today", "soft", "light", "still")
+
+
+def motion_caption(motion: str, rng: np.random.Generator) -> str:
+    """'... the square moves left ...' or '... the square spins ...', between one to three distractor words a side."""
+    verb = motion if MOTIONS[motion] is None else f"moves {motion}"
+    before, after = (" ".join(rng.choice(DISTRACTORS, size=rng.integers(1, 4))) for _ in range(2))
+    return f"{before} the square {verb} {after}"
+
+
+def moving_square(
+    motion: str, num_frames: int, size: tuple[int, int], seed: int, speed: float = 0.7, turn: float = 4.0
+) -> Iterator[np.ndarray]:
+    """Frames of a two-coloured square over a still, smooth random background, moving the way `motion` names:
+    `speed` pixels per frame along MOTIONS[motion], or `turn` degrees per frame about its centre (half of it is
+    another colour, so a turn shows). The square starts near the middle whatever the motion, so the first frame does
+    not tell where it goes; keep `num_frames * speed` under a third of the side to stay in the frame."""
+    height, width = size
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(40, 215, size=(max(2, height // 16), max(2, width // 16), 3))
+    background = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    side = min(height, width) / 4
+    colours = rng.uniform(0, 255, size=(2, 3))
+    centre = np.array([height, width]) / 2 + rng.uniform(-side / 4, side / 4, size=2)  # (y, x)
+    direction = MOTIONS[motion]
+    corners = np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], dtype=np.float64) * side / 2  # (x, y) about the centre
+    half = np.array([[-1, -1], [-1, 0], [1, 0], [1, -1]], dtype=np.float64) * side / 2
+    for index in range(num_frames):
+        angle = np.deg2rad(turn * index) if direction is None else 0.0
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        at = centre + (0 if direction is None else np.array(direction) * speed * index)
+        frame = background.copy()
+        for shape, colour in ((corners, colours[0]), (half, colours[1])):
+            points = shape @ rotation.T + at[::-1]  # (x, y) pixels
+            cv2.fillConvexPoly(frame, np.round(points * 16).astype(np.int32), colour.tolist(), cv2.LINE_AA, shift=4)
+        yield np.clip(frame, 0, 255).astype(np.uint8)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import inspect
 
 import torch
 from diffusers import ModelMixin as ModelMixin  # re-exported: see the note below
@@ -10,7 +10,13 @@ from diffusers import UNetMotionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.unets.unet_motion_model import UNetMotionOutput
 
+from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.layout import LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES
+
+# Which tokens each stage's cross-attention reads. `mitdf` is the paper's; the other two exist for its ablation
+# (bench/mitdf_ablation.py): `everywhere` concatenates image and text tokens in every cross-attention, `text` never
+# reads the image tokens (the picture then enters only at conv_in).
+CONTEXT_ROUTINGS = ("mitdf", "everywhere", "text")
 
 # Note: DiffusionPipeline.from_pretrained picks a component's loader by looking its base class
 # (`ModelMixin`) up in the module the component's class lives in, so this module must export it.
@@ -53,17 +59,43 @@ class MITDFAttnProcessor(AttnProcessor2_0):
 class LoopAnimateUNet(UNetMotionModel):
     """A latent video UNet whose down blocks see the image tokens and whose mid and up blocks see the text tokens.
 
-    The config is UNetMotionModel's, with `in_channels=9` and `motion_max_seq_length=36` as defaults.
+    The config is UNetMotionModel's, with `in_channels=9` and `motion_max_seq_length=36` as defaults, plus
+    `context_routing` (`mitdf` unless an ablation says otherwise).
     The routing lives in attention processors, reinstalled on every construction, so
     `from_pretrained` gives back a model that routes exactly like the one saved.
     """
 
-    @functools.wraps(UNetMotionModel.__init__)  # keeps the signature ConfigMixin reads the config keys from
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, context_routing: str = CONTEXT_ROUTINGS[0], **kwargs) -> None:
+        if context_routing not in CONTEXT_ROUTINGS:
+            raise InvalidArgumentError(
+                f"context_routing={context_routing!r} is unknown: use one of {', '.join(CONTEXT_ROUTINGS)}"
+            )
         kwargs.setdefault("in_channels", LOOPANIMATE_IN_CHANNELS)
         kwargs.setdefault("motion_max_seq_length", LOOPANIMATE_MAX_FRAMES)
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # registers UNetMotionModel's config keys
+        self.register_to_config(context_routing=context_routing)
         self.install_mitdf_routing()
+
+    # ConfigMixin reads the config keys from the signature: UNetMotionModel's, plus ours.
+    __init__.__signature__ = inspect.signature(UNetMotionModel.__init__).replace(
+        parameters=[
+            *inspect.signature(UNetMotionModel.__init__).parameters.values(),
+            inspect.Parameter("context_routing", inspect.Parameter.KEYWORD_ONLY, default=CONTEXT_ROUTINGS[0]),
+        ]
+    )
+
+    @property
+    def down_path_reads_image_only(self) -> bool:
+        """True when guidance branches that differ only in their text may share the down path (MITDF routing)."""
+        return self.config.context_routing == "mitdf"
+
+    def route_contexts(self, image_context: torch.Tensor, text_context: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The context each stage's cross-attention reads, by `context_routing`."""
+        if self.config.context_routing == "mitdf":
+            return {"down": image_context, "mid": text_context, "up": text_context}
+        both = torch.cat([image_context, text_context], dim=1)  # (B, Ni + Nt, D)
+        shared = both if self.config.context_routing == "everywhere" else text_context
+        return {"down": shared, "mid": shared, "up": shared}
 
     def install_mitdf_routing(self) -> None:
         """Give every spatial cross-attention a processor that reads its MITDF context; leave the rest alone."""
@@ -84,9 +116,10 @@ class LoopAnimateUNet(UNetMotionModel):
         """Predict noise for `sample` (B, C, F, H, W) from image tokens (B, Ni, D) and text tokens (B, Nt, D)."""
         num_frames = sample.shape[2]
         # Spatial layers run on (B * F, ...) batches, so each frame gets its video's context.
-        image_context = image_context.repeat_interleave(num_frames, dim=0)  # (B * F, Ni, D)
-        text_context = text_context.repeat_interleave(num_frames, dim=0)  # (B * F, Nt, D)
-        contexts = {"down": image_context, "mid": text_context, "up": text_context}
+        contexts = {
+            key: context.repeat_interleave(num_frames, dim=0)  # (B * F, N, D)
+            for key, context in self.route_contexts(image_context, text_context).items()
+        }
         return super().forward(sample, timestep, encoder_hidden_states=contexts, **unet_kwargs)
 
     def compile_blocks(self) -> None:
@@ -101,6 +134,10 @@ class LoopAnimateUNet(UNetMotionModel):
         """MITDF's dividend: the down blocks read only the image tokens, so guidance branches that differ only in their
         text run the down path once. sample (B, C, F, H, W); image_context (B, Ni, D); text_contexts (K * B, Nt, D),
         branch-major. Returns the noise prediction (K * B, 4, F, H, W), as `forward` on the K-fold batch would."""
+        if not self.down_path_reads_image_only:
+            raise InvalidArgumentError(
+                f"forward_shared_down needs context_routing='mitdf', not {self.config.context_routing!r}: use forward"
+            )
         batch, _, num_frames = sample.shape[:3]
         branches = text_contexts.shape[0] // batch
         timesteps = timestep if torch.is_tensor(timestep) else torch.tensor([timestep], device=sample.device)

@@ -217,7 +217,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         # The pixel-level condition stays in every branch, the unconditional one too: training never drops the
         # image latent (only the CLIP tokens), so the model has never seen a loop without its frame-0 anchor.
         model_input = torch.cat([self.scheduler.scale_model_input(latents, timestep), condition], dim=1)  # (B, 9, ...)
-        if share_down_path and count > 1:
+        if share_down_path and count > 1 and self.unet.down_path_reads_image_only:
             shared = self.unet.forward_shared_down(
                 model_input, timestep, contexts.image[:batch], contexts.text[: 2 * batch]
             )  # (2 * B, 4, F, h, w): full, image

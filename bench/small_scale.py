@@ -1,0 +1,202 @@
+"""Steps shared by the small-scale learning experiments (alss_ablation.py, noisy_frames.py, mitdf_ablation.py,
+curriculum.py): synthetic videos, a tiny model whose VAE knows their frames, one training run, sampling, and the
+share of clean frames. Every step reuses what an earlier run of it left on disk, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+
+from loopanimate.contact_sheet import contact_sheet
+from loopanimate.data.synthetic import write_mp4
+from loopanimate.data.video import read_frames
+from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
+from loopanimate.pipelines.tiny import tiny_components
+from loopanimate.training.config import TrainConfig
+from loopanimate.training.trainer import train
+
+SIDE = 64  # pixels a side: 8x8 latents
+VideoMaker = Callable[[int], tuple[Iterable[np.ndarray], str]]  # seed -> (frames, caption)
+
+
+def write_videos(folder: Path, count: int, first_seed: int, make: VideoMaker) -> list[Path]:
+    """`count` MP4s with .txt captions, seeds from `first_seed`; videos already written are kept."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(first_seed, first_seed + count):
+        path = folder / f"v{seed:05d}.mp4"
+        if not path.is_file():
+            frames, caption = make(seed)
+            write_mp4(path, frames)
+            path.with_suffix(".txt").write_text(caption)
+        paths.append(path)
+    return paths
+
+
+def first_frames(paths: list[Path]) -> list[np.ndarray]:
+    return [read_frames(path, np.array([0]))[0] for path in paths]
+
+
+def _frame_batches(paths: list[Path], batch: int, rng: np.random.Generator):
+    """Random single frames of random videos, (B, 3, H, W) in [-1, 1]."""
+    while True:
+        frames = []
+        for _ in range(batch):
+            path = paths[rng.integers(len(paths))]
+            frames.append(read_frames(path, np.array([rng.integers(8)]) * 6)[0])  # frames 0, 6, ..., 42
+        yield torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def train_vae(pipe: LoopAnimatePipeline, paths: list[Path], held_out: list[Path], steps: int, out: Path) -> float:
+    """Teach the tiny VAE these pictures (MSE + a little KL) and fit its scaling factor to them. Returns held-out PSNR
+    in dB; saves reconstructions."""
+    vae = pipe.vae.train()
+    optimizer = torch.optim.Adam(vae.parameters(), lr=2e-3)
+    batches = _frame_batches(paths, 16, np.random.default_rng(0))
+    for _ in range(steps):
+        pixels = next(batches)
+        posterior = vae.encode(pixels).latent_dist
+        reconstruction = vae.decode(posterior.sample()).sample
+        loss = torch.nn.functional.mse_loss(reconstruction, pixels) + 1e-6 * posterior.kl().mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    vae.eval()
+    with torch.no_grad():
+        # Stable Diffusion's rule: scale latents to unit variance, or the noise schedule drowns them (noisy_frames.py
+        # measured 0.22 with SD's 0.18215 here, a signal-to-noise ratio 20x below the schedule's at every step).
+        latents = torch.cat([vae.encode(next(batches)).latent_dist.mode() for _ in range(4)])
+        vae.register_to_config(scaling_factor=float(1 / latents.std()))
+        pixels = next(_frame_batches(held_out, 4, np.random.default_rng(1)))
+        restored = vae.decode(vae.encode(pixels).latent_dist.mode()).sample.clamp(-1, 1)
+    mse = float(((restored - pixels) / 2).pow(2).mean())
+    pair = torch.cat([pixels, restored], dim=3)  # originals left, reconstructions right
+    rows = ((pair.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
+    contact_sheet(rows, columns=2, thumb_width=256).save(out / "vae-reconstructions.png")
+    return float(10 * np.log10(1 / mse))
+
+
+def trained_vae_model(out: Path, train_paths: list[Path], held_paths: list[Path], vae_steps: int) -> tuple[Path, float]:
+    """out/base-model: the tiny pipeline of seed 0 with its VAE taught the videos' frames (made once, then reused).
+    Returns the folder and the VAE's held-out PSNR."""
+    base, record = out / "base-model", out / "vae.json"
+    if not record.is_file():
+        pipe = LoopAnimatePipeline(**tiny_components(seed=0))
+        psnr = train_vae(pipe, train_paths, held_paths, vae_steps, out)
+        pipe.save_pretrained(base)
+        record.write_text(json.dumps({"vae_steps": vae_steps, "psnr_db": psnr}))
+    return base, json.loads(record.read_text())["psnr_db"]
+
+
+def seeded_model(base: Path, seed: int, out: Path, **unet_config) -> Path:
+    """The base model with everything but its VAE drawn anew from `seed` (UNet and the frozen random encoders, as
+    `tiny_components(seed)` draws them; seed 0 is the base itself), and `unet_config` overriding the UNet's config."""
+    folder = out / "".join([f"init-seed{seed}", *(f"-{key}-{value}" for key, value in sorted(unet_config.items()))])
+    if not folder.is_dir():
+        components = tiny_components(seed=seed)
+        unet = components["unet"]
+        components["unet"] = type(unet).from_config({**unet.config, **unet_config})
+        components["unet"].load_state_dict(unet.state_dict())  # the same weights under another config
+        components["unet"].eval()
+        components["vae"] = load_pipeline(base).vae
+        LoopAnimatePipeline(**components).save_pretrained(folder)
+    return folder
+
+
+def train_run(model: Path, data: Path, output: Path, steps: int, **settings) -> Path:
+    """One `loopanimate.training.train` run of the tiny model (the whole UNet, AdamW 5e-4, batch 4, 15-frame ALSS clips
+    unless `settings` say otherwise); a finished run is reused."""
+    final = output / "final"
+    if final.is_dir():
+        return final
+    config = TrainConfig(
+        model=str(model),
+        data=str(data),
+        output=str(output),
+        **{
+            "num_frames": 15,
+            "trainable": [r"."],
+            "resolution": SIDE,
+            "batch_size": 4,
+            "num_workers": 1,
+            "learning_rate": 5e-4,
+            "lr_warmup_steps": min(50, steps),
+            "max_steps": steps,
+            "checkpoint_every": steps,
+            "keep_checkpoints": 1,
+            "log_every": max(1, steps // 10),
+            "image_dropout": 0.1,
+            "text_dropout": 0.0,
+            **settings,
+        },
+    )
+    config.check()
+    return train(config)
+
+
+def sample_clip(
+    pipe: LoopAnimatePipeline,
+    picture: np.ndarray,
+    prompt: str,
+    num_frames: int,
+    steps: int,
+    seed: int,
+    latents: torch.Tensor | None = None,
+) -> np.ndarray:
+    """One clip (F, H, W, 3) in [0, 1], without loop closure: a loop must come from training alone."""
+    return pipe(
+        PIL.Image.fromarray(picture),
+        prompt,
+        num_frames=num_frames,
+        num_inference_steps=steps,
+        guidance_scale_text=1.0,
+        height=SIDE,
+        width=SIDE,
+        generator=torch.Generator().manual_seed(seed),
+        latents=latents,
+        output_type="np",
+        loop_closure="none",
+    ).frames[0]
+
+
+def data_clips(folder: Path, num_frames: int, count: int, mode: str = "alss") -> list[np.ndarray]:
+    """The first `count` training clips of `folder` as the trainer samples them, (F, H, W, 3) uint8."""
+    from loopanimate.data.dataset import LoopClipDataset
+    from loopanimate.data.manifest import read_manifest
+
+    dataset = LoopClipDataset(read_manifest(folder)[:count], num_frames, (SIDE, SIDE), mode=mode, seed=0)
+    clips = [dataset[index]["pixel_values"] for index in range(len(dataset))]  # (F, 3, H, W) in [-1, 1]
+    return [((clip.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy() for clip in clips]
+
+
+def neighbour_distances(frames: np.ndarray) -> np.ndarray:
+    """Per frame of (F, H, W, 3) in [0, 1]: the mean absolute difference to its nearer neighbour in time. Large only
+    for a frame unlike both of its neighbours (a noise-like frame), not for one step of fast motion."""
+    steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # (F - 1,)
+    return np.minimum(np.r_[np.inf, steps], np.r_[steps, np.inf])
+
+
+@torch.no_grad()
+def reconstructed(pipe: LoopAnimatePipeline, frames: np.ndarray) -> np.ndarray:
+    """Frames (F, H, W, 3) uint8 through the VAE and back, in [0, 1]: what a model's output can look like at best."""
+    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    latents = pipe.encode_image_latents(pixels)
+    video = pipe.decode_latents(latents.permute(1, 0, 2, 3)[None], chunk_size=16)[0]  # (3, F, H, W)
+    return ((video.permute(1, 2, 3, 0).clamp(-1, 1) + 1) / 2).numpy()
+
+
+def clean_threshold(pipe: LoopAnimatePipeline, clips: list[np.ndarray]) -> float:
+    """The largest neighbour distance of any frame of these data clips after the VAE: a generated frame further from
+    both of its neighbours than the data ever is counts as not clean."""
+    return float(max(neighbour_distances(reconstructed(pipe, clip)).max() for clip in clips))
+
+
+def clean_share(clips: list[np.ndarray], threshold: float) -> float:
+    """The share of frames, over all clips, within `threshold` of a neighbour."""
+    return float(np.mean(np.concatenate([neighbour_distances(clip) <= threshold for clip in clips])))
