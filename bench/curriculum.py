@@ -93,7 +93,7 @@ def run_stage(config: dict, path: Path) -> dict:
     path.write_text(yaml.safe_dump(config))
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "loopanimate", "train", str(path)], env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        [sys.executable, "-m", "loopanimate", "train", "--config", str(path)], env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, in KiB on Linux
     child.returncode = os.waitstatus_to_exitcode(status)

@@ -67,8 +67,8 @@ def flow_features(clip: np.ndarray) -> np.ndarray | None:
     an ALSS loop), summed over consecutive steps; None when nothing moves."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grays = [
-        cv2.resize(cv2.cvtColor(to_uint8(frame), cv2.COLOR_RGB2GRAY), (FLOW_SIDE, FLOW_SIDE))
-        for frame in clip[: len(clip) // 2 + 1]
+        cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (FLOW_SIDE, FLOW_SIDE))
+        for frame in to_uint8(clip[: len(clip) // 2 + 1])
     ]
     total = sum(dis.calc(a, b, None) for a, b in itertools.pairwise(grays))  # (h, w, 2): x, y
     moving = np.linalg.norm(total, axis=-1) > MOVING

@@ -75,7 +75,16 @@ def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, st
     )  # (pictures, F)
     before = flags[:, 0]
     moved = before.sum()
+    # What the initial noise of not-clean frames looks like: its per-frame mean and spread, against clean frames'.
+    noise = torch.stack([initial_noise(seed)[0].transpose(0, 1).flatten(1) for seed in range(seeds)])
+    frame_mean, frame_std = noise.mean(dim=2).numpy(), noise.std(dim=2).numpy()  # (seeds, F)
+    bad = flags.any(axis=0)  # (seeds, F): not clean for some picture
     return {
+        "flags": flags.astype(int).tolist(),
+        "noise_abs_mean_not_clean": float(np.abs(frame_mean[bad]).mean()) if bad.any() else None,
+        "noise_abs_mean_clean": float(np.abs(frame_mean[~bad]).mean()) if (~bad).any() else None,
+        "noise_std_not_clean": float(frame_std[bad].mean()) if bad.any() else None,
+        "noise_std_clean": float(frame_std[~bad].mean()) if (~bad).any() else None,
         "clean_share": float(1 - flags.mean()),
         "not_clean_per_position": flags.sum(axis=(0, 1)).tolist(),
         "clips": int(flags.shape[0] * flags.shape[1]),
@@ -155,7 +164,9 @@ def main() -> None:
             **seed_or_position(pipe, pictures, args.seeds, args.roll, threshold, args.sample_steps),
             "training_batch": training_batch(pipe, run / "videos"),
         }
-        print(json.dumps({key: value for key, value in results[model].items() if key != "training_batch"}))
+        print(
+            json.dumps({key: value for key, value in results[model].items() if key not in ("training_batch", "flags")})
+        )
         for row in results[model]["training_batch"]:
             print("  " + " ".join(f"{key}={value:.3g}" for key, value in row.items()))
     if args.out:

@@ -15,7 +15,7 @@ import torch
 
 from loopanimate.contact_sheet import contact_sheet
 from loopanimate.data.synthetic import write_mp4
-from loopanimate.data.video import read_frames
+from loopanimate.data.video import probe, read_frames
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.tiny import tiny_components
 from loopanimate.training.config import TrainConfig
@@ -44,12 +44,13 @@ def first_frames(paths: list[Path]) -> list[np.ndarray]:
 
 
 def _frame_batches(paths: list[Path], batch: int, rng: np.random.Generator):
-    """Random single frames of random videos, (B, 3, H, W) in [-1, 1]."""
+    """Random frames of random videos, (B, 3, H, W) in [-1, 1]: one of every sixth frame, eight at most a video."""
     while True:
         frames = []
         for _ in range(batch):
             path = paths[rng.integers(len(paths))]
-            frames.append(read_frames(path, np.array([rng.integers(8)]) * 6)[0])  # frames 0, 6, ..., 42
+            choices = np.arange(0, probe(path).frames, 6)[:8]
+            frames.append(read_frames(path, choices[[rng.integers(len(choices))]])[0])
         yield torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
