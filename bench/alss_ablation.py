@@ -11,7 +11,7 @@ Steps (all written under --out; a rerun reuses what is there):
      `loopanimate.evaluation` (weight-free embeddings), mirror correlation (back-and-forth motion) and the share of
      clean frames (small_scale.clean_threshold); means over seeds, +- their standard deviation.
 
-    python bench/alss_ablation.py [--videos 300] [--steps 1000] [--seeds 3] [--out runs/alss-seeds]
+    python bench/alss_ablation.py [--videos 300] [--steps 500] [--seeds 3] [--out runs/alss-seeds]
     python bench/alss_ablation.py --fast      # a few seconds: checks the script, measures nothing
 """
 
@@ -122,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=300, help="training videos")
     parser.add_argument("--held-out", type=int, default=8, help="held-out pictures to animate")
-    parser.add_argument("--steps", type=int, default=1000, help="UNet training steps per model")
+    parser.add_argument("--steps", type=int, default=500, help="UNet training steps per model")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1: initialisation and data order")
     parser.add_argument("--vae-steps", type=int, default=1000)
     parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps when generating")

@@ -125,7 +125,7 @@ def score(pipe, pictures: list[np.ndarray], threshold: float, steps: int) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage-steps", type=int, nargs=3, default=[300, 200, 200], help="steps of stages 1, 2, 3")
-    parser.add_argument("--pretrain-steps", type=int, default=1000, help="the plain-clip start, if trained here")
+    parser.add_argument("--pretrain-steps", type=int, default=500, help="the plain-clip start, if trained here")
     parser.add_argument("--videos", type=int, default=300)
     parser.add_argument("--held-out", type=int, default=8)
     parser.add_argument("--vae-steps", type=int, default=1000)

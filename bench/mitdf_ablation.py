@@ -12,7 +12,7 @@ Steps (all written under --out; a rerun reuses what is there):
      optical flow is classified as the captioned motion, by a nearest-centroid classifier fitted on the data's clips),
      MSE-F0, CLIP-I (weight-free embedding) and the seam ratio.
 
-    python bench/mitdf_ablation.py [--videos 300] [--steps 1000] [--out runs/mitdf-ablation]
+    python bench/mitdf_ablation.py [--videos 300] [--steps 800] [--out runs/mitdf-ablation]
     python bench/mitdf_ablation.py --fast      # a few seconds: checks the script, measures nothing
 """
 
@@ -134,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=300, help="training videos (a fifth per motion)")
     parser.add_argument("--held-out", type=int, default=8, help="held-out pictures, each animated with every caption")
-    parser.add_argument("--steps", type=int, default=1000, help="UNet training steps per model")
+    parser.add_argument("--steps", type=int, default=800, help="UNet training steps per model")
     parser.add_argument("--vae-steps", type=int, default=600)
     parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps when generating")
     parser.add_argument("--out", default="runs/mitdf-ablation")

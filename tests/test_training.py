@@ -20,7 +20,7 @@ from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.tiny import tiny_components, tiny_unet
 from loopanimate.training import trainer
 from loopanimate.training.config import load_config
-from loopanimate.training.loss import diffusion_loss
+from loopanimate.training.loss import diffusion_loss, latent_scale_warning
 from loopanimate.training.trainable import select_trainable
 from loopanimate.training.trainer import TrainingDivergedError, train
 from tests.conftest import two_cpu_processes
@@ -161,6 +161,16 @@ def test_loss_falls_on_a_fixed_batch(tiny_model_dir, videos):
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_vae_scale_that_does_not_fit_the_videos_is_named_with_the_factor_that_fits(videos):
+    pipe = LoopAnimatePipeline(**tiny_components(seed=0))  # a random VAE: SD's factor leaves its latents tiny
+    batch = collate_clips([open_dataset(videos, 5, (32, 32))[0]])
+    warning = latent_scale_warning(pipe, batch, torch.device("cpu"))
+    assert warning is not None and "scaling_factor 0.18215 does not fit" in warning
+    fitted = float(warning.rsplit("set it to ", 1)[1].split()[0])
+    pipe.vae.register_to_config(scaling_factor=fitted)
+    assert latent_scale_warning(pipe, batch, torch.device("cpu")) is None  # the named factor gives unit variance
 
 
 def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, videos, monkeypatch):

@@ -11,6 +11,34 @@ from loopanimate.models.latents import encode_latents
 from loopanimate.pipelines import LoopAnimatePipeline
 from loopanimate.training.config import TrainConfig
 
+# Scaled latents should have unit variance (Stable Diffusion's rule); far from it, the noise schedule drowns the
+# signal or barely touches it (bench/noisy_frames.py: a std of 0.22 left frames noise-like).
+LATENT_STD_RANGE = (0.5, 2.0)
+
+
+@torch.no_grad()
+def clip_latents(pipe: LoopAnimatePipeline, batch: dict, device: torch.device) -> torch.Tensor:
+    """A micro-batch's video latents (B, 4, F, h, w), scaled by the VAE's scaling factor: from the cache or encoded."""
+    if "latents" in batch:
+        latents = batch["latents"].to(device)  # (B, F, 4, h, w), from the cache
+    else:
+        pixels = batch["pixel_values"]  # (B, F, 3, H, W)
+        latents = encode_latents(pipe.vae, pixels.flatten(0, 1)).unflatten(0, pixels.shape[:2])
+    return latents.permute(0, 2, 1, 3, 4).float()
+
+
+def latent_scale_warning(pipe: LoopAnimatePipeline, batch: dict, device: torch.device) -> str | None:
+    """A one-line warning when the batch's scaled latents are far from unit variance, with the factor that fits."""
+    std = float(clip_latents(pipe, batch, device).std())
+    low, high = LATENT_STD_RANGE
+    if low <= std <= high:
+        return None
+    factor = pipe.vae.config.scaling_factor
+    return (
+        f"warning: the training latents have a standard deviation of {std:.3g}, not about 1: the VAE's "
+        f"scaling_factor {factor:.5g} does not fit these videos; set it to {factor / std:.5g} in vae/config.json"
+    )
+
 
 def diffusion_loss(
     pipe: LoopAnimatePipeline,
@@ -24,12 +52,7 @@ def diffusion_loss(
     the first frame's CLIP tokens (feature level, down blocks), the caption in the mid and up blocks."""
     device = generator.device
     with torch.no_grad():
-        if "latents" in batch:
-            latents = batch["latents"].to(device)  # (B, F, 4, h, w), from the cache
-        else:
-            pixels = batch["pixel_values"]  # (B, F, 3, H, W)
-            latents = encode_latents(pipe.vae, pixels.flatten(0, 1)).unflatten(0, pixels.shape[:2])
-        latents = latents.permute(0, 2, 1, 3, 4).float()  # (B, 4, F, h, w)
+        latents = clip_latents(pipe, batch, device)
         batch_size, _, num_frames = latents.shape[:3]
         keep_image = torch.rand(batch_size, generator=generator, device=device) >= config.image_dropout
         keep_text = torch.rand(batch_size, generator=generator, device=device) >= config.text_dropout

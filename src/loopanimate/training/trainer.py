@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from loopanimate.training.checkpoint import (
     save_trained_parameters_only,
 )
 from loopanimate.training.config import TrainConfig
-from loopanimate.training.loss import diffusion_loss
+from loopanimate.training.loss import diffusion_loss, latent_scale_warning
 from loopanimate.training.trainable import select_trainable
 
 
@@ -120,6 +121,8 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
         for _ in range(config.gradient_accumulation_steps):
             batch = next(batches)
             skip_log.record(batch["skipped"])
+            if state.step == 0 and main and (warning := latent_scale_warning(pipe, batch, device)):
+                tqdm.write(warning, file=sys.stderr)
             with accelerator.accumulate(unet), accelerator.autocast():
                 loss = diffusion_loss(pipe, unet, batch, noise_scheduler, config, state.generator)
                 every_loss = accelerator.gather(loss.detach()[None])
