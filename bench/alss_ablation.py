@@ -9,7 +9,8 @@ Steps (all written under --out; a rerun reuses what is there):
      but for `sampling`, training the whole tiny UNet (there are no pretrained weights at this scale);
   4. 15-frame clips for held-out first frames from each model and from the untrained one, scored with
      `loopanimate.evaluation` (weight-free embeddings), mirror correlation (back-and-forth motion) and the share of
-     clean frames (small_scale.clean_threshold); means over seeds, +- their standard deviation.
+     clean frames (small_scale.clean_frames: near a frame of the picture's own video); means over seeds, +- their
+     standard deviation.
 
     python bench/alss_ablation.py [--videos 300] [--steps 500] [--seeds 3] [--out runs/alss-seeds]
     python bench/alss_ablation.py --fast      # a few seconds: checks the script, measures nothing
@@ -26,10 +27,11 @@ import numpy as np
 import torch
 from small_scale import (  # bench/small_scale.py: the script's folder is on the path
     SIDE,
+    clean_frames,
     clean_threshold,
     data_clips,
     first_frames,
-    neighbour_distances,
+    held_out_videos,
     sample_clip,
     seeded_model,
     train_run,
@@ -55,8 +57,11 @@ def video(seed: int):
     return drifting_sprites(VIDEO_FRAMES, (SIDE, SIDE), seed=seed), PROMPT
 
 
-def clip_scores(frames: np.ndarray, picture: np.ndarray, threshold: float, embed: WeightFreeEmbedding) -> dict:
-    """The table's measures of one clip (F, H, W, 3) in [0, 1]."""
+def clip_scores(
+    frames: np.ndarray, picture: np.ndarray, video: np.ndarray | None, threshold: float, embed: WeightFreeEmbedding
+) -> dict:
+    """The table's measures of one clip (F, H, W, 3) in [0, 1]; `video`: its picture's own held-out video, for the
+    clean-frame share (None: not measured)."""
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
     return {
         "seam": seam_ratio(clip),
@@ -64,7 +69,7 @@ def clip_scores(frames: np.ndarray, picture: np.ndarray, threshold: float, embed
         "motion": motion(clip),
         "mse_f0": mse_f0(clip, torch.from_numpy(picture).permute(2, 0, 1).float() / 255),
         "mirror": mirror_correlation(clip),
-        "clean": float(np.mean(neighbour_distances(frames) <= threshold)),
+        "clean": None if video is None else float(np.mean(clean_frames(frames, video, threshold))),
     }
 
 
@@ -74,14 +79,15 @@ def mean_scores(rows: list[dict]) -> dict:
     return {key: float(np.mean(xs)) if xs else None for key, xs in values.items()}
 
 
-def score(pipe: LoopAnimatePipeline, pictures: list[np.ndarray], folder: Path, steps: int, threshold: float):
+def score(pipe: LoopAnimatePipeline, pictures: list[np.ndarray], videos: list[np.ndarray], folder: Path, steps: int,
+          threshold: float):  # fmt: skip
     """Mean measures over one clip per held-out picture, and the first clip (for a sheet); clips are written as GIFs."""
     folder.mkdir(parents=True, exist_ok=True)
     embed, rows, clips = WeightFreeEmbedding(), [], []
-    for number, picture in enumerate(pictures):
+    for number, (picture, video) in enumerate(zip(pictures, videos, strict=True)):
         frames = sample_clip(pipe, picture, PROMPT, FRAMES, steps, seed=number)
         write_video(frames, folder / f"clip{number}", closed_loop=False)
-        rows.append(clip_scores(frames, picture, threshold, embed))
+        rows.append(clip_scores(frames, picture, video, threshold, embed))
         clips.append(frames)
     return mean_scores(rows), clips
 
@@ -92,7 +98,7 @@ def reference_rows(folder: Path, clips: int, threshold: float) -> dict[str, dict
     embed, rows = WeightFreeEmbedding(), {}
     for mode in MODES:
         videos = [clip.astype(np.float32) / 255 for clip in data_clips(folder, FRAMES, clips, mode)]
-        scores = [clip_scores(v, (v[0] * 255).round().astype(np.uint8), threshold, embed) for v in videos]
+        scores = [clip_scores(v, (v[0] * 255).round().astype(np.uint8), None, threshold, embed) for v in videos]
         rows[f"data: {mode} clips"] = {**mean_scores(scores), "mse_f0": None}
     return rows
 
@@ -142,6 +148,7 @@ def main() -> None:
     base, psnr = trained_vae_model(out, train_paths, held_paths, args.vae_steps)
     base_pipe = load_pipeline(base)
     threshold = clean_threshold(base_pipe, data_clips(out / "videos", FRAMES, 16))
+    videos = held_out_videos(base_pipe, held_paths)
     elapsed = time.perf_counter() - started
     print(f"VAE: held-out PSNR {psnr:.1f} dB; clean-frame threshold {threshold:.4f} ({elapsed:.0f} s)")
 
@@ -156,9 +163,8 @@ def main() -> None:
             )
             print(f"seed {seed}, {mode}: trained {args.steps} steps ({time.perf_counter() - started:.0f} s)")
         for name, folder in runs.items():
-            means, clips = score(
-                load_pipeline(folder), pictures, out / "clips" / f"{name}-seed{seed}", args.sample_steps, threshold
-            )
+            means, clips = score(load_pipeline(folder), pictures, videos, out / "clips" / f"{name}-seed{seed}",
+                                 args.sample_steps, threshold)  # fmt: skip
             results[name].append(means)
             first_clips[name].append(clips[0])
 

@@ -30,10 +30,11 @@ import torch
 import yaml
 from small_scale import (  # bench/small_scale.py: the script's folder is on the path
     SIDE,
+    clean_frames,
     clean_threshold,
     data_clips,
     first_frames,
-    neighbour_distances,
+    held_out_videos,
     sample_clip,
     seeded_model,
     train_run,
@@ -104,10 +105,10 @@ def run_stage(config: dict, path: Path) -> dict:
     return result
 
 
-def score(pipe, pictures: list[np.ndarray], threshold: float, steps: int) -> tuple[dict, np.ndarray]:
+def score(pipe, pictures: list[np.ndarray], videos: list[np.ndarray], threshold: float, steps: int):
     """Mean measures of one 35-frame loop per held-out picture; the first loop for a sheet."""
     embed, rows, first = WeightFreeEmbedding(), [], None
-    for number, picture in enumerate(pictures):
+    for number, (picture, video) in enumerate(zip(pictures, videos, strict=True)):
         frames = sample_clip(pipe, picture, PROMPT, LOOP_FRAMES, steps, seed=number)
         clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
         rows.append(
@@ -115,7 +116,7 @@ def score(pipe, pictures: list[np.ndarray], threshold: float, steps: int) -> tup
                 "seam": seam_ratio(clip),
                 "motion": motion(clip),
                 "loop_c": loop_consistency(clip, embed),
-                "clean": float(np.mean(neighbour_distances(frames) <= threshold)),
+                "clean": float(np.mean(clean_frames(frames, video, threshold))),
             }
         )
         first = frames if first is None else first
@@ -146,7 +147,9 @@ def main() -> None:
     base, _ = trained_vae_model(out, train_paths, held_paths, args.vae_steps)
     start = train_run(seeded_model(base, 0, out), out / "videos", out / "train-plain-seed0", args.pretrain_steps,
                       sampling="plain", seed=0)  # fmt: skip
-    threshold = clean_threshold(load_pipeline(base), data_clips(out / "videos", LOOP_FRAMES, 16))
+    base_pipe = load_pipeline(base)
+    threshold = clean_threshold(base_pipe, data_clips(out / "videos", LOOP_FRAMES, 16))
+    videos = held_out_videos(base_pipe, held_paths)
 
     folder = out / "curriculum"
     folder.mkdir(exist_ok=True)
@@ -165,7 +168,7 @@ def main() -> None:
 
     results, sheets = {}, []
     for name, final in (("start (plain clips)", start), ("curriculum", model), ("35 frames", output_35 / "final")):
-        results[name], first = score(load_pipeline(final), pictures, threshold, args.sample_steps)
+        results[name], first = score(load_pipeline(final), pictures, videos, threshold, args.sample_steps)
         stages = runs.get(name, [])
         results[name]["seconds"] = sum(stage["seconds"] for stage in stages) if stages else None
         results[name]["peak_mib"] = max(stage["peak_mib"] for stage in stages) if stages else None

@@ -1,15 +1,15 @@
 """Why are some generated frames noise-like? Do they follow the sampling seed (the initial noise of those frames) or
 the frame position (a bug)? Three tests on a trained tiny model, and a look at one training batch:
 
-  1. several seeds per held-out picture: where the not-clean frames fall, per position and per seed;
-  2. the same initial noise rolled by --roll frames along time: do the not-clean frames move with it?
+  1. several seeds per held-out picture: where the noise-like frames fall, per position and per seed;
+  2. the same initial noise rolled by --roll frames along time: do the noise-like frames move with it?
   3. a training batch as `diffusion_loss` builds it: per frame, the clean latents, the noise, the condition, the
      timestep, and the signal-to-noise ratio the latents' scale gives;
   4. the VAE's latent scale: the standard deviation of its scaled latents on the data (Stable Diffusion's
      scaling_factor is chosen so that this is about 1).
 
-A frame is clean when it is within the data's largest neighbour distance (`small_scale.clean_threshold`) of one of
-its neighbours in time.
+A frame is noise-like when it is further from both of its neighbours in time than any frame of the data is
+(`small_scale.noise_threshold`): an outlier in its clip, like the frames the first ablation showed.
 
     python bench/noisy_frames.py --run runs/alss-ablation --model runs/alss-ablation/train-alss/final
     python bench/noisy_frames.py --fast      # a few seconds on a tiny random model: checks the script, measures nothing
@@ -26,10 +26,10 @@ import torch
 from diffusers import DDPMScheduler
 from small_scale import (  # bench/small_scale.py: the script's folder is on the path
     SIDE,
-    clean_threshold,
     data_clips,
     first_frames,
     neighbour_distances,
+    noise_threshold,
     sample_clip,
     write_videos,
 )
@@ -44,7 +44,7 @@ FRAMES = 15
 PROMPT = "squares drift over a moving texture"
 
 
-def not_clean(pipe, picture, seed: int, threshold: float, steps: int, latents=None) -> np.ndarray:
+def noise_like(pipe, picture, seed: int, threshold: float, steps: int, latents=None) -> np.ndarray:
     clip = sample_clip(pipe, picture, PROMPT, FRAMES, steps, seed, latents=latents)
     return neighbour_distances(clip) > threshold  # (F,)
 
@@ -57,9 +57,9 @@ def initial_noise(seed: int) -> torch.Tensor:
 def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, steps: int) -> dict:
     """Tests 1 and 2."""
     flags = np.array(
-        [[not_clean(pipe, picture, seed, threshold, steps) for seed in range(seeds)] for picture in pictures]
+        [[noise_like(pipe, picture, seed, threshold, steps) for seed in range(seeds)] for picture in pictures]
     )  # (pictures, seeds, F)
-    # Two seeds of one picture: how often a frame not clean in one is not clean in the other, against chance.
+    # Two seeds of one picture: how often a frame noise-like in one is noise-like in the other, against chance.
     same, chance = [], []
     for per_seed in flags:
         for a in range(seeds):
@@ -69,24 +69,24 @@ def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, st
                     chance.append(per_seed[b].mean())
     rolled = np.array(
         [
-            not_clean(pipe, picture, 0, threshold, steps, latents=initial_noise(0).roll(roll, dims=2))
+            noise_like(pipe, picture, 0, threshold, steps, latents=initial_noise(0).roll(roll, dims=2))
             for picture in pictures
         ]
     )  # (pictures, F)
     before = flags[:, 0]
     moved = before.sum()
-    # What the initial noise of not-clean frames looks like: its per-frame mean and spread, against clean frames'.
+    # What the initial noise of noise-like frames looks like: its per-frame mean and spread, against the others..
     noise = torch.stack([initial_noise(seed)[0].transpose(0, 1).flatten(1) for seed in range(seeds)])
     frame_mean, frame_std = noise.mean(dim=2).numpy(), noise.std(dim=2).numpy()  # (seeds, F)
-    bad = flags.any(axis=0)  # (seeds, F): not clean for some picture
+    bad = flags.any(axis=0)  # (seeds, F): noise-like for some picture
     return {
         "flags": flags.astype(int).tolist(),
-        "noise_abs_mean_not_clean": float(np.abs(frame_mean[bad]).mean()) if bad.any() else None,
-        "noise_abs_mean_clean": float(np.abs(frame_mean[~bad]).mean()) if (~bad).any() else None,
-        "noise_std_not_clean": float(frame_std[bad].mean()) if bad.any() else None,
-        "noise_std_clean": float(frame_std[~bad].mean()) if (~bad).any() else None,
-        "clean_share": float(1 - flags.mean()),
-        "not_clean_per_position": flags.sum(axis=(0, 1)).tolist(),
+        "noise_abs_mean_noise_like": float(np.abs(frame_mean[bad]).mean()) if bad.any() else None,
+        "noise_abs_mean_other": float(np.abs(frame_mean[~bad]).mean()) if (~bad).any() else None,
+        "noise_std_noise_like": float(frame_std[bad].mean()) if bad.any() else None,
+        "noise_std_other": float(frame_std[~bad].mean()) if (~bad).any() else None,
+        "noise_like_share": float(flags.mean()),
+        "noise_like_per_position": flags.sum(axis=(0, 1)).tolist(),
         "clips": int(flags.shape[0] * flags.shape[1]),
         "same_position_other_seed": float(np.mean(same)) if same else None,
         "chance": float(np.mean(chance)) if chance else None,
@@ -94,7 +94,7 @@ def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, st
         "rolled_noise_moved_with_noise": float((rolled & np.roll(before, roll, axis=1)).sum() / moved)
         if moved
         else None,
-        "not_clean_frames_seed0": int(moved),
+        "noise_like_frames_seed0": int(moved),
     }
 
 
@@ -157,7 +157,7 @@ def main() -> None:
     results = {}
     for model in args.model:
         pipe = load_pipeline(model)
-        threshold = clean_threshold(pipe, data_clips(run / "videos", FRAMES, 16))
+        threshold = noise_threshold(pipe, data_clips(run / "videos", FRAMES, 16))
         results[model] = {
             "threshold": threshold,
             "latent_std": latent_scale(pipe, run / "videos"),

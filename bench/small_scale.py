@@ -110,11 +110,19 @@ def seeded_model(base: Path, seed: int, out: Path, **unet_config) -> Path:
     return folder
 
 
-def train_run(model: Path, data: Path, output: Path, steps: int, **settings) -> Path:
+def finished_steps(output: Path) -> int | None:
+    """The step count of the run in `output` whose final model was saved, if any."""
+    log = output / "log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    return next((record["step"] for record in reversed(records) if "final" in record), None)
+
+
+def train_run(model: Path, data: Path, output: Path, steps: int, resume: bool = False, **settings) -> Path:
     """One `loopanimate.training.train` run of the tiny model (the whole UNet, AdamW 5e-4, batch 4, 15-frame ALSS clips
-    unless `settings` say otherwise); a finished run is reused."""
+    unless `settings` say otherwise); a run finished at `steps` is reused, and with `resume` a shorter one goes on
+    from its latest checkpoint."""
     final = output / "final"
-    if final.is_dir():
+    if finished_steps(output) == steps or (final.is_dir() and not resume):
         return final
     config = TrainConfig(
         model=str(model),
@@ -138,7 +146,7 @@ def train_run(model: Path, data: Path, output: Path, steps: int, **settings) -> 
         },
     )
     config.check()
-    return train(config)
+    return train(config, resume="latest" if resume and (output / "checkpoints").is_dir() else None)
 
 
 def sample_clip(
@@ -192,12 +200,29 @@ def reconstructed(pipe: LoopAnimatePipeline, frames: np.ndarray) -> np.ndarray:
     return ((video.permute(1, 2, 3, 0).clamp(-1, 1) + 1) / 2).numpy()
 
 
-def clean_threshold(pipe: LoopAnimatePipeline, clips: list[np.ndarray]) -> float:
+def noise_threshold(pipe: LoopAnimatePipeline, clips: list[np.ndarray]) -> float:
     """The largest neighbour distance of any frame of these data clips after the VAE: a generated frame further from
-    both of its neighbours than the data ever is counts as not clean."""
+    both of its neighbours than the data ever is, is noise-like (an outlier among its clip's frames)."""
     return float(max(neighbour_distances(reconstructed(pipe, clip)).max() for clip in clips))
 
 
-def clean_share(clips: list[np.ndarray], threshold: float) -> float:
-    """The share of frames, over all clips, within `threshold` of a neighbour."""
-    return float(np.mean(np.concatenate([neighbour_distances(clip) <= threshold for clip in clips])))
+def clean_threshold(pipe: LoopAnimatePipeline, clips: list[np.ndarray]) -> float:
+    """The 99th percentile of the neighbour distances of these data clips' frames after the VAE: how far a real frame
+    may be from the nearest other one."""
+    return float(np.percentile(np.concatenate([neighbour_distances(reconstructed(pipe, c)) for c in clips]), 99))
+
+
+def nearest_frame_distances(clip: np.ndarray, video: np.ndarray) -> np.ndarray:
+    """Per frame of `clip` (F, H, W, 3), the mean absolute difference to the nearest frame of `video` (T, H, W, 3)."""
+    return np.array([np.abs(video - frame).mean(axis=(1, 2, 3)).min() for frame in clip])
+
+
+def held_out_videos(pipe: LoopAnimatePipeline, paths: list[Path]) -> list[np.ndarray]:
+    """Every frame of each held-out video through the VAE, (T, H, W, 3) in [0, 1]: what its picture may become."""
+    return [reconstructed(pipe, read_frames(path, np.arange(probe(path).frames))) for path in paths]
+
+
+def clean_frames(clip: np.ndarray, video: np.ndarray, threshold: float) -> np.ndarray:
+    """A frame is clean when it is within `threshold` (clean_threshold) of some frame of its picture's own video: it
+    shows that picture, moved as the data move, not noise and not another scene."""
+    return nearest_frame_distances(clip, video) <= threshold

@@ -56,6 +56,14 @@ def test_the_vae_scaling_factor_gives_unit_variance_latents(alss_run):
     assert 0.7 < float(latents.std()) < 1.4
 
 
+def test_clean_frames_goes_on_from_the_ablation_checkpoint(alss_run):
+    run_bench("clean_frames.py", "--out", str(alss_run))
+    longer = alss_run / "train-alss-seed0-longer"
+    records = [json.loads(line) for line in (longer / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records if "final" in record] == [3]  # 2 steps copied, 1 more trained
+    assert set(json.loads((longer / "scores-3.json").read_text())) >= {"clean", "seam"}
+
+
 def test_curriculum_trains_three_stages_and_the_35_frame_peer(alss_run):
     run_bench("curriculum.py", "--out", str(alss_run))
     results = json.loads((alss_run / "curriculum" / "results.json").read_text())
@@ -69,7 +77,7 @@ def test_curriculum_trains_three_stages_and_the_35_frame_peer(alss_run):
 def test_noisy_frames_reports_seed_and_position_tests(tmp_path):
     run_bench("noisy_frames.py", "--run", str(tmp_path), "--out", str(tmp_path / "result.json"))
     (result,) = json.loads((tmp_path / "result.json").read_text()).values()
-    assert len(result["not_clean_per_position"]) == 15 and len(result["training_batch"]) == 15
+    assert len(result["noise_like_per_position"]) == 15 and len(result["training_batch"]) == 15
     assert result["training_batch"][0]["condition_mask"] == 1 and result["training_batch"][1]["condition_mask"] == 0
 
 
