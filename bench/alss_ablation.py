@@ -18,7 +18,6 @@ Steps (all written under --out; a rerun reuses what is there):
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     clean_frames,
     clean_threshold,
     data_clips,
+    experiment_parser,
     first_frames,
     held_out_videos,
     sample_clip,
@@ -125,15 +125,9 @@ def table(results: dict[str, list[dict]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=300, help="training videos")
-    parser.add_argument("--held-out", type=int, default=8, help="held-out pictures to animate")
+    parser = experiment_parser(__doc__, out="runs/alss-seeds", vae_steps=1000)
     parser.add_argument("--steps", type=int, default=500, help="UNet training steps per model")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1: initialisation and data order")
-    parser.add_argument("--vae-steps", type=int, default=1000)
-    parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps when generating")
-    parser.add_argument("--out", default="runs/alss-seeds")
-    parser.add_argument("--fast", action="store_true", help="tiny sizes: only checks that everything runs")
     args = parser.parse_args()
     quiet_libraries()
     if args.fast:

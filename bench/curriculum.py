@@ -11,13 +11,12 @@ role: `alss_ablation.py`'s `train-plain-seed0`, trained here if that run is not 
 Each stage is one `loopanimate train` process, timed, its peak resident memory read from the kernel. Both results are
 scored on 35-frame loops from held-out pictures: seam ratio, Motion, Loop-C and the share of clean frames.
 
-    python bench/curriculum.py [--stage-steps 300 200 200] [--out runs/alss-seeds]
+    python bench/curriculum.py [--stage-steps 200 150 150] [--out runs/alss-seeds]
     python bench/curriculum.py --fast      # a few seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -33,6 +32,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     clean_frames,
     clean_threshold,
     data_clips,
+    experiment_parser,
     first_frames,
     held_out_videos,
     sample_clip,
@@ -124,15 +124,9 @@ def score(pipe, pictures: list[np.ndarray], videos: list[np.ndarray], threshold:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage-steps", type=int, nargs=3, default=[300, 200, 200], help="steps of stages 1, 2, 3")
+    parser = experiment_parser(__doc__, out="runs/alss-seeds", vae_steps=1000)  # alss_ablation.py's folder
+    parser.add_argument("--stage-steps", type=int, nargs=3, default=[200, 150, 150], help="steps of stages 1, 2, 3")
     parser.add_argument("--pretrain-steps", type=int, default=500, help="the plain-clip start, if trained here")
-    parser.add_argument("--videos", type=int, default=300)
-    parser.add_argument("--held-out", type=int, default=8)
-    parser.add_argument("--vae-steps", type=int, default=1000)
-    parser.add_argument("--sample-steps", type=int, default=25)
-    parser.add_argument("--out", default="runs/alss-seeds", help="alss_ablation.py's folder: its videos, VAE, start")
-    parser.add_argument("--fast", action="store_true", help="tiny sizes: only checks that everything runs")
     args = parser.parse_args()
     quiet_libraries()
     if args.fast:

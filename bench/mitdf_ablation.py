@@ -12,13 +12,12 @@ Steps (all written under --out; a rerun reuses what is there):
      optical flow is classified as the captioned motion, by a nearest-centroid classifier fitted on the data's clips),
      MSE-F0, CLIP-I (weight-free embedding) and the seam ratio.
 
-    python bench/mitdf_ablation.py [--videos 300] [--steps 800] [--out runs/mitdf-ablation]
+    python bench/mitdf_ablation.py [--videos 300] [--steps 500] [--out runs/mitdf-ablation]
     python bench/mitdf_ablation.py --fast      # a few seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
@@ -30,6 +29,7 @@ import torch
 from small_scale import (  # bench/small_scale.py: the script's folder is on the path
     SIDE,
     data_clips,
+    experiment_parser,
     first_frames,
     sample_clip,
     seeded_model,
@@ -131,14 +131,8 @@ def evaluate(pipe, pictures, seeds, classifier, steps: int) -> tuple[dict, np.nd
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=300, help="training videos (a fifth per motion)")
-    parser.add_argument("--held-out", type=int, default=8, help="held-out pictures, each animated with every caption")
-    parser.add_argument("--steps", type=int, default=800, help="UNet training steps per model")
-    parser.add_argument("--vae-steps", type=int, default=600)
-    parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps when generating")
-    parser.add_argument("--out", default="runs/mitdf-ablation")
-    parser.add_argument("--fast", action="store_true", help="tiny sizes: only checks that everything runs")
+    parser = experiment_parser(__doc__, out="runs/mitdf-ablation", vae_steps=600)
+    parser.add_argument("--steps", type=int, default=500, help="UNet training steps per model")
     args = parser.parse_args()
     quiet_libraries()
     if args.fast:

@@ -5,6 +5,7 @@ share of clean frames. Every step reuses what an earlier run of it left on disk,
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,6 +24,18 @@ from loopanimate.training.trainer import train
 
 SIDE = 64  # pixels a side: 8x8 latents
 VideoMaker = Callable[[int], tuple[Iterable[np.ndarray], str]]  # seed -> (frames, caption)
+
+
+def experiment_parser(doc: str, out: str, vae_steps: int) -> argparse.ArgumentParser:
+    """The options every experiment here shares; each script adds its training steps and its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=300, help="training videos")
+    parser.add_argument("--held-out", type=int, default=8, help="held-out pictures to animate")
+    parser.add_argument("--vae-steps", type=int, default=vae_steps)
+    parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps when generating")
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--fast", action="store_true", help="tiny sizes: only checks that everything runs")
+    return parser
 
 
 def write_videos(folder: Path, count: int, first_seed: int, make: VideoMaker) -> list[Path]:
