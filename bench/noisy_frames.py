@@ -67,13 +67,17 @@ def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, st
                 if per_seed[a].any():
                     same.append(per_seed[b][per_seed[a]].mean())
                     chance.append(per_seed[b].mean())
+    # Roll the noise of the first seed that has noise-like frames: do they stay at their positions or move along?
+    rolled_seed = next((seed for seed in range(seeds) if flags[:, seed].any()), 0)
     rolled = np.array(
         [
-            noise_like(pipe, picture, 0, threshold, steps, latents=initial_noise(0).roll(roll, dims=2))
+            noise_like(
+                pipe, picture, rolled_seed, threshold, steps, latents=initial_noise(rolled_seed).roll(roll, dims=2)
+            )
             for picture in pictures
         ]
     )  # (pictures, F)
-    before = flags[:, 0]
+    before = flags[:, rolled_seed]
     moved = before.sum()
     # What the initial noise of noise-like frames looks like: its per-frame mean and spread, against the others..
     noise = torch.stack([initial_noise(seed)[0].transpose(0, 1).flatten(1) for seed in range(seeds)])
@@ -94,7 +98,8 @@ def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, st
         "rolled_noise_moved_with_noise": float((rolled & np.roll(before, roll, axis=1)).sum() / moved)
         if moved
         else None,
-        "noise_like_frames_seed0": int(moved),
+        "rolled_seed": rolled_seed,
+        "noise_like_frames_rolled_seed": int(moved),
     }
 
 

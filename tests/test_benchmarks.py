@@ -78,6 +78,7 @@ def test_noisy_frames_reports_seed_and_position_tests(tmp_path):
     run_bench("noisy_frames.py", "--run", str(tmp_path), "--out", str(tmp_path / "result.json"))
     (result,) = json.loads((tmp_path / "result.json").read_text()).values()
     assert len(result["noise_like_per_position"]) == 15 and len(result["training_batch"]) == 15
+    assert result["rolled_seed"] in (0, 1)
     assert result["training_batch"][0]["condition_mask"] == 1 and result["training_batch"][1]["condition_mask"] == 0
 
 
