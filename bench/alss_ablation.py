@@ -18,7 +18,6 @@ Steps (all written under --out; a rerun reuses what is there):
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     seeded_model,
     train_run,
     trained_vae_model,
+    write_results,
     write_videos,
 )
 
@@ -177,10 +177,7 @@ def main() -> None:
         "results": results,
         "references": references,
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    (out / "table.md").write_text(text + "\n")
-    print(text)
-    print(f"total {time.perf_counter() - started:.0f} s; wrote {out / 'table.md'}, {out / 'results.json'}, sheets")
+    write_results(out, text, summary)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     seeded_model,
     train_run,
     trained_vae_model,
+    write_results,
     write_videos,
 )
 
@@ -189,10 +190,7 @@ def main() -> None:
         "stages": runs,
         "results": results,
     }
-    (folder / "results.json").write_text(json.dumps(summary, indent=2))
-    (folder / "table.md").write_text(table + "\n")
-    print(table)
-    print(f"wrote {folder / 'table.md'}, {folder / 'results.json'}, {folder / 'sheet.png'}")
+    write_results(folder, table, summary)
 
 
 if __name__ == "__main__":

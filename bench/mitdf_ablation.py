@@ -19,7 +19,6 @@ Steps (all written under --out; a rerun reuses what is there):
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     seeded_model,
     train_run,
     trained_vae_model,
+    write_results,
     write_videos,
 )
 
@@ -179,10 +179,7 @@ def main() -> None:
         "seconds": time.perf_counter() - started,
         "results": results,
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    (out / "table.md").write_text(table + "\n")
-    print(table)
-    print(f"total {time.perf_counter() - started:.0f} s; wrote {out / 'table.md'}, {out / 'results.json'}, sheets")
+    write_results(out, table, summary)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ def experiment_parser(doc: str, out: str, vae_steps: int) -> argparse.ArgumentPa
     return parser
 
 
+def write_results(folder: Path, table: str, summary: dict) -> None:
+    """An experiment's outcome: results.json (everything), table.md (the markdown table), and the table printed."""
+    (folder / "results.json").write_text(json.dumps(summary, indent=2))
+    (folder / "table.md").write_text(table + "\n")
+    print(table)
+    print(f"wrote {folder / 'table.md'}, {folder / 'results.json'} and contact sheets in {folder}")
+
+
 def write_videos(folder: Path, count: int, first_seed: int, make: VideoMaker) -> list[Path]:
     """`count` MP4s with .txt captions, seeds from `first_seed`; videos already written are kept."""
     folder.mkdir(parents=True, exist_ok=True)
