@@ -31,6 +31,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     experiment_parser,
     first_frames,
     held_out_videos,
+    markdown_table,
     sample_clip,
     seeded_model,
     train_run,
@@ -58,9 +59,9 @@ def video(seed: int):
 
 
 def clip_scores(
-    frames: np.ndarray, picture: np.ndarray, video: np.ndarray | None, threshold: float, embed: WeightFreeEmbedding
+    frames: np.ndarray, picture: np.ndarray, own_video: np.ndarray | None, threshold: float, embed: WeightFreeEmbedding
 ) -> dict:
-    """The table's measures of one clip (F, H, W, 3) in [0, 1]; `video`: its picture's own held-out video, for the
+    """The table's measures of one clip (F, H, W, 3) in [0, 1]; `own_video`: its picture's held-out video, for the
     clean-frame share (None: not measured)."""
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
     return {
@@ -69,7 +70,7 @@ def clip_scores(
         "motion": motion(clip),
         "mse_f0": mse_f0(clip, torch.from_numpy(picture).permute(2, 0, 1).float() / 255),
         "mirror": mirror_correlation(clip),
-        "clean": None if video is None else float(np.mean(clean_frames(frames, video, threshold))),
+        "clean": None if own_video is None else float(np.mean(clean_frames(frames, own_video, threshold))),
     }
 
 
@@ -84,10 +85,10 @@ def score(pipe: LoopAnimatePipeline, pictures: list[np.ndarray], videos: list[np
     """Mean measures over one clip per held-out picture, and the first clip (for a sheet); clips are written as GIFs."""
     folder.mkdir(parents=True, exist_ok=True)
     embed, rows, clips = WeightFreeEmbedding(), [], []
-    for number, (picture, video) in enumerate(zip(pictures, videos, strict=True)):
+    for number, (picture, own_video) in enumerate(zip(pictures, videos, strict=True)):
         frames = sample_clip(pipe, picture, PROMPT, FRAMES, steps, seed=number)
         write_video(frames, folder / f"clip{number}", closed_loop=False)
-        rows.append(clip_scores(frames, picture, video, threshold, embed))
+        rows.append(clip_scores(frames, picture, own_video, threshold, embed))
         clips.append(frames)
     return mean_scores(rows), clips
 
@@ -114,14 +115,10 @@ def _cell(values: list[float | None], digits: int) -> str:
 
 
 def table(results: dict[str, list[dict]]) -> str:
-    lines = [
-        "| model | Seam≈1 | Loop-C↑ | Motion | MSE-F0↓ | mirror corr. | clean frames↑ |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, per_seed in results.items():
-        cells = [_cell([r[key] for r in per_seed], digits) for key, digits in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    header = ["model", "Seam≈1", "Loop-C↑", "Motion", "MSE-F0↓", "mirror corr.", "clean frames↑"]
+    rows = [[name, *(_cell([r[key] for r in per_seed], digits) for key, digits in COLUMNS)]
+            for name, per_seed in results.items()]  # fmt: skip
+    return markdown_table(header, rows)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from alss_ablation import FRAMES, score  # bench/: the script's folder is on the path
-from small_scale import clean_threshold, data_clips, first_frames, held_out_videos, train_run
+from small_scale import clean_threshold, data_clips, first_frames, held_out_videos, markdown_table, train_run
 
 from loopanimate.cli import quiet_libraries
 from loopanimate.contact_sheet import contact_sheet
@@ -59,13 +59,13 @@ def main() -> None:
             record.write_text(json.dumps(means))
         rows[steps] = json.loads(record.read_text())
         print(f"{steps} steps: " + ", ".join(f"{key} {value:.3f}" for key, value in rows[steps].items() if value))
-    lines = ["| steps | clean frames↑ | Seam≈1 | Loop-C↑ | Motion | MSE-F0↓ |", "| ---: |" + " ---: |" * 5]
-    for steps, r in rows.items():
-        cells = [f"{r[key]:.{digits}f}" for key, digits in (("clean", 2), ("seam", 2), ("loop_c", 3), ("motion", 2),
-                                                             ("mse_f0", 4))]  # fmt: skip
-        lines.append(f"| {steps} | " + " | ".join(cells) + " |")
-    (longer / "table.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    columns = (("clean", 2), ("seam", 2), ("loop_c", 3), ("motion", 2), ("mse_f0", 4))
+    table = markdown_table(
+        ["steps", "clean frames↑", "Seam≈1", "Loop-C↑", "Motion", "MSE-F0↓"],
+        [[str(steps), *(f"{r[key]:.{digits}f}" for key, digits in columns)] for steps, r in rows.items()],
+    )
+    (longer / "table.md").write_text(table + "\n")
+    print(table)
 
 
 if __name__ == "__main__":

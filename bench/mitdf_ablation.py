@@ -30,6 +30,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     data_clips,
     experiment_parser,
     first_frames,
+    markdown_table,
     sample_clip,
     seeded_model,
     train_run,
@@ -159,16 +160,11 @@ def main() -> None:
         results[routing], sheet = evaluate(load_pipeline(final), pictures, held_seeds, classifier, args.sample_steps)
         contact_sheet(to_uint8(sheet), columns=FRAMES, thumb_width=64).save(out / f"sheet-{routing}.png")
 
-    lines = [
-        "| routing | follows the text↑ | still | MSE-F0↓ | CLIP-I↑ | Seam≈1 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for routing, r in results.items():
-        lines.append(
-            f"| {routing} | {r['follows_text']:.2f} | {r['still']:.2f} | {r['mse_f0']:.4f} | {r['clip_i']:.3f} "
-            f"| {r['seam']:.2f} |"
-        )
-    table = "\n".join(lines)
+    table = markdown_table(
+        ["routing", "follows the text↑", "still", "MSE-F0↓", "CLIP-I↑", "Seam≈1"],
+        [[routing, f"{r['follows_text']:.2f}", f"{r['still']:.2f}", f"{r['mse_f0']:.4f}", f"{r['clip_i']:.3f}",
+          f"{r['seam']:.2f}"] for routing, r in results.items()],
+    )  # fmt: skip
     summary = {
         "videos": args.videos,
         "held_out": args.held_out,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from alss_ablation import PROMPT, video  # the ablation's videos: bench/ is on the path
 from diffusers import DDPMScheduler
 from small_scale import (  # bench/small_scale.py: the script's folder is on the path
     SIDE,
@@ -35,13 +36,12 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
 )
 
 from loopanimate.cli import quiet_libraries
-from loopanimate.data.synthetic import drifting_sprites
 from loopanimate.models import frame_conditioning
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.tiny import tiny_components
+from loopanimate.training.loss import clip_latents
 
 FRAMES = 15
-PROMPT = "squares drift over a moving texture"
 
 
 def noise_like(pipe, picture, seed: int, threshold: float, steps: int, latents=None) -> np.ndarray:
@@ -106,8 +106,8 @@ def seed_or_position(pipe, pictures, seeds: int, roll: int, threshold: float, st
 def training_batch(pipe: LoopAnimatePipeline, data: Path) -> list[dict]:
     """Test 3: per frame of one ALSS training clip, as diffusion_loss builds it."""
     clip = data_clips(data, FRAMES, 1)[0]
-    pixels = torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 127.5 - 1
-    latents = pipe.encode_image_latents(pixels).permute(1, 0, 2, 3)[None]  # (1, 4, F, h, w)
+    pixels = torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W)
+    latents = clip_latents(pipe, {"pixel_values": pixels[None]}, torch.device("cpu"))  # (1, 4, F, h, w)
     condition = frame_conditioning(latents[:, :, 0], FRAMES)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     generator = torch.Generator().manual_seed(0)
@@ -136,10 +136,6 @@ def latent_scale(pipe: LoopAnimatePipeline, data: Path) -> float:
     return float(pipe.encode_image_latents(torch.from_numpy(clips).permute(0, 3, 1, 2).float() / 127.5 - 1).std())
 
 
-def fast_video(seed: int):
-    return drifting_sprites(24, (SIDE, SIDE), seed=seed), PROMPT
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="runs/alss-ablation", help="an alss_ablation.py output: videos, held-out")
@@ -153,8 +149,8 @@ def main() -> None:
     quiet_libraries()
     run = Path(args.run)
     if args.fast:
-        write_videos(run / "videos", 2, 0, fast_video)
-        write_videos(run / "held-out", 1, 1_000_000, fast_video)
+        write_videos(run / "videos", 2, 0, video)
+        write_videos(run / "held-out", 1, 1_000_000, video)
         if not (run / "fast-model").exists():
             LoopAnimatePipeline(**tiny_components()).save_pretrained(run / "fast-model")
         args.model, args.seeds, args.sample_steps = [str(run / "fast-model")], 2, 2
