@@ -23,11 +23,11 @@ from transformers import (
     CLIPVisionModelWithProjection,
 )
 
-from loopanimate.image import load_image
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines import LoopAnimatePipeline
 from loopanimate.pipelines.assemble import sd15_scheduler
 from loopanimate.pipelines.tiny import byte_level_clip_tokenizer
+from loopanimate.reader import read_picture
 
 EXAMPLE = "examples/coffee.png"
 
@@ -61,7 +61,7 @@ def full_size_pipeline() -> LoopAnimatePipeline:
 
 
 def run(pipe: LoopAnimatePipeline, frames: int, side: int, steps: int, share: bool, device: str) -> float:
-    image = load_image(EXAMPLE)
+    image = read_picture(EXAMPLE)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start = time.perf_counter()

@@ -36,10 +36,10 @@ def load(model: str):
 
 
 def generate(pipe, frames: int, steps: int, seed: int, **options) -> torch.Tensor:
-    from loopanimate.image import load_image
+    from loopanimate.reader import read_picture
 
     video = pipe(
-        load_image(EXAMPLE),
+        read_picture(EXAMPLE),
         "the cup sways",
         num_frames=frames,
         num_inference_steps=steps,
@@ -77,7 +77,8 @@ def main() -> None:
     from loopanimate.cli import quiet_libraries
     from loopanimate.engines import animate_without_weights
     from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, seam_ratio
-    from loopanimate.image import fit_image, load_image
+    from loopanimate.image import fit_image
+    from loopanimate.reader import read_picture
 
     quiet_libraries()
     pipe, name = load(args.model)
@@ -102,7 +103,7 @@ def main() -> None:
         seconds, memory = result["seconds"], result["peak_bytes"] / 2**20
         print(f"| {frames} | {seconds:.2f} | {seconds / base:.2f} | {memory:.0f} |")
 
-    picture = np.asarray(fit_image(load_image(EXAMPLE), max_side=256))
+    picture = np.asarray(fit_image(read_picture(EXAMPLE), max_side=256))
     print("\n| motion_strength | Motion (diffusion) | Motion (motion engine) |\n| --- | ---: | ---: |")
     for strength in (0.0, 0.25, 0.5, 0.75, 1.0):
         diffusion = statistics.mean(

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from loopanimate.animate import LoopRequest, make_loop, salient_alpha
 from loopanimate.contact_sheet import contact_sheet
 from loopanimate.evaluation.pixel_metrics import motion, seam_ratio
-from loopanimate.image import load_image
 from loopanimate.pipelines import load_pipeline
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
+from loopanimate.reader import read_picture
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 SIDE = 64
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--sheet", default=None, help="PNG: unmasked and masked loops, every 3rd frame")
     args = parser.parse_args()
     pipe = load_pipeline(args.model)
-    photo = load_image(EXAMPLE)
+    photo = read_picture(EXAMPLE)
     mask = PIL.Image.fromarray((salient_alpha(photo) * 255).round().astype(np.uint8))
     # The input and the mask as the pipeline crops them: (H, W, 3) in [0, 1] and (H, W).
     pixels = pipe.video_processor.preprocess([photo], height=SIDE, width=SIDE, resize_mode="crop")

@@ -19,7 +19,8 @@ import numpy as np
 from loopanimate.engines import animate_without_weights
 from loopanimate.engines.motion import clean_plate
 from loopanimate.engines.saliency import salient_mask
-from loopanimate.image import fit_image, load_image
+from loopanimate.image import fit_image
+from loopanimate.reader import read_picture
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--prompt", default="the cup sways gently")
     args = parser.parse_args()
-    photo = load_image(EXAMPLE)
+    photo = read_picture(EXAMPLE)
 
     def picture(side: int) -> np.ndarray:
         return np.asarray(fit_image(photo, size=(side, side)))

@@ -24,10 +24,10 @@ from diffusers import AnimateDiffPipeline, DDIMScheduler, PIAPipeline, UNetMotio
 
 from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, seam_ratio
 from loopanimate.evaluation.pixel_metrics import frame_step
-from loopanimate.image import load_image
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.tiny import tiny_components
+from loopanimate.reader import read_picture
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 PROMPT, FRAMES, GUIDANCE = "the cup sways", 35, 7.5
@@ -73,7 +73,7 @@ def seconds(work) -> float:
 
 
 def compare(wider: bool, side: int, steps: int, repeats: int) -> None:
-    pipe, image = our_pipeline(wider), load_image(EXAMPLE)
+    pipe, image = our_pipeline(wider), read_picture(EXAMPLE)
     common = {"num_frames": FRAMES, "num_inference_steps": steps, "height": side, "width": side, "output_type": "pt"}
 
     def ours(share: bool):
@@ -101,7 +101,7 @@ def compare(wider: bool, side: int, steps: int, repeats: int) -> None:
 
 def long_loops(model: str, steps: int) -> None:
     pipe = load_pipeline(model) if Path(model).is_dir() else our_pipeline(False)
-    image, embed = load_image(EXAMPLE), WeightFreeEmbedding()
+    image, embed = read_picture(EXAMPLE), WeightFreeEmbedding()
     print(f"\nlong loops on {model if Path(model).is_dir() else 'the tiny random model'}, 64x64, {steps} steps")
     print("| windows | 140 / 35 frames time | Seam | Loop-C | Motion | worst step / median |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

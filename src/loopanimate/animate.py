@@ -174,12 +174,12 @@ def batch_key(request: LoopRequest) -> tuple:
 def make_loops(requests: list[LoopRequest], progress: ProgressCallback | None = None) -> list[Loop]:
     """Several loops with equal `batch_key`s in one run: diffusion batches their pictures (one generator per seed, so
     each loop is the one `make_loop` would make, up to float rounding); the motion engine makes them in turn."""
-    from loopanimate.image import load_image
+    from loopanimate.reader import read_picture
 
     if len({batch_key(request) for request in requests}) > 1:
         raise InvalidArgumentError("these requests differ in more than picture, prompt and seed: make them one by one")
     engines = {request.check() for request in requests}
-    images = [r.image if isinstance(r.image, PIL.Image.Image) else load_image(r.image) for r in requests]
+    images = [read_picture(request.image) for request in requests]
     if engines == {"motion"}:
         made = [_run_motion_engine(request, image) for request, image in zip(requests, images, strict=True)]
     else:
@@ -239,13 +239,9 @@ def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) 
 
 def open_mask(mask: MaskInput) -> PIL.Image.Image:
     """A given mask as a grey picture (white = may move)."""
-    from loopanimate.image import load_image
+    from loopanimate.reader import read_mask
 
-    if isinstance(mask, np.ndarray):
-        mask = PIL.Image.fromarray(mask)
-    elif not isinstance(mask, PIL.Image.Image):
-        mask = load_image(mask, what="mask")
-    mask = mask.convert("L")
+    mask = read_mask(mask)
     if mask.getextrema()[1] == 0:
         raise InvalidArgumentError("the mask is empty (all black): paint the object to animate white")
     return mask

@@ -1,43 +1,10 @@
-"""Reading the input picture: any mode Pillow opens becomes plain RGB."""
+"""Fitting a picture to a size: cover-and-crop, or shrink to a longest side. (Reading one is `reader.py`.)"""
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from loopanimate.errors import InputImageError
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert grayscale, palette and alpha images to RGB; transparent areas become white."""
-    if image.mode == "RGB":
-        return image
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def load_image(path: str | os.PathLike, what: str = "input image") -> Image.Image:
-    """Open `path` as an RGB picture, or raise InputImageError saying why not (`what` names it in the message)."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return to_rgb(image)
-    except FileNotFoundError:
-        raise InputImageError(f"{what} not found: {path} (check the path)") from None
-    except IsADirectoryError:
-        raise InputImageError(f"{what} is a folder: {path} (give one image file)") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise InputImageError(
-            f"{what} is not a readable image: {path} ({error.__class__.__name__}); give a PNG, JPEG or WebP file"
-        ) from None
+from PIL import Image
 
 
 def resize_center_crop(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

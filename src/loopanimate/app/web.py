@@ -43,9 +43,10 @@ def engine_choices(models: list[str]) -> list[str]:
 
 def fitted_picture(picture: PIL.Image.Image | None) -> PIL.Image.Image | None:
     """The picture as the motion engine sees it (long side at most 512), so the painted mask lines up with it."""
-    from loopanimate.image import fit_image, to_rgb
+    from loopanimate.image import fit_image
+    from loopanimate.reader import read_picture
 
-    return None if picture is None else fit_image(to_rgb(picture), max_side=MOTION_MAX_SIDE)
+    return None if picture is None else fit_image(read_picture(picture), max_side=MOTION_MAX_SIDE)
 
 
 def letterbox(picture: PIL.Image.Image) -> tuple[int, int]:

@@ -17,8 +17,8 @@ from loopanimate.evaluation import metrics
 from loopanimate.evaluation.embeddings import RememberLast
 from loopanimate.evaluation.metrics import Embed
 from loopanimate.export import read_video
-from loopanimate.image import load_image
 from loopanimate.jsonl import iter_jsonl
+from loopanimate.reader import read_picture
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webp", ".mov", ".mkv", ".webm", ".avi")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -98,7 +98,7 @@ def score(case: VideoCase, embed: Embed) -> dict:
     )
     if case.image is not None:
         try:
-            image = video_tensor(np.asarray(load_image(case.image))[None])[0]
+            image = video_tensor(np.asarray(read_picture(case.image))[None])[0]
             row.update(clip_i=metrics.clip_i(video, image, embed), mse_f0=metrics.mse_f0(video, image))
         except LoopAnimateError as error:
             row["error"] = str(error)

@@ -18,13 +18,13 @@ from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjec
 from transformers.image_processing_utils import BaseImageProcessor
 
 from loopanimate.errors import InvalidArgumentError
-from loopanimate.image import to_rgb
 from loopanimate.models.conditioning import frame_conditioning
 from loopanimate.models.latents import encode_latents
 from loopanimate.models.layout import LATENT_CHANNELS
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS, plan_loop_closure, roll_frames
 from loopanimate.pipelines.still_background import StillBackground
+from loopanimate.reader import read_picture
 
 ProgressCallback = Callable[[int, int], None]
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -277,7 +277,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         self.check_inputs(height, width, output_type, motion_strength)
         closure = plan_loop_closure(loop_closure, num_frames, self.max_frames, loop_windows)
 
-        images = [to_rgb(im) for im in (image if isinstance(image, list) else [image])]
+        images = [read_picture(im) for im in (image if isinstance(image, list) else [image])]
         batch = len(images)
         prompts = [prompt] * batch if isinstance(prompt, str) else list(prompt)
         negative = negative_prompt if negative_prompt is not None else ""

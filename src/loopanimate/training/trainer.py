@@ -189,14 +189,14 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
 def validate(pipe: LoopAnimatePipeline, config: TrainConfig, folder: Path, step: int) -> None:
     """Animate the validation pictures with the weights as they are now; write GIFs."""
     from loopanimate.export import write_video
-    from loopanimate.image import load_image
+    from loopanimate.reader import read_picture
 
     folder.mkdir(parents=True, exist_ok=True)
     pipe.unet.eval()
     side = config.resolution
     for number, (image, prompt) in enumerate(zip(config.validation_images, config.validation_prompts, strict=True)):
         frames = pipe(
-            load_image(image),
+            read_picture(image),
             prompt,
             num_frames=config.num_frames,
             num_inference_steps=config.validation_steps,
