@@ -1,9 +1,10 @@
-"""Converting Stable Diffusion 1.5 + an AnimateDiff motion module into a LoopAnimateUNet, exactly.
+"""Converting Stable Diffusion 1.5 + an AnimateDiff motion module, or + PIA, into a LoopAnimateUNet, exactly.
 
 diffusers does the key maps (`convert_ldm_unet_checkpoint`, `convert_animatediff_checkpoint_to_diffusers`) and builds
-the source model (`UNetMotionModel.from_unet2d`); this module adds what they lack: safe file loading, reading the
-adapter's config from its weights, `conv_in` grown to 9 channels with zero weights, 36 motion positions, and a check
-that the result equals the source when the new inputs are zero.
+the source model (`UNetMotionModel.from_unet2d`, which also joins PIA's 9-channel conv_in to SD's); this module adds
+what they lack: safe file loading, reading the adapter's config from its weights, `conv_in` grown to 9 channels with
+zero weights (AnimateDiff) or kept (PIA), 36 motion positions, the conditioning the source was trained with written
+into the config, and a check that the result equals the source.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from diffusers.loaders.single_file_utils import convert_animatediff_checkpoint_t
 from safetensors.torch import load_file
 
 from loopanimate.errors import ModelLoadError
+from loopanimate.models.conditioning import PAPER_CONDITIONING, PIA_CONDITIONING, Conditioning
 from loopanimate.models.folders import component_folder
 from loopanimate.models.layout import (
     LATENT_CHANNELS,
@@ -33,6 +35,13 @@ from loopanimate.models.unet import LoopAnimateUNet
 SD15_UNET_CONFIG = {"sample_size": 64, "cross_attention_dim": 768}
 ANIMATEDIFF_HEADS = 8  # AnimateDiff's motion-module head count: not readable from weight shapes
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+# How a source reads the picture, by its conv_in's input channels: a plain motion module (4) gets the paper's frame-0
+# condition on new zero channels and MITDF routing; PIA's condition adapter (9) keeps its own conditioning, and reads
+# text in every cross-attention as it was trained.
+SOURCE_CONDITIONING = {
+    LATENT_CHANNELS: (PAPER_CONDITIONING, "mitdf"),
+    LOOPANIMATE_IN_CHANNELS: (PIA_CONDITIONING, "text"),
+}
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -88,9 +97,17 @@ def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DCo
 
 
 def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel) -> dict:
-    """A MotionAdapter config read off converted AnimateDiff weights and the UNet they go with."""
+    """A MotionAdapter config read off converted AnimateDiff (or PIA: with a 9-channel conv_in) weights and the UNet
+    they go with."""
     down_layers = {int(m.group(1)) for key in state if (m := re.match(r"down_blocks\.0\.motion_modules\.(\d+)\.", key))}
+    conv_in = state.get("conv_in.weight")  # (C, 9, k, k) in PIA's checkpoint
+    if conv_in is not None and conv_in.shape[1] != LOOPANIMATE_IN_CHANNELS:
+        raise ModelLoadError(
+            f"the motion module's conv_in takes {conv_in.shape[1]} channels: only PIA's {LOOPANIMATE_IN_CHANNELS} "
+            "are known"
+        )
     return {
+        "conv_in_channels": None if conv_in is None else LOOPANIMATE_IN_CHANNELS,
         "block_out_channels": tuple(unet.config.block_out_channels),
         "motion_layers_per_block": len(down_layers),
         "motion_mid_block_layers_per_block": 1,
@@ -102,7 +119,8 @@ def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel) -
 
 
 def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, heads: int | None = None) -> MotionAdapter:
-    """An AnimateDiff motion module (v1/v2/v3 `.ckpt`/`.safetensors`) or a diffusers MotionAdapter folder."""
+    """An AnimateDiff motion module (v1/v2/v3 `.ckpt`/`.safetensors`), PIA's `pia.ckpt`, or a diffusers MotionAdapter
+    folder (PIA's `PIA-condition-adapter` included)."""
     path = Path(path)
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -116,7 +134,8 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
         config["motion_num_attention_heads"] = heads
     adapter = MotionAdapter(**config)
     result = adapter.load_state_dict(converted, strict=False)
-    missing = [key for key in result.missing_keys if not is_position_table(key)]
+    # conv_in's bias is SD's own (from_unet2d takes it from the UNet), so a checkpoint need not carry it
+    missing = [key for key in result.missing_keys if not is_position_table(key) and key != "conv_in.bias"]
     if missing or result.unexpected_keys:
         raise ModelLoadError(
             f"{path} does not fit a motion adapter for this UNet ({len(missing)} missing, "
@@ -125,11 +144,19 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
     return adapter
 
 
-def to_loopanimate(source: UNetMotionModel) -> tuple[LoopAnimateUNet, dict]:
-    """`source` as a LoopAnimateUNet: conv_in takes 9 channels (the 5 new ones weighted zero), 36 sinusoidal positions
-    (recomputed, so the first 32 are the source's). Returns the model and a report of what was copied."""
+def to_loopanimate(
+    source: UNetMotionModel, conditioning: Conditioning = PAPER_CONDITIONING, context_routing: str = "mitdf"
+) -> tuple[LoopAnimateUNet, dict]:
+    """`source` as a LoopAnimateUNet reading its picture as `conditioning` says: conv_in takes 9 channels (new ones
+    weighted zero), 36 sinusoidal positions (recomputed, so the first 32 are the source's). Returns the model and a
+    report of what was copied."""
     config = {key: value for key, value in source.config.items() if not key.startswith("_")}
-    config.update(in_channels=LOOPANIMATE_IN_CHANNELS, motion_max_seq_length=LOOPANIMATE_MAX_FRAMES)
+    config.update(
+        in_channels=LOOPANIMATE_IN_CHANNELS,
+        motion_max_seq_length=LOOPANIMATE_MAX_FRAMES,
+        conditioning=conditioning.to_config(),
+        context_routing=context_routing,
+    )
     model = LoopAnimateUNet(**config)
     state = {key: value for key, value in source.state_dict().items() if not is_position_table(key)}
     conv_in = state["conv_in.weight"]  # (C, 4, k, k)
@@ -151,31 +178,33 @@ def to_loopanimate(source: UNetMotionModel) -> tuple[LoopAnimateUNet, dict]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "conv_in_channels": [conv_in.shape[1], LOOPANIMATE_IN_CHANNELS],
         "motion_positions": [source.config.motion_max_seq_length, LOOPANIMATE_MAX_FRAMES],
+        "conditioning": conditioning.to_config(),
+        "context_routing": context_routing,
     }
     return model, report
 
 
 @torch.no_grad()
 def max_difference(source: UNetMotionModel, converted: LoopAnimateUNet, frames: int = 4, side: int = 8) -> float:
-    """Largest output difference on random noisy latents with the new inputs (image latent, mask) zero and the same
+    """Largest output difference on random inputs for every channel the source reads (the new ones zero) and the same
     context in every block: 0 up to float rounding for an exact conversion."""
     generator = torch.Generator().manual_seed(0)
-    latents = torch.randn(1, LATENT_CHANNELS, frames, side, side, generator=generator)
+    latents = torch.randn(1, source.config.in_channels, frames, side, side, generator=generator)
     context = torch.randn(1, 7, source.config.cross_attention_dim, generator=generator)
     expected = source(latents, 500, encoder_hidden_states=context.repeat_interleave(frames, dim=0)).sample
     padded = torch.cat(
-        [latents, latents.new_zeros(1, LOOPANIMATE_IN_CHANNELS - LATENT_CHANNELS, frames, side, side)], dim=1
+        [latents, latents.new_zeros(1, LOOPANIMATE_IN_CHANNELS - latents.shape[1], frames, side, side)], dim=1
     )
     actual = converted(padded, 500, image_context=context, text_context=context).sample
     return float((expected - actual).abs().max())
 
 
 def convert_unet(sd_path, motion_module_path, unet_config: dict | None = None, heads: int | None = None):
-    """SD 1.5 UNet + AnimateDiff motion module -> (LoopAnimateUNet, report with the measured difference)."""
+    """SD 1.5 UNet + AnimateDiff motion module or PIA -> (LoopAnimateUNet, report with the measured difference)."""
     unet2d = load_unet2d(sd_path, unet_config)
     adapter = load_motion_adapter(motion_module_path, unet2d, heads)
     source = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
-    model, report = to_loopanimate(source)
+    model, report = to_loopanimate(source, *SOURCE_CONDITIONING[source.config.in_channels])
     model.eval()
     report["max_difference"] = max_difference(source, model)
     return model, report

@@ -11,6 +11,7 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.unets.unet_motion_model import UNetMotionOutput
 
 from loopanimate.errors import InvalidArgumentError
+from loopanimate.models.conditioning import Conditioning
 from loopanimate.models.layout import LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES
 
 # Which tokens each stage's cross-attention reads. `mitdf` is the paper's; the other two exist for its ablation
@@ -60,12 +61,15 @@ class LoopAnimateUNet(UNetMotionModel):
     """A latent video UNet whose down blocks see the image tokens and whose mid and up blocks see the text tokens.
 
     The config is UNetMotionModel's, with `in_channels=9` and `motion_max_seq_length=36` as defaults, plus
-    `context_routing` (`mitdf` unless an ablation says otherwise).
+    `context_routing` (`mitdf` unless an ablation says otherwise) and `conditioning` (how conv_in reads the picture:
+    a `Conditioning` as a dict; None is the paper's frame-0 condition).
     The routing lives in attention processors, reinstalled on every construction, so
     `from_pretrained` gives back a model that routes exactly like the one saved.
     """
 
-    def __init__(self, *args, context_routing: str = CONTEXT_ROUTINGS[0], **kwargs) -> None:
+    def __init__(
+        self, *args, context_routing: str = CONTEXT_ROUTINGS[0], conditioning: dict | None = None, **kwargs
+    ) -> None:
         if context_routing not in CONTEXT_ROUTINGS:
             raise InvalidArgumentError(
                 f"context_routing={context_routing!r} is unknown: use one of {', '.join(CONTEXT_ROUTINGS)}"
@@ -73,7 +77,8 @@ class LoopAnimateUNet(UNetMotionModel):
         kwargs.setdefault("in_channels", LOOPANIMATE_IN_CHANNELS)
         kwargs.setdefault("motion_max_seq_length", LOOPANIMATE_MAX_FRAMES)
         super().__init__(*args, **kwargs)  # registers UNetMotionModel's config keys
-        self.register_to_config(context_routing=context_routing)
+        self.conditioning = Conditioning.from_config(conditioning)
+        self.register_to_config(context_routing=context_routing, conditioning=self.conditioning.to_config())
         self.install_mitdf_routing()
 
     # ConfigMixin reads the config keys from the signature: UNetMotionModel's, plus ours.
@@ -81,8 +86,19 @@ class LoopAnimateUNet(UNetMotionModel):
         parameters=[
             *inspect.signature(UNetMotionModel.__init__).parameters.values(),
             inspect.Parameter("context_routing", inspect.Parameter.KEYWORD_ONLY, default=CONTEXT_ROUTINGS[0]),
+            inspect.Parameter("conditioning", inspect.Parameter.KEYWORD_ONLY, default=None),
         ]
     )
+
+    @property
+    def reads_image_tokens(self) -> bool:
+        """False when no cross-attention reads the image tokens (`text` routing, as PIA): no image encoder needed."""
+        return self.config.context_routing != "text"
+
+    @property
+    def trained_frames(self) -> int:
+        """The longest clip one UNet call should see: the trained length, else every motion position."""
+        return self.conditioning.trained_frames or self.config.motion_max_seq_length
 
     @property
     def down_path_reads_image_only(self) -> bool:

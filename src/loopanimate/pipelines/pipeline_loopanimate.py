@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import PIL.Image
 import torch
@@ -63,17 +64,19 @@ class LoopAnimatePipeline(DiffusionPipeline):
 
     Components: `vae` (AutoencoderKL), `unet` (LoopAnimateUNet), `image_encoder`
     (CLIPVisionModelWithProjection) with its `feature_extractor`, `text_encoder` (CLIPTextModel)
-    with its `tokenizer`, and any diffusers `scheduler`.
+    with its `tokenizer`, and any diffusers `scheduler`. How the picture enters conv_in is the UNet's `conditioning`;
+    a UNet whose routing reads no image tokens (`text`, as a converted PIA model) needs no image encoder.
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->unet->vae"
+    _optional_components: ClassVar[list[str]] = ["image_encoder", "feature_extractor"]
 
     def __init__(
         self,
         vae: AutoencoderKL,
         unet: LoopAnimateUNet,
-        image_encoder: CLIPVisionModelWithProjection,
-        feature_extractor: BaseImageProcessor,  # a CLIP image processor
+        image_encoder: CLIPVisionModelWithProjection | None,
+        feature_extractor: BaseImageProcessor | None,  # a CLIP image processor
         text_encoder: CLIPTextModel,
         tokenizer: CLIPTokenizer,
         scheduler: KarrasDiffusionSchedulers,
@@ -96,7 +99,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
 
     @property
     def max_frames(self) -> int:
-        return self.unet.config.motion_max_seq_length
+        """The most frames one UNet call sees: longer loops (cycle) run in windows of this many."""
+        return self.unet.trained_frames
 
     def default_size(self) -> tuple[int, int]:
         """(height, width) the UNet was configured for."""
@@ -134,9 +138,21 @@ class LoopAnimatePipeline(DiffusionPipeline):
         # Project every token, not only the pooled one, so its width matches the text tokens.
         return self.image_encoder.visual_projection(self.image_encoder.vision_model.post_layernorm(hidden))
 
-    def encode_image_latents(self, pixels: torch.Tensor) -> torch.Tensor:
-        """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents."""
-        return encode_latents(self.vae, pixels)
+    def encode_image_latents(
+        self, pixels: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> torch.Tensor:
+        """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents: the posterior's mode, or a
+        draw from `generator` when the model's conditioning samples (PIA)."""
+        sample = self.unet.conditioning.image_latent == "sample"
+        return encode_latents(self.vae, pixels, generator=generator, sample=sample)
+
+    def encode_images(self, images: list[PIL.Image.Image], text_tokens: torch.Tensor) -> torch.Tensor:
+        """The down blocks' image tokens, or none (B, 0, D) for a UNet that reads none (it may have no encoder)."""
+        if not self.unet.reads_image_tokens:
+            return text_tokens[:, :0]
+        if self.image_encoder is None:
+            raise InvalidArgumentError("this model reads CLIP image tokens but has no image_encoder: give one")
+        return self.encode_image_tokens(images).to(self.unet.dtype)
 
     def decode_latents(self, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
         """Video latents (B, 4, F, h, w) -> pixels (B, 3, F, H, W) in [-1, 1], `chunk_size` frames at a time."""
@@ -171,10 +187,11 @@ class LoopAnimatePipeline(DiffusionPipeline):
         self, shape: tuple[int, ...], motion_strength: float, generator: torch.Generator | list[torch.Generator] | None
     ) -> torch.Tensor:
         """Gaussian latents (B, 4, F, h, w). Below motion_strength 1, part of the noise is one draw shared by all
-        frames (variance still 1): frames that start alike move less."""
+        frames (variance still 1): frames that start alike move less. A model with the strength in its mask channel
+        (PIA's affinity) gets it there instead, and independent noise."""
         device, dtype = self._execution_device, self.unet.dtype
         noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        if motion_strength < 1.0:
+        if motion_strength < 1.0 and not self.unet.conditioning.strength_in_mask:
             shared = randn_tensor((*shape[:2], 1, *shape[3:]), generator=generator, device=device, dtype=dtype)
             noise = motion_strength**0.5 * noise + (1.0 - motion_strength) ** 0.5 * shared
         return noise
@@ -257,6 +274,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         mask: PIL.Image.Image | list[PIL.Image.Image] | None = None,
         share_down_path: bool = True,
         loop_windows: str = LOOP_WINDOWS[0],
+        motion_scale: int | None = None,
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
@@ -264,7 +282,10 @@ class LoopAnimatePipeline(DiffusionPipeline):
         loop_closure: `cycle` (default, the best measured: `num_frames - 1` frames denoised as a circle rolled anew
         every step, then frame 0 repeated; any length, in overlapping circular windows of the model's length),
         `none` (the paper: loops are learned) or `condition` (the last frame is conditioned on the image too).
-        motion_strength: 1 as trained, 0 still.
+        motion_strength: 1 as trained, 0 still. On a model with an affinity mask (PIA) it scales the affinity:
+        1 is PIA's large-motion preset, 0 holds every frame at the picture.
+        motion_scale: PIA's preset 0-8 (as diffusers' PIAPipeline numbers them; 3-5 are its loops) instead of
+        motion_strength, for a model with an affinity mask.
         mask: white where the picture may move (soft edges allowed), one per image; elsewhere every frame is the
         picture (blended latent diffusion, then composited). A mask of another size is stretched to the picture's.
         share_down_path: run the down blocks once for the text-guided and the negative-prompt branches (MITDF: they
@@ -286,13 +307,11 @@ class LoopAnimatePipeline(DiffusionPipeline):
             raise InvalidArgumentError(f"got {batch} images but {len(prompts)} prompts: give one prompt per image")
         device = self._execution_device
 
-        # 1. Conditions: image at pixel level (latent) and feature level (tokens), text apart.
+        # 1. Conditions: image at feature level (tokens, if the model reads them), text apart.
         pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
-        image_latents = self.encode_image_latents(pixels).to(self.unet.dtype)  # (B, 4, h, w)
         masks = None if mask is None else self.preprocess_masks(mask, images, height, width).to(device)  # (B, 1, H, W)
-        condition = frame_conditioning(image_latents, closure.latent_frames, closure.conditioned_frames)
-        image_tokens = self.encode_image_tokens(images).to(self.unet.dtype)
         text_tokens = self.encode_text(prompts).to(self.unet.dtype)
+        image_tokens = self.encode_images(images, text_tokens)
 
         # 2. Guidance branches, batched into one UNet call per window and step.
         contexts = self.guidance_contexts(
@@ -311,6 +330,17 @@ class LoopAnimatePipeline(DiffusionPipeline):
         if latents is None:
             latents = self.initial_noise(latent_shape, motion_strength, generator)
         latents = latents.to(device) * self.scheduler.init_noise_sigma
+        # The picture at pixel level, after the noise: a sampled image latent draws next from the generator, as PIA's.
+        image_latents = self.encode_image_latents(pixels, generator).to(self.unet.dtype)  # (B, 4, h, w)
+        condition = frame_conditioning(
+            image_latents,
+            closure.latent_frames,
+            closure.conditioned_frames,
+            self.unet.conditioning,
+            circular=closure.rolls,
+            motion_scale=motion_scale,
+            motion_strength=motion_strength,
+        )
         background = None
         if masks is not None:
             noise = randn_tensor(latent_shape, generator=generator, device=device, dtype=latents.dtype)
