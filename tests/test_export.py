@@ -24,7 +24,7 @@ def closed_loop(frames: int = 7, size: int = 32) -> np.ndarray:
 def test_round_trip_drops_only_the_repeated_seam_frame(tmp_path, name):
     video = closed_loop()
     assert np.array_equal(video[0], video[-1])
-    assert write_video(video, tmp_path / name, fps=10) == len(video) - 1
+    assert write_video(video, tmp_path / name, fps=10).frames == len(video) - 1
     frames, _ = read_video(tmp_path / name)
     assert len(frames) == len(video) - 1
     assert frames.shape[1:] == video.shape[1:]
@@ -53,7 +53,7 @@ def test_mp4_is_h264_yuv420p(tmp_path):
 
 
 def test_open_clip_keeps_every_frame(tmp_path):
-    assert write_video(closed_loop(), tmp_path / "all", closed_loop=False) == 7
+    assert write_video(closed_loop(), tmp_path / "all", closed_loop=False).frames == 7
     assert len(read_video(tmp_path / "all")[0]) == 7
 
 
@@ -88,7 +88,7 @@ def test_old_output_survives_a_failed_write(tmp_path, monkeypatch, name):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export, "_write_gif", broken)
+    monkeypatch.setattr(export, "_write_animated", broken)
     monkeypatch.setattr(export.PIL.Image.Image, "save", broken)
     with pytest.raises(RuntimeError):
         write_video(closed_loop()[::-1], tmp_path / name)

@@ -11,25 +11,34 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import PIL.Image
 
-from loopanimate.checks import check_int, check_number
+from loopanimate.checks import check_device, check_int, check_number
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
 from loopanimate.pipelines.loading import check_model_dir
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS, check_frame_count
 
+if TYPE_CHECKING:
+    from loopanimate.export import Written
+
 ENGINES = ("auto", "motion", "diffusion")
 MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
 MIN_SIDE = 16  # a picture thinner than this after fitting is no wallpaper (a 4000x8 strip would become 512x1)
+MAX_SIDE = 8192  # 8K; a longer side is a typo (99992) or a poster, refused before a byte is allocated
 MAX_SEED = 2**32 - 1
 MAX_FPS = 120.0
 MAX_INTERPOLATE = 15
 MAX_STEPS = 1000
-# Frames x pixels of the written loop: 2**28 is 1,024 frames at 512x512 (0.8 GB as bytes, 3.2 GB as floats).
-MAX_PIXEL_FRAMES = 2**28
+# Memory a loop may take, estimated before the work: half this machine's memory, at least 2 GiB.
+MEMORY_BUDGET = max(2**31, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+# Bytes per pixel, measured (bench/motion_engine.py): the engine's working planes, and each frame held until written
+# (uint8 RGB, twice: the frames and the encoder's padded copy).
+WORKING_BYTES_PER_PIXEL = 256
+HELD_BYTES_PER_PIXEL_FRAME = 6
 # Diffusion-only settings and their defaults; with the motion engine, setting one is an error.
 DIFFUSION_DEFAULTS = {
     "steps": 25,
@@ -107,10 +116,12 @@ class LoopRequest:
         check_number("motion", self.motion_strength, 0.0, 1.0)
         if self.size is not None:
             height, width = self.size
-            if min(height, width) < MIN_SIDE or height % 8 or width % 8:
+            if min(height, width) < MIN_SIDE or max(height, width) > MAX_SIDE or height % 8 or width % 8:
                 raise InvalidArgumentError(
-                    f"size {width}x{height} does not work: give both sides as multiples of 8, at least {MIN_SIDE}"
+                    f"size {width}x{height} does not work: give both sides as multiples of 8, from {MIN_SIDE} to "
+                    f"{MAX_SIDE}"
                 )
+            check_loop_size(self.num_frames, self.interpolate, height, width)
         if engine == "motion":
             self._check_motion()
         else:
@@ -139,6 +150,8 @@ class LoopRequest:
         check_number("guidance-image", self.setting("guidance_image"), 0.0, None)
         check_int("frames", self.num_frames, 2, None)
         check_frame_count(self.num_frames, self.setting("loop_closure"), LOOPANIMATE_MAX_FRAMES)
+        if self.device is not None:
+            check_device(self.device)
         if self.setting("loop_windows") not in LOOP_WINDOWS:
             raise InvalidArgumentError(f"loop windows {self.loop_windows!r} are unknown: use {', '.join(LOOP_WINDOWS)}")
         if self.setting("dtype") not in DTYPES:
@@ -198,21 +211,29 @@ def _finish(request: LoopRequest, frames: np.ndarray, mask: np.ndarray | None, n
     return Loop(frames, fps, mask, request.resolved_engine(), request.num_frames, notes)
 
 
-def save_loop(loop: Loop, output: str | os.PathLike) -> int:
-    """Write `loop` (GIF, MP4, WebP or PNG folder, from the extension) without its repeated seam frame."""
+def save_loop(loop: Loop, output: str | os.PathLike, inputs: tuple = ()) -> Written:
+    """Write `loop` (GIF, MP4, WebP or PNG folder, from the extension) without its repeated seam frame; never onto
+    one of `inputs`."""
     from loopanimate.export import write_video
 
-    return write_video(loop.frames, output, fps=loop.fps, closed_loop=True)
+    return write_video(loop.frames, output, fps=loop.fps, closed_loop=True, inputs=inputs)
 
 
-def save_mask(loop: Loop, path: str | os.PathLike) -> None:
+def save_mask(loop: Loop, path: str | os.PathLike, inputs: tuple = ()) -> None:
     """Write the mask a loop was made with as a PNG (white = moved), to fix in any editor and pass back as --mask."""
     from loopanimate.atomic import atomic_file
+    from loopanimate.export import check_file_output
 
     if loop.mask is None:
         raise InvalidArgumentError("this loop was made without a mask (diffusion moved everything): give --mask auto")
+    check_file_output(path, (".png",), "the mask", inputs)
     with atomic_file(path) as tmp:
         PIL.Image.fromarray((loop.mask * 255).round().astype(np.uint8), "L").save(tmp, format="PNG")
+
+
+def request_inputs(request: LoopRequest) -> tuple:
+    """The files a request reads, which no output of it may overwrite."""
+    return tuple(path for path in (request.image, request.mask) if isinstance(path, str | os.PathLike))
 
 
 def animate(request: LoopRequest, output: str | os.PathLike, progress: ProgressCallback | None = None) -> Loop:
@@ -220,20 +241,27 @@ def animate(request: LoopRequest, output: str | os.PathLike, progress: ProgressC
     from loopanimate.export import check_output_path
 
     request.check()
-    check_output_path(output)
+    check_output_path(output, request_inputs(request))
     loop = make_loop(request, progress)
-    save_loop(loop, output)
+    save_loop(loop, output, request_inputs(request))
     return loop
 
 
-def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) -> None:
-    """Refuse, before the work, a loop too large for memory or patience (frames x pixels, interpolation included)."""
+def loop_bytes(num_frames: int, interpolate: int, height: int, width: int) -> int:
+    """Memory a loop of this size takes, estimated: the engine's working planes and every frame held."""
     shown = num_frames * (interpolate + 1)
-    if shown * height * width > MAX_PIXEL_FRAMES:
-        longest = MAX_PIXEL_FRAMES // (height * width * (interpolate + 1))
+    return height * width * (WORKING_BYTES_PER_PIXEL + HELD_BYTES_PER_PIXEL_FRAME * shown)
+
+
+def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) -> None:
+    """Refuse, before the work, a loop larger than MEMORY_BUDGET, naming the most frames that fit at this size."""
+    if loop_bytes(num_frames, interpolate, height, width) > MEMORY_BUDGET:
+        spare = MEMORY_BUDGET // (height * width) - WORKING_BYTES_PER_PIXEL
+        longest = max(0, spare // (HELD_BYTES_PER_PIXEL_FRAME * (interpolate + 1)))
+        needed = loop_bytes(num_frames, interpolate, height, width) / 2**30
         raise InvalidArgumentError(
-            f"{num_frames} frames at {width}x{height} are too many: give at most {longest} frames at this size "
-            f"(or a smaller --size)"
+            f"{num_frames} frames at {width}x{height} need about {needed:.0f} GiB, more than the "
+            f"{MEMORY_BUDGET / 2**30:.0f} GiB allowed: give at most {longest} frames at this size, or a smaller --size"
         )
 
 

@@ -1,13 +1,24 @@
-"""Write-then-rename, so an existing file or folder is replaced only by a complete new one."""
+"""The one door for what a command writes: every file and folder any command or the web app leaves on disk.
+
+Before any work, `check_destination` resolves the destination, refuses one that is (or is inside, or holds) an input
+of the same command, and checks that it can write there. The write goes to a temporary name beside the destination,
+is verified (the caller's `verify`, e.g. the video decodes with the expected frames), then renamed into place; the
+temporary is removed on every exit path (an exception, Ctrl-C, or SIGTERM, which the CLI turns into SystemExit).
+An OSError (a full disk, a read-only folder, a denied permission) becomes one OutputPathError line.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from loopanimate.errors import OutputPathError
+
+Verify = Callable[[Path], None]
 
 
 def _umask() -> int:
@@ -16,35 +27,120 @@ def _umask() -> int:
     return mask
 
 
-@contextmanager
-def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path` (same suffix, so writers pick the right format);
-    rename it onto `path` only if the block finishes, delete it otherwise."""
+def _real(path: str | os.PathLike) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_destination(
+    path: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    what: str = "output",
+    make_parents: bool = False,
+) -> Path:
+    """`path` if a command may write it: not an input (nor inside one, nor holding one), in a writable folder
+    (created first with `make_parents`, as `save_pretrained` does)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    if path.name in ("", ".", "..") or _real(path) == _real(Path.cwd()):
+        raise OutputPathError(f"{what} {str(path)!r} is a folder in use: name a new file or folder")
+    target = _real(path)
+    for source in inputs:
+        if source is None or not Path(source).exists():
+            continue
+        source_real = _real(source)
+        if _inside(target, source_real) or _inside(source_real, target):
+            raise OutputPathError(
+                f"{what} {path} would overwrite the input {source}: nothing was written; choose another name"
+            )
+    parent = target.parent
+    if make_parents:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise output_error(error, parent) from None
+    if not parent.is_dir():
+        raise OutputPathError(f"{what} folder does not exist: {parent} (create it first, or choose another path)")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise OutputPathError(f"cannot write in {parent} ({error.strerror}): choose a writable folder") from None
+    return path
+
+
+def check_owned_folder(path: str | os.PathLike, owns: Callable[[Path], bool], what: str) -> Path:
+    """A folder we may replace whole: new, empty, or holding only entries `owns` accepts. Never a user's folder."""
+    path = Path(path)
+    if path.exists():
+        strangers = [entry.name for entry in path.iterdir()] if path.is_dir() else [path.name]
+        strangers = [name for name in strangers if not path.is_dir() or not owns(path / name)]
+        if strangers:
+            raise OutputPathError(
+                f"{path} exists and holds what is not a {what} ({strangers[0]}): nothing was replaced; "
+                "choose a new folder"
+            )
+    return path
+
+
+def output_error(error: OSError, path: str | os.PathLike) -> OutputPathError:
+    """An OSError while writing `path` as one line: what happened and what to do."""
+    reason = error.strerror or error.__class__.__name__
+    return OutputPathError(
+        f"could not write {path} ({reason}): nothing was replaced; free some space or choose another path"
+    )
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, verify: Verify | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix, so writers pick the right format); verify it and rename it
+    onto `path` only if the block finishes; delete it otherwise."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as error:
+        raise output_error(error, path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if verify is not None:
+            verify(tmp_path)
         tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes private files: give the usual mode
         os.replace(tmp_path, path)
+    except OSError as error:
+        raise output_error(error, path) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; swap it into place only if the block finishes."""
+def atomic_dir(path: str | os.PathLike, verify: Verify | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; verify it and swap it into place only if the block finishes."""
     path = Path(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as error:
+        raise output_error(error, path) from None
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    set_aside = False  # the old folder is at `old` and must come back unless the new one took its place
     try:
         yield tmp
+        if verify is not None:
+            verify(tmp)
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes private folders: give the usual mode
         if path.exists():
             # A folder cannot be replaced in one rename: move the old one aside first.
             os.replace(path, old)
+            set_aside = True
         os.replace(tmp, path)
+        set_aside = False
+    except OSError as error:
+        raise output_error(error, path) from None
     finally:
+        if set_aside:
+            os.replace(old, path)
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

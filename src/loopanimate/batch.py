@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import time
@@ -22,14 +23,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopanimate.animate import LoopRequest, batch_key, make_loops, save_loop
-from loopanimate.atomic import atomic_file
+from loopanimate.animate import LoopRequest, batch_key, make_loops, request_inputs, save_loop
+from loopanimate.atomic import atomic_file, output_error
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
-from loopanimate.jsonl import iter_jsonl
+from loopanimate.export import is_complete_video
+from loopanimate.jsonl import NUMBER, TEXT, WHOLE, iter_jsonl
+from loopanimate.reader import read_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = ("mp4", "gif", "webp", "png")
 OPTIONAL_COLUMNS = {"seed": "seed", "frames": "num_frames", "motion": "motion_strength", "mask": "mask"}
+FIELD_KINDS = {"prompt": TEXT, "output": TEXT, "mask": TEXT, "seed": WHOLE, "frames": WHOLE, "motion": NUMBER}
 RUN_LOG = "run.jsonl"
 
 
@@ -42,6 +46,7 @@ class BatchRow:
     prompt: str | None  # None: the batch's --prompt
     output: Path
     settings: dict[str, str]  # column -> text, from OPTIONAL_COLUMNS; converted when the row runs
+    error: str | None = None  # why this row cannot run, known when the rows were read (e.g. its output is elsewhere)
 
 
 def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -> list[BatchRow]:
@@ -53,20 +58,21 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
         raise InvalidArgumentError(f"cannot read rows from {source}: it does not exist (give a folder, .csv or .jsonl)")
     if source.is_dir():
         entries = [
-            {"image": path, "prompt": path.with_suffix(".txt").read_text().strip()}
+            {"image": path.name, "prompt": read_text(path.with_suffix(".txt"), "prompt").strip()}
             if path.with_suffix(".txt").is_file()
-            else {"image": path}
+            else {"image": path.name}
             for path in sorted(source.iterdir())
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
         ]
     elif source.suffix == ".csv":
-        with source.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            if "image" not in (reader.fieldnames or []):
-                raise InvalidArgumentError(f"{source} has no `image` column: write a header `image,prompt,...`")
-            entries = [{key: value for key, value in row.items() if value not in (None, "")} for row in reader]
+        reader = csv.DictReader(io.StringIO(read_text(source, "manifest"), newline=""))
+        if "image" not in (reader.fieldnames or []):
+            raise InvalidArgumentError(f"{source} has no `image` column: write a header `image,prompt,...`")
+        entries = [{key: value for key, value in row.items() if value not in (None, "")} for row in reader]
+        if any(None in entry or "image" not in entry for entry in entries):
+            raise InvalidArgumentError(f"{source}: a row has more cells than the header, or no image: fix that row")
     elif source.suffix == ".jsonl":
-        entries = list(iter_jsonl(source, "image", '{"image": PATH, "prompt": TEXT}'))
+        entries = list(iter_jsonl(source, "image", '{"image": PATH, "prompt": TEXT}', FIELD_KINDS))
     else:
         raise InvalidArgumentError(
             f"cannot read rows from {source}: give a folder of pictures, a .csv or a .jsonl manifest"
@@ -76,7 +82,6 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
     root = source if source.is_dir() else source.parent
     rows, outputs = [], {}
     for index, entry in enumerate(entries):
-        image = root / entry["image"]
         name = entry.get("output") or Path(entry["image"]).stem
         output = out_dir / (name if fmt == "png" else f"{name}.{fmt}")
         if output in outputs:
@@ -87,12 +92,23 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
         settings = {column: str(entry[column]) for column in OPTIONAL_COLUMNS if column in entry}
         if "mask" in settings:
             settings["mask"] = str(root / settings["mask"])
-        rows.append(BatchRow(index, image, entry.get("prompt"), output, settings))
+        row = BatchRow(index, root / entry["image"], entry.get("prompt"), output, settings)
+        if not is_inside(output, out_dir):
+            row.error = f"output {name!r} is outside the output folder {out_dir}: give a plain file name"
+        rows.append(row)
     return rows
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, links and `..` resolved, lies inside `folder`."""
+    real, real_folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, real_folder]) == real_folder and real != real_folder
 
 
 def row_request(row: BatchRow, template: LoopRequest) -> LoopRequest:
     """The batch's settings with the row's own: a value that is not a number is this row's error, not the run's."""
+    if row.error:
+        raise InvalidArgumentError(row.error)
     values: dict = {"image": row.image, "prompt": row.prompt if row.prompt is not None else template.prompt}
     for column, field in OPTIONAL_COLUMNS.items():
         if column not in row.settings:
@@ -148,7 +164,10 @@ def run_batch(
     out_dir = Path(out_dir)
     processes = Processes()
     if processes.rank == 0:
-        out_dir.mkdir(exist_ok=True)
+        try:
+            out_dir.mkdir(exist_ok=True)
+        except OSError as error:
+            raise output_error(error, out_dir) from None
     processes.wait()
     part = out_dir / f".run.{processes.rank}.jsonl"
     part.unlink(missing_ok=True)  # a killed run's records: its rows are skipped now, their outputs exist
@@ -177,7 +196,7 @@ def _groups(rows: list[BatchRow], template: LoopRequest, batch_size: int) -> lis
     last_key = None
     for row in rows:
         try:
-            key = None if row.output.exists() else batch_key(row_request(row, template))
+            key = None if is_complete_video(row.output) else batch_key(row_request(row, template))
         except LoopAnimateError:
             key = None
         if groups and key is not None and key == last_key and len(groups[-1]) < batch_size:
@@ -194,7 +213,7 @@ def _run_group(group: list[BatchRow], template: LoopRequest) -> list[dict]:
 
     base = {"engine": template.resolved_engine()}
     records = [{"row": row.index, "input": str(row.image), "output": str(row.output), **base} for row in group]
-    if len(group) == 1 and group[0].output.exists():
+    if len(group) == 1 and not group[0].error and is_complete_video(group[0].output):
         return [{**records[0], "status": "skipped", "reason": "its output exists"}]
     start = time.perf_counter()
     try:
@@ -202,7 +221,10 @@ def _run_group(group: list[BatchRow], template: LoopRequest) -> list[dict]:
         loops = make_loops(requests)
         # The encoder (ffmpeg, or Pillow's C code) and the optical flow of the scores both leave the GIL: overlap them.
         with ThreadPoolExecutor(1) as writer:
-            saved = [writer.submit(save_loop, loop, row.output) for loop, row in zip(loops, group, strict=True)]
+            saved = [
+                writer.submit(save_loop, loop, row.output, request_inputs(request))
+                for loop, row, request in zip(loops, group, requests, strict=True)
+            ]
             scores = [loop_scores(loop.frames) for loop in loops]
             for future in saved:
                 future.result()

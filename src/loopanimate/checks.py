@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-from pathlib import Path
 
-from loopanimate.errors import InvalidArgumentError, OutputPathError
+from loopanimate.errors import InvalidArgumentError
 
 
 def check_int(name: str, value, low: int, high: int | None = None) -> int:
@@ -32,13 +30,21 @@ def check_number(name: str, value, low: float, high: float | None = None, low_op
     return float(value)
 
 
-def check_new_folder(path: str | os.PathLike, marker: str, what: str) -> Path:
-    """A folder we may write whole: new, empty, or one of ours (it holds `marker`). Never a user's other folder."""
-    path = Path(path)
-    if path.name in ("", "..") or path.absolute() == Path.cwd():
-        raise OutputPathError(f"output {str(path)!r} is a folder in use: name a new folder for the {what}")
-    if path.exists() and not (path.is_dir() and ((path / marker).is_file() or not any(path.iterdir()))):
-        raise OutputPathError(
-            f"output {path} exists and is not a {what} (no {marker}): nothing was replaced; choose a new folder"
-        )
-    return path
+def check_device(name: str) -> str:
+    """`name` if torch can compute there (cpu, cuda, cuda:1, mps), else InvalidArgumentError naming what exists."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InvalidArgumentError(f"device {name!r} is unknown: give cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA (this torch is a CPU build or no GPU is visible)"
+            raise InvalidArgumentError(f"device {name!r} does not exist here: there is {have}; use --device cpu")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidArgumentError(f"device {name!r} does not exist here: MPS is not available; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InvalidArgumentError(f"device {name!r} is not supported: give cpu, cuda, cuda:N or mps")
+    return name

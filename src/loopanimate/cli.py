@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,15 +71,26 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def cmd_init_model(args: argparse.Namespace) -> int:
-    from loopanimate.checks import check_new_folder
+# What a model folder of ours holds: `init-model` and `convert` replace a folder only if it holds nothing else.
+MODEL_FOLDER_ENTRIES = frozenset(
+    ("model_index.json", "conversion_report.json", "unet", "vae", "text_encoder", "tokenizer", "image_encoder")
+).union(("feature_extractor", "scheduler"))
 
-    out = check_new_folder(args.out, "model_index.json", "model folder")  # before torch loads
+
+def check_model_output(path: str, inputs: tuple = ()) -> Path:
+    """A model folder to write: new, empty, or one of ours holding nothing but what we write there."""
+    from loopanimate.atomic import check_destination, check_owned_folder
+
+    out = check_destination(path, inputs, "model folder", make_parents=True)
+    return check_owned_folder(out, lambda entry: entry.name in MODEL_FOLDER_ENTRIES, "model folder")
+
+
+def cmd_init_model(args: argparse.Namespace) -> int:
+    out = check_model_output(args.out)  # before torch loads
     from loopanimate.atomic import atomic_dir
     from loopanimate.pipelines import LoopAnimatePipeline
     from loopanimate.pipelines.tiny import tiny_components
 
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)  # like save_pretrained
     quiet_libraries()
     pipe = LoopAnimatePipeline(**tiny_components(seed=args.seed))
     with atomic_dir(out) as tmp:
@@ -115,13 +127,15 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
+    from loopanimate.animate import request_inputs
     from loopanimate.export import check_file_output, check_output_path
 
     request = loop_request(args, args.image)
     engine = request.check()  # every setting, before any work
-    check_output_path(args.output)
+    inputs = request_inputs(request)
+    check_output_path(args.output, inputs)
     if args.save_mask:
-        check_file_output(args.save_mask, (".png",), "the mask")
+        check_file_output(args.save_mask, (".png",), "the mask", (*inputs, args.output))
         if engine == "diffusion" and request.mask is None:
             raise InvalidArgumentError("--save-mask needs a mask with diffusion: give --mask PATH or --mask auto")
     if engine == "diffusion":
@@ -132,24 +146,26 @@ def cmd_animate(args: argparse.Namespace) -> int:
             loop = make_loop(request, progress=lambda step, total: bar.update(1))
     else:
         loop = make_loop(request)
-    for note in loop.notes:
-        print(note, file=sys.stderr)
-    written = save_loop(loop, args.output)
+    written = save_loop(loop, args.output, inputs)
     if args.save_mask:
-        save_mask(loop, args.save_mask)
+        save_mask(loop, args.save_mask, (*inputs, args.output))
+    for note in loop.notes + written.notes:
+        print(note, file=sys.stderr)
     between = f", {args.interpolate} between each pair" if args.interpolate else ""
     print(
-        f"wrote {args.output}: {written} frames at {loop.fps:g} fps ({loop.generated} generated{between}, "
+        f"wrote {args.output}: {written.frames} frames at {loop.fps:g} fps ({loop.generated} generated{between}, "
         "the repeated seam frame dropped)"
     )
     return 0
 
 
 def cmd_animate_batch(args: argparse.Namespace) -> int:
+    from loopanimate.atomic import check_destination
     from loopanimate.batch import read_rows, run_batch
 
     template = loop_request(args)
     engine = template.check()  # the defaults, before any row runs
+    check_destination(args.output, () if Path(args.input).is_dir() else (args.input,), "output folder")
     rows = read_rows(args.input, args.output, args.format)
     if engine == "diffusion":
         quiet_libraries()
@@ -174,11 +190,25 @@ def cmd_animate_batch(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail in one line, before gradio starts, when another program holds `host:port`."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise InvalidArgumentError(
+            f"cannot listen on {host}:{port} ({error.strerror}): another program uses it; give --port N"
+        ) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from loopanimate.checks import check_int
     from loopanimate.pipelines.loading import check_model_dir
 
     check_int("port", args.port, 1, 65535)
+    check_port_free(args.host, args.port)
     for model in args.model:
         check_model_dir(model)  # before the server starts, not at the first request
     try:
@@ -198,7 +228,7 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
     from loopanimate.export import check_file_output, read_video
 
     check_layout(args.columns, args.every, args.width)
-    out = check_file_output(args.output, (".png",), "contact sheets")
+    out = check_file_output(args.output, (".png",), "contact sheets", (args.video,))
     frames, _ = read_video(args.video)
     sheet = contact_sheet(frames, columns=args.columns, every=args.every, thumb_width=args.width)
     with atomic_file(out) as tmp:
@@ -209,6 +239,8 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from loopanimate.animate import default_device
+    from loopanimate.atomic import check_destination
+    from loopanimate.checks import check_device
     from loopanimate.evaluation import ClipEmbedding, WeightFreeEmbedding
     from loopanimate.evaluation.report import find_cases, markdown_table, score, write_report
 
@@ -216,6 +248,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"nothing to evaluate at {args.source}: give a folder of videos or a .jsonl file")
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise InvalidArgumentError(f"report folder {args.output} is a file: give a folder name")
+    check_destination(args.output, (args.source,), "report folder")
+    if args.device:
+        check_device(args.device)
     cases = find_cases(args.source)
     if not cases:
         raise InvalidArgumentError(
@@ -258,14 +293,14 @@ def cmd_data_preview(args: argparse.Namespace) -> int:
     from loopanimate.export import check_output_path, write_video
 
     check_number("fps", args.fps, 0.0, MAX_FPS, low_open=True)
-    check_output_path(args.output)
+    check_output_path(args.output, (args.manifest, args.root))
     try:
         frames = preview_clips(
             read_manifest(args.manifest, args.root), args.videos, args.frames, args.size, args.mode, args.seed
         )
     except ValueError as error:
         raise InvalidArgumentError(str(error)) from None
-    write_video(frames, args.output, fps=args.fps, closed_loop=False)
+    write_video(frames, args.output, fps=args.fps, closed_loop=False, inputs=(args.manifest, args.root))
     print(f"wrote {args.output}: {frames.shape[0]} frames, {frames.shape[2] // args.size[1]} videos side by side")
     return 0
 
@@ -275,10 +310,15 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from loopanimate.animate import default_device
+    from loopanimate.atomic import check_destination
+    from loopanimate.checks import check_device
     from loopanimate.data.cache import cache_latents
     from loopanimate.data.manifest import read_manifest
     from loopanimate.models.folders import component_folder
 
+    check_destination(args.output, (args.manifest, args.root, args.vae), "cache folder")
+    if args.device:
+        check_device(args.device)
     entries = read_manifest(args.manifest, args.root)
     vae_dir = component_folder(args.vae, "vae", "config.json", "--vae")
     quiet_libraries()
@@ -307,18 +347,22 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from loopanimate.atomic import atomic_file
+    from loopanimate.atomic import atomic_file, check_destination, output_error
     from loopanimate.data.synthetic import drifting_sprites, write_mp4
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_destination(args.out, (), "video folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_error(error, out) from None
     height, width = args.size
     for number in range(args.videos):
         path = out / f"synthetic{number:05d}.mp4"
         if not path.is_file():
             with atomic_file(path) as tmp:
                 write_mp4(tmp, drifting_sprites(args.video_frames, (height, width), seed=args.seed + number))
-        path.with_suffix(".txt").write_text("squares drifting over a panning texture")
+        with atomic_file(path.with_suffix(".txt")) as tmp:
+            tmp.write_text("squares drifting over a panning texture")
     print(f"wrote {args.videos} synthetic videos of {args.video_frames} frames at {width}x{height} to {out}")
     return 0
 
@@ -342,12 +386,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     import json
 
     from loopanimate.atomic import atomic_dir
-    from loopanimate.checks import check_new_folder
     from loopanimate.models.convert import convert_unet, read_unet_config
     from loopanimate.pipelines.assemble import assemble_pipeline
 
-    out = check_new_folder(args.output, "model_index.json", "model folder")
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    inputs = (args.unet, args.motion_module, args.image_encoder, args.vae, args.text_encoder, args.unet_config)
+    out = check_model_output(args.output, inputs)
     quiet_libraries()
     unet, report = convert_unet(args.unet, args.motion_module, read_unet_config(args.unet_config), args.motion_heads)
     if report["max_difference"] > 1e-4:
@@ -556,8 +599,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` runs and no temporary file is left behind."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         return args.run(args)
     except LoopAnimateError as error:

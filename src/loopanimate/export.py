@@ -6,20 +6,23 @@ without that last frame: a player that loops goes from the second-to-last frame 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import re
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
 
-from loopanimate.atomic import atomic_dir, atomic_file
+from loopanimate.atomic import atomic_dir, atomic_file, check_destination, check_owned_folder
 from loopanimate.errors import OutputPathError, VideoReadError
 
 FILE_FORMATS = (".gif", ".mp4", ".webp")
 FRAME_FILE = re.compile(r"frame_\d{4,}\.png")
+GIF_MAX_FPS = 50.0  # a GIF frame lasts whole hundredths of a second, at least 2
 Frames = np.ndarray | Sequence[PIL.Image.Image]
 
 
@@ -35,46 +38,33 @@ def video_format(path: str | os.PathLike) -> str:
     )
 
 
-def is_frames_folder(path: Path) -> bool:
-    """A folder holding nothing but our `frame_NNNN.png` files (or nothing): the only folder an output may replace."""
-    return path.is_dir() and all(FRAME_FILE.fullmatch(entry.name) for entry in path.iterdir())
+def is_frame_file(path: Path) -> bool:
+    """One of our `frame_NNNN.png` files: a regular file of that name (a folder or link of that name is not ours)."""
+    return FRAME_FILE.fullmatch(path.name) is not None and path.is_file() and not path.is_symlink()
 
 
-def check_output_path(path: str | os.PathLike) -> str:
-    """Fail fast, before any work, if `path` cannot be written or would replace what we did not write; return its
-    format."""
+def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> str:
+    """Fail fast, before any work, if `path` cannot be written, is one of `inputs`, or would replace what we did not
+    write; return its format."""
     fmt = video_format(path)
-    path = Path(path)
-    if path.name in ("", "..") or path.absolute() == Path.cwd():
-        raise OutputPathError(f"output {str(path)!r} is a folder in use: name a new file or folder, e.g. -o loop.mp4")
-    if fmt == "png" and path.exists() and not is_frames_folder(path):
-        raise OutputPathError(
-            f"output {path} exists and is not a folder of our frame_NNNN.png files: nothing was replaced; choose a "
-            "new name (a frames folder is replaced only when it holds nothing else)"
-        )
-    if fmt != "png" and path.is_dir():
+    path = check_destination(path, inputs)
+    if fmt == "png":
+        check_owned_folder(path, is_frame_file, "folder of our frame_NNNN.png files")
+    elif path.is_dir():
         raise OutputPathError(f"output {path} is a folder: give a file name such as {path / 'loop'}.{fmt}")
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output folder does not exist: {parent} (create it first, or choose another -o)")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as error:
-        raise OutputPathError(f"cannot write in {parent} ({error.strerror}): choose a writable output folder") from None
     return fmt
 
 
-def check_file_output(path: str | os.PathLike, suffixes: tuple[str, ...], what: str) -> Path:
+def check_file_output(
+    path: str | os.PathLike, suffixes: tuple[str, ...], what: str, inputs: Iterable[str | os.PathLike | None] = ()
+) -> Path:
     """Fail fast if `path` is not a writable file name with one of `suffixes` (a picture, a report) for `what`."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise OutputPathError(f"{what}: give a file name ending in {' or '.join(suffixes)}, not {path.name or path}")
     if path.is_dir():
         raise OutputPathError(f"output {path} is a folder: give a file name")
-    if not path.absolute().parent.is_dir():
-        raise OutputPathError(f"output folder does not exist: {path.absolute().parent} (create it first)")
-    return path
+    return check_destination(path, inputs, what)
 
 
 def to_uint8(frames: Frames) -> np.ndarray:
@@ -88,25 +78,113 @@ def to_uint8(frames: Frames) -> np.ndarray:
     return frames
 
 
-def write_video(frames: Frames, path: str | os.PathLike, fps: float = 8.0, closed_loop: bool = True) -> int:
-    """Write `frames` to `path` (format from the extension), replacing any old file only once complete.
-
-    Returns the number of frames written: one fewer than given for a closed loop.
-    """
-    fmt = check_output_path(path)
+def write_video(
+    frames: Frames,
+    path: str | os.PathLike,
+    fps: float = 8.0,
+    closed_loop: bool = True,
+    inputs: Iterable[str | os.PathLike | None] = (),
+) -> Written:
+    """Write `frames` to `path` (format from the extension), replacing any old file only once complete and verified
+    (it decodes to the frames written). A closed loop is written without its last frame, which repeats frame 0."""
+    fmt = check_output_path(path, inputs)
     frames = to_uint8(frames)
     if closed_loop:
-        frames = frames[:-1]  # the last frame repeats frame 0: a looping player must not show it twice
+        frames = frames[:-1]  # a looping player must not show frame 0 twice
     if len(frames) < 1:
         raise ValueError("no frames to write")
+    notes = timing_notes(fmt, fps)
+    delays = video_delays(fmt, len(frames), fps)
+    verify = functools.partial(check_written, fmt=fmt, frames=len(frames), total_ms=sum(delays) if delays else None)
     if fmt == "png":
-        with atomic_dir(path) as folder:
+        with atomic_dir(path, verify) as folder:
             for index, frame in enumerate(frames):
                 PIL.Image.fromarray(frame).save(folder / f"frame_{index:04d}.png")
-        return len(frames)
-    with atomic_file(path) as tmp:
-        {"gif": _write_gif, "webp": _write_webp, "mp4": _write_mp4}[fmt](frames, tmp, fps)
-    return len(frames)
+    else:
+        with atomic_file(path, verify) as tmp:
+            if fmt == "mp4":
+                _write_mp4(frames, tmp, fps)
+            else:
+                _write_animated(frames, tmp, fmt, delays)
+    return Written(len(frames), notes)
+
+
+@dataclass
+class Written:
+    """What `write_video` wrote: the frames, and one-line notes of what changed on the way (e.g. a GIF's rate)."""
+
+    frames: int
+    notes: list[str]
+
+
+def frame_delays(count: int, fps: float, unit_ms: int, shortest: int = 1) -> list[int]:
+    """Per-frame delays (ms) in multiples of `unit_ms` whose running sum tracks `fps` exactly (e.g. 120, 130, 120,
+    130 for 8 fps in a GIF's hundredths), each at least `shortest` units."""
+    ends = [round(index * 1000.0 / (fps * unit_ms)) for index in range(count + 1)]
+    return [max(shortest, end - start) * unit_ms for start, end in itertools.pairwise(ends)]
+
+
+def video_delays(fmt: str, count: int, fps: float) -> list[int]:
+    """The frame delays a GIF (hundredths, at least 2) or WebP (milliseconds) stores; none for MP4 and PNG."""
+    if fmt == "gif":
+        return frame_delays(count, min(fps, GIF_MAX_FPS), unit_ms=10, shortest=2)
+    return frame_delays(count, fps, unit_ms=1) if fmt == "webp" else []
+
+
+def timing_notes(fmt: str, fps: float) -> list[str]:
+    """A GIF's frames last whole hundredths of a second, at least 2 (browsers slow shorter ones): above 50 fps the GIF
+    plays slower, and the note says by how much."""
+    if fmt == "gif" and fps > GIF_MAX_FPS:
+        return [
+            f"note: a GIF plays at most {GIF_MAX_FPS:g} fps, so this one plays at {GIF_MAX_FPS:g} instead of {fps:g} "
+            f"({fps / GIF_MAX_FPS:.2f}x slower); use .mp4 or .webp for the full rate"
+        ]
+    return []
+
+
+def probe_video(path: str | os.PathLike, fmt: str) -> tuple[int, int | None]:
+    """A written video's stored frames and, for GIF/WebP, its total duration in ms (Pillow stores a run of equal
+    frames as one longer frame, so only the duration tells their number)."""
+    path = Path(path)
+    if fmt == "png":
+        return sum(1 for entry in path.iterdir() if is_frame_file(entry)), None
+    if fmt == "mp4":
+        import av
+
+        with av.open(str(path)) as container:
+            return sum(1 for _ in container.decode(container.streams.video[0])), None
+    with PIL.Image.open(path) as image:
+        durations = []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            image.load()
+            durations.append(image.info.get("duration", 0))
+    return len(durations), sum(durations)
+
+
+def check_written(path: Path, fmt: str, frames: int, total_ms: int | None) -> None:
+    """Verify a written video before it replaces anything: it decodes, to `frames` frames (or their duration)."""
+    try:
+        stored, duration = probe_video(path, fmt)
+    except Exception as error:  # any decoder failure means the encoder wrote a broken file
+        raise OutputPathError(
+            f"the encoder wrote an unreadable {fmt.upper()} ({error.__class__.__name__}): nothing was replaced; "
+            "check the free space and try again"
+        ) from None
+    complete = (1 <= stored <= frames and duration == total_ms) if total_ms is not None else stored == frames
+    if not complete:
+        raise OutputPathError(
+            f"the encoder wrote an incomplete {fmt.upper()} ({stored} of {frames} frames): nothing was replaced; "
+            "check the free space and try again"
+        )
+
+
+def is_complete_video(path: str | os.PathLike) -> bool:
+    """Whether `path` exists and decodes (a batch redoes a row whose output does not)."""
+    try:
+        return Path(path).exists() and probe_video(path, video_format(path))[0] > 0
+    except Exception:  # a broken or foreign file is not a finished output
+        return False
 
 
 def shared_palette(frames: np.ndarray, samples: int = 4) -> PIL.Image.Image:
@@ -118,19 +196,18 @@ def shared_palette(frames: np.ndarray, samples: int = 4) -> PIL.Image.Image:
     return strip.quantize(colors=256, method=PIL.Image.Quantize.MEDIANCUT, dither=PIL.Image.Dither.NONE)
 
 
-def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
-    palette = shared_palette(frames)
-    # Without dithering, a pixel that does not change maps to the same index in every frame, so Pillow stores only
-    # the rectangle that changed since the previous frame.
-    images = [PIL.Image.fromarray(frame).quantize(palette=palette, dither=PIL.Image.Dither.NONE) for frame in frames]
-    duration = round(1000.0 / fps)
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
-
-
-def _write_webp(frames: np.ndarray, path: Path, fps: float) -> None:
+def _write_animated(frames: np.ndarray, path: Path, fmt: str, delays: list[int]) -> None:
     images = [PIL.Image.fromarray(frame) for frame in frames]
-    duration = round(1000.0 / fps)
-    images[0].save(path, format="WEBP", save_all=True, append_images=images[1:], duration=duration, loop=0, quality=90)
+    options: dict = {"quality": 90}
+    if fmt == "gif":
+        palette = shared_palette(frames)
+        # Without dithering, a pixel that does not change maps to the same index in every frame, so Pillow stores
+        # only the rectangle that changed since the previous frame.
+        images = [image.quantize(palette=palette, dither=PIL.Image.Dither.NONE) for image in images]
+        options = {}
+    images[0].save(
+        path, format=fmt.upper(), save_all=True, append_images=images[1:], duration=delays, loop=0, **options
+    )
 
 
 def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
@@ -183,9 +260,10 @@ def _read_animated_image(path: Path) -> tuple[np.ndarray, dict]:
         for index in range(getattr(image, "n_frames", 1)):
             image.seek(index)
             frames.append(np.asarray(image.convert("RGB")))
-            duration = duration or image.info.get("duration", 0)  # WebP sets it only once a frame is decoded
+            duration += image.info.get("duration", 0)  # WebP sets it only once a frame is decoded
         loop = image.info.get("loop")
-    return np.stack(frames), {"fps": 1000.0 / duration if duration else None, "loop": loop}
+    # Delays alternate (120, 130 ms for 8 fps in a GIF): the rate is the mean over the loop.
+    return np.stack(frames), {"fps": 1000.0 * len(frames) / duration if duration else None, "loop": loop}
 
 
 def _read_av(path: Path) -> tuple[np.ndarray, dict]:

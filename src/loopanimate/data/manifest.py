@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from loopanimate.errors import InvalidArgumentError
-from loopanimate.jsonl import iter_jsonl
+from loopanimate.jsonl import TEXT, iter_jsonl
+from loopanimate.reader import read_text
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 WEBVID_COLUMNS = ("videoid", "name", "page_dir")
@@ -50,22 +52,21 @@ def _iter_folder(folder: Path) -> Iterator[ManifestEntry]:
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
             caption_file = path.with_suffix(".txt")
-            caption = caption_file.read_text().strip() if caption_file.is_file() else ""
+            caption = read_text(caption_file, "caption").strip() if caption_file.is_file() else ""
             yield ManifestEntry(path, caption)
 
 
 def _iter_webvid_csv(source: Path, root: Path) -> Iterator[ManifestEntry]:
-    with source.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in WEBVID_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise InvalidArgumentError(
-                f"{source} lacks the WebVid column(s) {', '.join(missing)}: it needs videoid, name and page_dir"
-            )
-        for row in reader:
-            yield ManifestEntry(root / row["page_dir"] / f"{row['videoid']}.mp4", row["name"] or "")
+    reader = csv.DictReader(io.StringIO(read_text(source, "manifest"), newline=""))
+    missing = [column for column in WEBVID_COLUMNS if column not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidArgumentError(
+            f"{source} lacks the WebVid column(s) {', '.join(missing)}: it needs videoid, name and page_dir"
+        )
+    for row in reader:
+        yield ManifestEntry(root / row["page_dir"] / f"{row['videoid']}.mp4", row["name"] or "")
 
 
 def _iter_jsonl(source: Path, root: Path) -> Iterator[ManifestEntry]:
-    for entry in iter_jsonl(source, "video", '{"video": PATH, "caption": TEXT}'):
+    for entry in iter_jsonl(source, "video", '{"video": PATH, "caption": TEXT}', {"caption": TEXT}):
         yield ManifestEntry(root / entry["video"], str(entry.get("caption", "")))
