@@ -8,8 +8,10 @@ and whatever its setup adds. `{model}` is a tiny model folder, made once.
 import functools
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,37 @@ def _broken_model(folder: Path, model: str, damage: str) -> None:
             weights.write_bytes(weights.read_bytes()[:100])
 
 
+def picture_bomb(folder: Path, model: str) -> None:
+    """A 20000x20000 PNG of a few hundred bytes: its header is patched, so decoding it would allocate 1.2 GB."""
+    PIL.Image.new("L", (8, 8)).save(folder / "bomb.png")
+    data = bytearray((folder / "bomb.png").read_bytes())
+    data[16:24] = struct.pack(">II", 20000, 20000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (folder / "bomb.png").write_bytes(bytes(data))
+
+
+def frame_named_folder(folder: Path, model: str) -> None:
+    (folder / "frames" / "frame_0000.png").mkdir(parents=True)
+    (folder / "frames" / "frame_0000.png" / "keep.txt").write_text("not a frame")
+
+
+def model_with_notes(folder: Path, model: str) -> None:
+    shutil.copytree(model, folder / "m")
+    (folder / "m" / "notes.txt").write_text("my notes on this model")
+
+
+def frames_clip(folder: Path, model: str) -> None:
+    (folder / "clip").mkdir()
+    for index in range(3):
+        PIL.Image.new("RGB", (16, 16), (index * 80, 0, 0)).save(folder / "clip" / f"frame_{index:04d}.png")
+
+
+def latin1_prompt(folder: Path, model: str) -> None:
+    (folder / "pics").mkdir()
+    PIL.Image.new("RGB", (32, 32), (10, 120, 200)).save(folder / "pics" / "in.png")
+    (folder / "pics" / "in.txt").write_bytes("le caf\xe9 fume".encode("latin-1"))
+
+
 def corrupt_gif(folder: Path, model: str) -> None:
     (folder / "bad.gif").write_bytes(b"GIF89a broken")
 
@@ -76,7 +109,21 @@ CASES = [
     ("huge seed", [*DIFFUSE, "--seed", "99999999999999999999"], ["seed 99999999999999999999 is out of range"], None),
     ("negative interpolate", [*ANIMATE, "--interpolate", "-1"], ["interpolate -1 is out of range"], None),
     ("one frame", [*ANIMATE, "--frames", "1"], ["frames 1 is out of range"], None),
-    ("frames beyond memory", [*ANIMATE, "--frames", "100000"], ["100000 frames at 128x96 are too many", "at most"], None),
+    ("frames beyond any loop", [*ANIMATE, "--frames", "100000"], ["frames 100000 is out of range", "2 to 1024"], None),
+    ("frames beyond patience", [*ANIMATE, "--frames", "1000", "--size", "2048"], ["1000 frames at 2048x2048 are too many", "at most 512"], None),
+    ("size beyond 8K", [*ANIMATE, "--size", "99992x64"], ["size 99992x64 does not work", "16 to 8192"], None),
+    ("size of a poster", [*ANIMATE, "--size", "99992"], ["size 99992x99992 does not work"], None),
+    ("picture bomb", ["animate", "bomb.png", "-o", "out.gif"], ["bomb.png is 20000x20000 pixels", "scale it down"], picture_bomb),
+    ("output onto the input", ["animate", "out.gif", "-o", "out.gif"], ["would overwrite the input out.gif"], None),
+    ("save-mask onto the photo", [*ANIMATE[:-1], "new.gif", "--save-mask", "in.png"], ["would overwrite the input in.png"], None),
+    ("frames folder with a folder named like a frame", [*ANIMATE[:-1], "frames"], ["frame_0000.png"], frame_named_folder),
+    ("init-model over a model folder with a user's file", ["init-model", "--tiny", "m"], ["holds what is not a model folder (notes.txt)"], model_with_notes),
+    ("sheet onto an input frame", ["contact-sheet", "clip", "-o", "clip/frame_0000.png"], ["would overwrite the input clip"], frames_clip),
+    ("device that is not here", [*DIFFUSE, "--device", "cuda:7"], ["device 'cuda:7' does not exist here"], None),
+    ("device unknown", [*DIFFUSE, "--device", "gpu"], ["device 'gpu' is unknown"], None),
+    ("batch manifest not UTF-8", ["animate-batch", "rows.csv", "-o", "b"], ["rows.csv is not UTF-8 text"], lambda f, m: (f / "rows.csv").write_bytes(b"image,prompt\nin.png,caf\xe9\n")),
+    ("batch field of the wrong type", ["animate-batch", "rows.jsonl", "-o", "b"], ["rows.jsonl:1: `seed` is [1]; give a whole number"], lambda f, m: (f / "rows.jsonl").write_text('{"image": "in.png", "seed": [1]}\n')),
+    ("batch prompt not UTF-8", ["animate-batch", "pics", "-o", "b"], ["in.txt is not UTF-8 text"], latin1_prompt),
     ("37 frames, no cycle", [*DIFFUSE, "--frames", "37", "--loop-closure", "none"], ["give 2 to 36"], None),
     ("size not by 8", [*ANIMATE, "--size", "100"], ["size 100x100", "multiples of 8"], None),
     ("size not a size", [*ANIMATE, "--size", "big"], ["invalid size 'big'"], None),

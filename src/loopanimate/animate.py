@@ -33,6 +33,9 @@ MAX_SEED = 2**32 - 1
 MAX_FPS = 120.0
 MAX_INTERPOLATE = 15
 MAX_STEPS = 1000
+MAX_FRAMES = 1024  # generated frames; a wallpaper loop is tens of frames, a thousand is a minute at 16 fps
+# Frames x pixels written, interpolation included: 2**31 is 140 frames at 3840x2160, about a minute of the engine.
+MAX_PIXEL_FRAMES = 2**31
 # Memory a loop may take, estimated before the work: half this machine's memory, at least 2 GiB.
 MEMORY_BUDGET = max(2**31, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
 # Bytes per pixel, measured (bench/motion_engine.py): the engine's working planes, and each frame held until written
@@ -137,7 +140,7 @@ class LoopRequest:
             raise InvalidArgumentError(
                 f"{option} is used by the diffusion engine only: drop it, or give --model DIR to use diffusion"
             )
-        check_int("frames", self.num_frames, 2, None)
+        check_int("frames", self.num_frames, 2, MAX_FRAMES)
 
     def _check_diffusion(self) -> None:
         if not self.model:
@@ -148,7 +151,7 @@ class LoopRequest:
         check_int("steps", self.setting("steps"), 1, MAX_STEPS)
         check_number("guidance-text", self.setting("guidance_text"), 0.0, None)
         check_number("guidance-image", self.setting("guidance_image"), 0.0, None)
-        check_int("frames", self.num_frames, 2, None)
+        check_int("frames", self.num_frames, 2, MAX_FRAMES)
         check_frame_count(self.num_frames, self.setting("loop_closure"), LOOPANIMATE_MAX_FRAMES)
         if self.device is not None:
             check_device(self.device)
@@ -254,7 +257,15 @@ def loop_bytes(num_frames: int, interpolate: int, height: int, width: int) -> in
 
 
 def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) -> None:
-    """Refuse, before the work, a loop larger than MEMORY_BUDGET, naming the most frames that fit at this size."""
+    """Refuse, before the work, a loop larger than MEMORY_BUDGET or MAX_PIXEL_FRAMES, naming the most frames that
+    fit at this size."""
+    shown = num_frames * (interpolate + 1)
+    if shown * height * width > MAX_PIXEL_FRAMES:
+        longest = MAX_PIXEL_FRAMES // (height * width * (interpolate + 1))
+        raise InvalidArgumentError(
+            f"{num_frames} frames at {width}x{height} are too many: give at most {longest} frames at this size "
+            "(or a smaller --size)"
+        )
     if loop_bytes(num_frames, interpolate, height, width) > MEMORY_BUDGET:
         spare = MEMORY_BUDGET // (height * width) - WORKING_BYTES_PER_PIXEL
         longest = max(0, spare // (HELD_BYTES_PER_PIXEL_FRAME * (interpolate + 1)))

@@ -72,14 +72,14 @@ def check_pixels(width: int, height: int, what: str) -> None:
     """Refuse a picture larger than MAX_PICTURE_PIXELS (a decompression bomb, or a poster no loop needs)."""
     if width * height > MAX_PICTURE_PIXELS:
         raise InputImageError(
-            f"{what} is {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS:,} read: scale it down first"
+            f"{what} is {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS:,} we read: scale it down first"
         )
 
 
 def _open(source: PictureSource, what: str) -> Image.Image:
     """Decode `source` fully (after the pixel check) and apply its EXIF orientation."""
     if isinstance(source, Image.Image):
-        check_pixels(*source.size, what)
+        check_pixels(*source.size, f"the {what}")
         return ImageOps.exif_transpose(source)
     name = "the upload" if isinstance(source, bytes) else source
     try:
@@ -91,7 +91,7 @@ def _open(source: PictureSource, what: str) -> Image.Image:
             finally:
                 Image.MAX_IMAGE_PIXELS = limit
         with image:
-            check_pixels(*image.size, what)
+            check_pixels(*image.size, f"{what} {name}")
             image.load()
             return ImageOps.exif_transpose(image)
     except InputImageError:
