@@ -50,14 +50,20 @@ def assemble_pipeline(
 ) -> LoopAnimatePipeline:
     """VAE, text encoder and tokenizer, and scheduler from the SD folder unless given; the CLIP image encoder and its
     preprocessing from `image_encoder` (a CLIP vision folder, or a model folder with image_encoder/ and
-    feature_extractor/)."""
+    feature_extractor/), needed only by a UNet that reads image tokens."""
     sd_folder = Path(sd_path) if Path(sd_path).is_dir() else None
     text_folder = _folder(text_encoder, sd_folder, "text_encoder", "config.json", "--text-encoder")
     tokenizer_folder = _folder(text_encoder, sd_folder, "tokenizer", "tokenizer_config.json", "--text-encoder")
-    if image_encoder is None:
+    if image_encoder is None and unet.reads_image_tokens:
         raise ModelLoadError("no image encoder given: pass --image-encoder FOLDER (a CLIP ViT-L/14 vision model)")
-    image_folder = _folder(image_encoder, None, "image_encoder", "config.json", "--image-encoder")
-    processor_folder = _folder(image_encoder, None, "feature_extractor", "preprocessor_config.json", "--image-encoder")
+    vision, processor = None, None
+    if image_encoder is not None:
+        image_folder = _folder(image_encoder, None, "image_encoder", "config.json", "--image-encoder")
+        processor_folder = _folder(
+            image_encoder, None, "feature_extractor", "preprocessor_config.json", "--image-encoder"
+        )
+        vision = _load(CLIPVisionModelWithProjection, image_folder, "image encoder")
+        processor = _load(CLIPImageProcessorPil, processor_folder, "image preprocessor")
 
     tokenizer = _load(CLIPTokenizer, tokenizer_folder, "tokenizer")
     if len(tokenizer) <= 3:  # offline, an unusable path can give an empty tokenizer instead of an error
@@ -67,8 +73,8 @@ def assemble_pipeline(
     pipe = LoopAnimatePipeline(
         vae=_load(AutoencoderKL, _folder(vae, sd_folder, "vae", "config.json", "--vae"), "VAE"),
         unet=unet,
-        image_encoder=_load(CLIPVisionModelWithProjection, image_folder, "image encoder"),
-        feature_extractor=_load(CLIPImageProcessorPil, processor_folder, "image preprocessor"),
+        image_encoder=vision,
+        feature_extractor=processor,
         text_encoder=_load(CLIPTextModel, text_folder, "text encoder"),
         tokenizer=tokenizer,
         scheduler=_load(DDIMScheduler, sd_folder / "scheduler", "scheduler")
@@ -76,10 +82,9 @@ def assemble_pipeline(
         else sd15_scheduler(),
     )
     width = unet.config.cross_attention_dim
-    widths = {
-        "text encoder hidden size": pipe.text_encoder.config.hidden_size,
-        "image encoder projection_dim": pipe.image_encoder.config.projection_dim,
-    }
+    widths = {"text encoder hidden size": pipe.text_encoder.config.hidden_size}
+    if vision is not None:
+        widths["image encoder projection_dim"] = vision.config.projection_dim
     for name, value in widths.items():
         if value != width:
             raise ModelLoadError(

@@ -27,6 +27,8 @@ REQUIRED_FILES = {
     "feature_extractor": ("preprocessor_config.json",),
     "tokenizer": ("tokenizer_config.json",),
 }
+# Components a model may go without: a UNet that reads no image tokens (a converted PIA model) needs no CLIP vision.
+OPTIONAL_COMPONENTS = ("image_encoder", "feature_extractor")
 FIX = "make one with `loopanimate init-model --tiny DIR` or `loopanimate convert ... -o DIR`"
 
 
@@ -45,6 +47,8 @@ def check_model_dir(path: str | os.PathLike) -> None:
     for component, patterns in REQUIRED_FILES.items():
         if component not in index:
             raise ModelLoadError(f"model_index.json in {path} lists no {component!r}: the folder is incomplete ({FIX})")
+        if component in OPTIONAL_COMPONENTS and index[component] == [None, None]:
+            continue  # saved as absent on purpose
         for pattern in patterns:
             if not any((path / component).glob(pattern)):
                 raise ModelLoadError(f"model folder is incomplete: {path / component} has no {pattern} ({FIX})")
