@@ -14,6 +14,7 @@ from diffusers import (
 )
 from diffusers.pipelines.deprecated.pia.pipeline_pia import PIAPipeline, prepare_mask_coef_by_statistics
 
+from loopanimate.cli import main
 from loopanimate.models.conditioning import (
     AFFINITY_PRESETS,
     PIA_CONDITIONING,
@@ -24,7 +25,7 @@ from loopanimate.models.conditioning import (
 from loopanimate.models.convert import convert_unet, max_difference
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
-from loopanimate.pipelines.assemble import assemble_pipeline, sd15_scheduler
+from loopanimate.pipelines.assemble import sd15_scheduler
 from loopanimate.pipelines.tiny import tiny_components
 from tests.conftest import SIZE, seeded
 from tests.test_convert import UNET2D, animatediff_keys
@@ -132,12 +133,13 @@ def test_both_pia_layouts_convert_to_exactly_the_source(pia_files, pia_sources, 
     assert model.conditioning == PIA_CONDITIONING and model.config.context_routing == "text"
 
 
-def test_converted_pia_saves_without_an_image_encoder_and_loads_back(pia_files, converted, tmp_path):
-    pipe = assemble_pipeline(converted, pia_files / "sd")
-    assert pipe.image_encoder is None
-    pipe.save_pretrained(tmp_path / "model")
+def test_convert_command_takes_pia_without_an_image_encoder(pia_files, tmp_path, capsys):
+    code = main(["convert", "--unet", str(pia_files / "sd"), "--motion-module", str(pia_files / "pia.ckpt"),
+                 "-o", str(tmp_path / "model")])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "conv_in 9 -> 9 channels" in capsys.readouterr().out
     loaded = load_pipeline(tmp_path / "model")
-    assert loaded.unet.conditioning == PIA_CONDITIONING and loaded.max_frames == 16
+    assert loaded.image_encoder is None and loaded.unet.conditioning == PIA_CONDITIONING and loaded.max_frames == 16
 
 
 @pytest.mark.parametrize("motion_scale", range(len(AFFINITY_PRESETS)))

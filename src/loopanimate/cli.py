@@ -572,13 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=seed, default=0, help="seed of the first video (default: 0)")
     synth.set_defaults(run=cmd_data_synth)
 
-    convert = commands.add_parser("convert", help="SD 1.5 + an AnimateDiff motion module -> a LoopAnimate model folder")
+    convert = commands.add_parser("convert", help="SD 1.5 + AnimateDiff or PIA -> a LoopAnimate model folder")
     convert.add_argument("--unet", required=True, help="SD 1.5 diffusers folder, or single file (.safetensors/.ckpt)")
     convert.add_argument(
-        "--motion-module", required=True, help="AnimateDiff .ckpt/.safetensors, or MotionAdapter folder"
+        "--motion-module", required=True, help="AnimateDiff .ckpt/.safetensors, PIA's pia.ckpt, or MotionAdapter folder"
     )
     convert.add_argument(
-        "--image-encoder", required=True, help="CLIP ViT-L/14 vision folder (with its preprocessor config)"
+        "--image-encoder", default=None, help="CLIP ViT-L/14 vision folder with its preprocessor config (not for PIA)"
     )
     convert.add_argument("--vae", default=None, help="VAE folder (default: the SD folder's vae/)")
     convert.add_argument(
