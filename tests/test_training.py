@@ -1,15 +1,20 @@
 """Three-stage training: trainable sets, frozen weights, falling loss, resume, two processes, bad configs."""
 
 import json
+import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from diffusers import DDPMScheduler
 from diffusers.models.attention_processor import Attention
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file
 
 from loopanimate.cli import main
@@ -19,6 +24,7 @@ from loopanimate.errors import InvalidArgumentError
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.tiny import tiny_components, tiny_unet
 from loopanimate.training import trainer
+from loopanimate.training.checkpoint import random_states, read_state, set_random_states, write_state
 from loopanimate.training.config import load_config
 from loopanimate.training.loss import diffusion_loss, latent_scale_warning
 from loopanimate.training.trainable import select_trainable
@@ -239,6 +245,16 @@ def test_two_processes_train_and_agree(tmp_path, tiny_model_dir, videos):
     assert result.stdout.count("trained ") == 1  # one report, from the main process
     final = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
     assert final["processes"] == 2 and final["ranks_agree"] is True
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-000002"
+    assert {p.name for p in checkpoint.glob("rank-*")} == {
+        f"rank-{r}.{s}" for r in (0, 1) for s in ("json", "safetensors")
+    }
+    longer = write_config(tmp_path / "c3.yaml", tiny_model_dir, videos, max_steps=3, batch_size=1)
+    command = two_cpu_processes("train", "--config", str(longer), "--resume", "latest")[0]
+    resumed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]  # each process took its own random state back
+    final = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert final["step"] == 3 and final["ranks_agree"] is True
 
 
 @pytest.mark.parametrize(
@@ -260,3 +276,75 @@ def test_bad_configs_get_one_line_errors(tmp_path, tiny_model_dir, videos, capsy
 def test_config_errors_are_typed(tmp_path):
     with pytest.raises(InvalidArgumentError, match="config not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+class WritesAFile:
+    """A pickle that creates `path` when it is unpickled: what a hostile checkpoint could run instead."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_a_checkpoint_never_runs_code(tmp_path, tiny_model_dir, videos, capsys):
+    config = write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=2, checkpoint_every=1)
+    assert main(["train", "--config", str(config)]) == 0
+    ours, pickled = tmp_path / "run" / "checkpoints" / "step-000001", tmp_path / "pickled"
+    shutil.copytree(ours, pickled)
+    (pickled / "trainer.json").unlink(missing_ok=True)  # what accelerate's own format looks like: no trainer.json
+    ran = tmp_path / "code-ran"
+    for folder in (ours, pickled):  # the trainer's state, where accelerate's load_state unpickled it
+        torch.save({"step": WritesAFile(ran)}, folder / "custom_checkpoint_0.pkl")
+    capsys.readouterr()
+
+    assert main(["train", "--config", str(config), "--resume", str(ours)]) == 0  # the stray pickle is never opened
+    assert not ran.exists()
+    assert main(["train", "--config", str(config), "--resume", str(pickled)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pickle" in err, err
+    assert not ran.exists()
+
+
+def test_states_come_back_from_json_and_safetensors_alone(tmp_path):
+    parameter = torch.nn.Parameter(torch.randn(3, generator=torch.Generator().manual_seed(0)))
+    optimizer = torch.optim.AdamW([parameter], lr=1e-2, betas=(0.8, 0.99))
+    schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=3)
+    ema = EMAModel([parameter], decay=0.9)
+    for _ in range(2):
+        parameter.grad = parameter.detach().clone()
+        optimizer.step()
+        schedule.step()
+        ema.step([parameter])
+    generator = torch.Generator().manual_seed(5)
+    for name, holder in {"optimizer": optimizer, "scheduler": schedule, "ema": ema}.items():
+        write_state(tmp_path, name, holder.state_dict())
+    write_state(tmp_path, "rank-0", random_states(generator))
+    assert not [p for p in tmp_path.iterdir() if p.suffix not in (".json", ".safetensors")]
+    expected = (torch.rand(4, generator=generator), torch.rand(4), np.random.rand(4), random.random())
+
+    copy = torch.nn.Parameter(parameter.detach().clone())
+    optimizer_copy = torch.optim.AdamW([copy], lr=1e-2, betas=(0.8, 0.99))
+    schedule_copy = get_scheduler("constant_with_warmup", optimizer_copy, num_warmup_steps=3)
+    ema_copy = EMAModel([copy], decay=0.9)
+    for name, holder in {"optimizer": optimizer_copy, "scheduler": schedule_copy, "ema": ema_copy}.items():
+        holder.load_state_dict(read_state(tmp_path, name))
+    assert optimizer_copy.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]  # tuples included
+    assert ema_copy.optimization_step == ema.optimization_step == 2
+    for weight, adam, lr, average in (
+        (parameter, optimizer, schedule, ema),
+        (copy, optimizer_copy, schedule_copy, ema_copy),
+    ):
+        weight.grad = torch.ones(3)
+        adam.step()
+        lr.step()
+        average.step([weight])
+    # The same stored bits on both sides, and the same arithmetic on one CPU: equal to the last bit.
+    torch.testing.assert_close(copy, parameter, rtol=0, atol=0)
+    torch.testing.assert_close(ema_copy.shadow_params[0], ema.shadow_params[0], rtol=0, atol=0)
+    assert schedule_copy.get_last_lr() == schedule.get_last_lr()
+    set_random_states(generator, read_state(tmp_path, "rank-0"))
+    again = (torch.rand(4, generator=generator), torch.rand(4), np.random.rand(4), random.random())
+    for drawn, first in zip(again, expected, strict=True):
+        torch.testing.assert_close(torch.as_tensor(drawn), torch.as_tensor(first), rtol=0, atol=0)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration
+from accelerate.utils import DistributedType, ProjectConfiguration
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
@@ -23,15 +23,10 @@ from tqdm import tqdm
 
 from loopanimate.atomic import atomic_dir
 from loopanimate.data.dataset import SkipLog, open_dataset
-from loopanimate.errors import LoopAnimateError
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.training.batches import micro_batches
-from loopanimate.training.checkpoint import (
-    TrainerState,
-    find_checkpoint,
-    save_checkpoint,
-    save_trained_parameters_only,
-)
+from loopanimate.training.checkpoint import TrainerState, find_checkpoint, load_checkpoint, save_checkpoint
 from loopanimate.training.config import TrainConfig
 from loopanimate.training.loss import diffusion_loss, latent_scale_warning
 from loopanimate.training.trainable import select_trainable
@@ -67,6 +62,11 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
         project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "tensorboard")),
     )
     device, main = accelerator.device, accelerator.is_main_process
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM):
+        raise InvalidArgumentError(  # our checkpoints hold the main process's optimizer state: sharded state is lost
+            f"train: {accelerator.distributed_type.value} shards the optimizer, which checkpoints do not hold: "
+            "launch with DDP (accelerate launch --multi_gpu)"
+        )
 
     # Models: everything frozen but the stage's trainable set (paper §3). The frozen encoders keep their fp32
     # weights and compute in the mixed precision under autocast, so the saved model holds them bit for bit.
@@ -87,15 +87,13 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
     )
     unet, optimizer, lr_scheduler = accelerator.prepare(unet, optimizer, lr_scheduler)
 
-    # What a checkpoint holds besides the trained parameters: step and random state, and the EMA if any.
+    # What a checkpoint holds besides the trained parameters: step and random state, and the EMA and scaler if any.
     state = TrainerState(config.seed, accelerator.process_index, device)
-    accelerator.register_for_checkpointing(state)
     ema = EMAModel(parameters, decay=config.ema_decay) if config.ema_decay else None
-    if ema is not None:
-        accelerator.register_for_checkpointing(ema)
-    save_trained_parameters_only(accelerator, trained_names)
+    shared = {"optimizer": optimizer, "scheduler": lr_scheduler, "ema": ema, "scaler": accelerator.scaler}
+    shared = {name: holder for name, holder in shared.items() if holder is not None}
     if resume:
-        accelerator.load_state(str(find_checkpoint(output, resume)))
+        load_checkpoint(accelerator, find_checkpoint(output, resume), state, unet, trained_names, shared)
 
     dataset = open_dataset(
         config.data,
@@ -157,7 +155,7 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
                 accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=state.step)
             started, losses = time.perf_counter(), []
         if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
-            save_checkpoint(accelerator, output, state.step, config.keep_checkpoints)
+            save_checkpoint(accelerator, output, config.keep_checkpoints, state, unet, shared)
         if config.validate_every and state.step % config.validate_every == 0 and main:
             validate(pipe, config, output / "validation", state.step)
     bar.close()
