@@ -1,81 +1,40 @@
-"""The weight-free motion engine: the salient object moves as a layer over an inpainted background, in a perfect loop.
+"""The weight-free motion engine: the salient object moves inside its own outline, in a perfect loop.
 
-Every displacement is a periodic function of the frame's phase, zero at phase 0, so frame 0 is the input
-exactly and the frame after the last is frame 0 again. The revealed background is the input inpainted
-under the object (a clean plate); the object's soft fringe travels with it, so nothing is left as a hole.
+Sway, bob, breathe and wave are one displacement field: smooth inside the mask, so the object's parts move together,
+and fading to zero at its edge, so nothing behind it is uncovered and the background never changes. Its strength is
+capped so that no place is stretched more than 1 / (1 - MAX_STRAIN) times: no tears, no smears. A spin turns the
+object as a layer over a textured plate, within its mask. Every movement is a periodic function of the frame's
+phase, zero at phase 0, so frame 0 is the input exactly and the frame after the last is frame 0 again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import PIL.Image
 
+from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import MotionPlan, plan_motion
 from loopanimate.engines.saliency import salient_mask
 from loopanimate.errors import InvalidArgumentError
 
-# Peak movement at amplitude 1 ("normal"); prompts scale it by 0.5 (gently) or 1.8 (strongly).
+# Peak movement at amplitude 1 ("normal"), before the strain cap; prompts scale it by 0.5 (gently) or 1.8 (strongly).
 SWAY_DEGREES = 5.0  # rotation about the object's base
-BOB_FRACTION = 0.08  # vertical travel, of the object's height
+BOB_FRACTION = 0.08  # travel, of the object's height
 BREATHE_FRACTION = 0.05  # scale change about the centroid
 WAVE_FRACTION = 0.025  # displacement of the travelling wave, of the object's size
 FLICKER_GAIN = 0.3  # brightness change of the object
+MAX_STRAIN = 0.5  # cap on the field's spatial derivative: a place is stretched at most 2x (texture keeps its detail)
+BAND_FRACTION = 0.6  # the field fades from the edge over this share of the object's deepest inner distance
+MARGIN = 3  # pixels past the mask's half-way edge that its feather may change (the measures allow 4)
 # Cubic keeps moved frames as sharp as frame 0 (the untouched input), so the seam shows no change of focus.
 INTERPOLATION = cv2.INTER_CUBIC
 HARMONIC = 0.2  # weight of the seeded second harmonic that makes each seed move a little differently
-PLATE_SIDE = 160  # inpainting runs at this long side, then fills only the hole at full size: it is the costly step
 THREADS = 2  # frames are independent; OpenCV and numpy release the GIL, so two threads use both cores
-
-
-@dataclass
-class ObjectLayer:
-    """The picture split into a moving object (colour + soft alpha) and a still background."""
-
-    image: np.ndarray  # (H, W, 3) float32, 0-255: the input
-    alpha: np.ndarray  # (H, W) float32 in [0, 1]: the salient-object mask
-    plate: np.ndarray  # (H, W, 3) float32: the input with the object inpainted away
-    fringe: np.ndarray  # (H, W, 3) float32: (1 - alpha) * (image - plate), moved with the object
-    layer: np.ndarray  # (H, W, 4) float32: alpha * image + fringe, and alpha: what moves, in one remap
-    centroid: tuple[float, float]  # (x, y)
-    base: tuple[float, float]  # (x, y): bottom centre, the pivot of a sway
-    size: tuple[float, float]  # (width, height) of the object's bounding box
-
-
-def clean_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The picture with `hole` inpainted (Telea), float32. Inpainting runs on a small copy and only the hole takes
-    its upsampled result: the revealed background is seen only at the object's moving edge, and this is 20x faster."""
-    height, width = hole.shape
-    scale = min(1.0, PLATE_SIDE / max(height, width))
-    small_size = (max(8, round(width * scale)), max(8, round(height * scale)))
-    small_hole = cv2.resize(hole, small_size, interpolation=cv2.INTER_NEAREST) | (
-        cv2.resize(hole.astype(np.float32), small_size, interpolation=cv2.INTER_AREA) > 0
-    ).astype(np.uint8)  # every small pixel that touches the hole
-    small = cv2.inpaint(cv2.resize(image, small_size, interpolation=cv2.INTER_AREA), small_hole, 5, cv2.INPAINT_TELEA)
-    filled = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    return np.where(hole[..., None] > 0, filled, image.astype(np.float32))
-
-
-def split_layers(image: np.ndarray, alpha: np.ndarray) -> ObjectLayer:
-    """Cut the object out and inpaint the background it covers."""
-    hole = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))
-    plate = clean_plate(image, hole)
-    image_f = image.astype(np.float32)
-    fringe = (1.0 - alpha)[..., None] * (image_f - plate)
-    # Premultiplied: alpha * image + fringe + (1 - alpha) * plate is the input exactly, and one remap moves it all.
-    layer = np.dstack([alpha[..., None] * image_f + fringe, alpha]).astype(np.float32)
-    ys, xs = np.nonzero(alpha > 0.5)
-    if len(xs) == 0:
-        ys, xs = np.nonzero(alpha > 0)
-    weights = alpha[ys, xs]
-    centroid = (float(np.average(xs, weights=weights)), float(np.average(ys, weights=weights)))
-    base = (centroid[0], float(ys.max()))
-    size = (float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1))
-    return ObjectLayer(image_f, alpha.astype(np.float32), plate, fringe, layer, centroid, base, size)
+FIELD_FAMILIES = ("sway", "bob", "breathe", "wave")
 
 
 def _rise(phase: float, harmonic_phase: float) -> float:
@@ -101,86 +60,145 @@ def eased(phase: float) -> float:
     return float(phase - np.sin(phase) / 2)
 
 
-def _rotation_about(degrees: float, centre: tuple[float, float], scale: float = 1.0) -> np.ndarray:
-    return np.vstack([cv2.getRotationMatrix2D(centre, degrees, scale), [0.0, 0.0, 1.0]])
+def _smoothstep(value: np.ndarray) -> np.ndarray:
+    value = np.clip(value, 0.0, 1.0)
+    return value * value * (3 - 2 * value)
+
+
+def _strain(field: np.ndarray) -> float:
+    """The largest spatial derivative (Frobenius norm) of a displacement field (H, W, 2)."""
+    dx_dy, dx_dx = np.gradient(field[..., 0])
+    dy_dy, dy_dx = np.gradient(field[..., 1])
+    return float(np.sqrt(dx_dx**2 + dx_dy**2 + dy_dx**2 + dy_dy**2).max())
+
+
+@dataclasses.dataclass
+class Region:
+    """The part of the picture the object may change: its box (grown by MARGIN), cropped arrays, and its shape."""
+
+    box: tuple[slice, slice]  # rows, columns of the picture
+    image: np.ndarray  # (h, w, 3) uint8: the input in the box
+    alpha: np.ndarray  # (h, w) float32: the mask, zero past MARGIN pixels beyond its half-way edge
+    weight: np.ndarray  # (h, w) float32: 1 deep inside the object, fading to 0 at its edge
+    grid: tuple[np.ndarray, np.ndarray]  # (h, w) float32 x and y of every pixel, in box coordinates
+    centroid: tuple[float, float]  # (x, y) in box coordinates
+    base: tuple[float, float]  # (x, y): bottom centre, the pivot of a sway
+    size: tuple[float, float]  # (width, height) of the object
+
+    @classmethod
+    def of(cls, image: np.ndarray, alpha: np.ndarray) -> Region:
+        binary = (alpha > 0.5).astype(np.uint8)
+        if not binary.any():
+            binary = (alpha >= alpha.max()).astype(np.uint8)  # a faint mask: its strongest part
+        grown = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN + 1,) * 2))
+        rows, columns = np.nonzero(grown)
+        box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
+        inner = cv2.distanceTransform(binary[box], cv2.DIST_L2, 5)
+        weight = _smoothstep(inner / max(BAND_FRACTION * float(inner.max()), 1.0)).astype(np.float32)
+        height, width = inner.shape
+        grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        ys, xs = np.nonzero(binary[box])
+        centroid = (float(xs.mean()), float(ys.mean()))
+        size = (float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
+        clipped = (alpha[box] * grown[box]).astype(np.float32)
+        return cls(box, image[box], clipped, weight, grid, centroid, (centroid[0], float(ys.max())), size)
 
 
 class MotionEngine:
-    """Renders the frames of one object layer under one motion plan."""
+    """Renders the frames of one object under one motion plan."""
 
-    def __init__(self, layer: ObjectLayer, plan: MotionPlan, seed: int) -> None:
-        self.layer, self.plan = layer, plan
+    def __init__(self, image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int) -> None:
+        self.image, self.plan = image, plan
+        self.region = Region.of(image, alpha)
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
-        height, width = layer.alpha.shape
-        self.grid_x, self.grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        self.templates = self._templates()
+        self.layer = self.plate = None
+        if "spin" in plan.families:
+            hole = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))
+            plate = clean_plate(image, hole)[self.region.box]
+            image_f = self.region.image.astype(np.float32)
+            # Premultiplied colour and alpha, so one warp moves both; the plate shows where the object was.
+            self.layer = np.dstack([self.region.alpha[..., None] * image_f, self.region.alpha])
+            self.plate = plate
 
-    def object_transform(self, phase: float) -> np.ndarray:
-        """The object's forward 3x3 affine at `phase`: scale and spin about the centroid, sway about the base, bob."""
-        plan, layer = self.plan, self.layer
-        amplitude, families = plan.amplitude, plan.families
-        transform = np.eye(3)
-        if "breathe" in families:
-            scale = 1.0 + BREATHE_FRACTION * amplitude * _rise(phase, self.harmonic_phases[0])
-            transform = _rotation_about(0.0, layer.centroid, scale) @ transform
-        if "spin" in families:  # whole turns, so the loop closes; `phase` already counts the prompt's cycles
-            transform = _rotation_about(np.degrees(eased(phase)), layer.centroid) @ transform
-        if "sway" in families:
-            degrees = SWAY_DEGREES * amplitude * _lean(phase, self.harmonic_phases[1])
-            transform = _rotation_about(degrees, layer.base) @ transform
-        if "bob" in families:
-            shift = BOB_FRACTION * amplitude * layer.size[1] * _rise(phase, self.harmonic_phases[2])
-            transform = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -shift], [0.0, 0.0, 1.0]]) @ transform
-        return transform
+    def _templates(self) -> list[tuple[str, np.ndarray]]:
+        """Each field family's displacement (h, w, 2) at full signal, weighted to fade at the edge and scaled together
+        so the whole field's strain stays under MAX_STRAIN (softly: gentler prompts stay gentler)."""
+        region, plan = self.region, self.plan
+        x, y = region.grid
+        direction = plan.direction
+        templates: list[tuple[str, np.ndarray, float]] = []  # (signal name, field, peak |signal|)
+        if "sway" in plan.families:
+            radians = np.radians(SWAY_DEGREES)  # small turns: the displacement of a rotation, to first order
+            templates.append(("sway", radians * np.dstack([-(y - region.base[1]), x - region.base[0]]), 1.3))
+        if "bob" in plan.families:
+            dx, dy = direction if direction is not None else (0.0, -1.0)
+            travel = BOB_FRACTION * region.size[1]
+            templates.append(("bob", np.dstack([np.full_like(x, travel * dx), np.full_like(y, travel * dy)]), 1.2))
+        if "breathe" in plan.families:
+            centre = region.centroid
+            templates.append(("breathe", BREATHE_FRACTION * np.dstack([x - centre[0], y - centre[1]]), 1.2))
+        if "wave" in plan.families:
+            # Travels along `direction` (default: down), displacing across it; a wavelength is half the object.
+            dx, dy = direction if direction is not None else (0.0, 1.0)
+            wavelength = max(region.size) / 2
+            along = 2 * np.pi * (x * dx + y * dy) / wavelength
+            across = WAVE_FRACTION * max(region.size) * np.dstack([np.full_like(x, dy), np.full_like(y, -dx)])
+            templates.append(("wave_sin", across * np.sin(along)[..., None], 2.0))
+            templates.append(("wave_cos", across * np.cos(along)[..., None], 1.0))
+        weighted = [(name, field * region.weight[..., None], peak) for name, field, peak in templates]
+        nominal = plan.amplitude * sum(peak * _strain(field) for _, field, peak in weighted)
+        scale = plan.amplitude * (MAX_STRAIN * np.tanh(nominal / MAX_STRAIN) / nominal if nominal > 0 else 0.0)
+        return [(name, (scale * field).astype(np.float32)) for name, field, _ in weighted]
 
-    def source_maps(self, phase: float) -> tuple[np.ndarray, np.ndarray]:
-        """For every output pixel, where in the input the object layer is sampled (backward maps for cv2.remap)."""
-        inverse = np.linalg.inv(self.object_transform(phase))
-        map_x = inverse[0, 0] * self.grid_x + inverse[0, 1] * self.grid_y + inverse[0, 2]
-        map_y = inverse[1, 0] * self.grid_x + inverse[1, 1] * self.grid_y + inverse[1, 2]
-        if "wave" in self.plan.families:
-            # A wave travelling through the object: one wavelength is half its height.
-            width, height = self.layer.size
-            wavelength = max(height, width) / 2
-            amplitude = WAVE_FRACTION * self.plan.amplitude * max(width, height)
-            phase = eased(phase)
-            along_y, along_x = 2 * np.pi * map_y / wavelength, 2 * np.pi * map_x / wavelength + 1.0
-            # Displacement relative to the rest pose, so phase 0 is the identity.
-            map_x = map_x - amplitude * (np.sin(along_y - phase) - np.sin(along_y))
-            map_y = map_y - 0.5 * amplitude * (np.sin(along_x - phase) - np.sin(along_x))
-        return map_x.astype(np.float32), map_y.astype(np.float32)
+    def signals(self, phase: float) -> dict[str, float]:
+        """Each template's weight at `phase`: zero at phase 0, periodic."""
+        side = self.plan.direction[0] if self.plan.direction is not None else 0.0
+        sway = _lean(phase, self.harmonic_phases[1]) if side == 0 else np.sign(side) * _rise(phase, 0.0)
+        wave = eased(phase)
+        return {
+            "sway": sway,
+            "bob": _rise(phase, self.harmonic_phases[2]),
+            "breathe": _rise(phase, self.harmonic_phases[0]),
+            "wave_sin": np.cos(wave) - 1.0,  # sin(k - w) - sin(k) = sin(k)(cos w - 1) - cos(k) sin w
+            "wave_cos": -np.sin(wave),
+        }
+
+    def spin(self, phase: float) -> np.ndarray:
+        """The object turned (whole turns over the loop) over the plate, kept within its mask: (h, w, 3) float32."""
+        side = self.plan.direction[0] if self.plan.direction is not None else 0.0
+        degrees = np.degrees(eased(phase)) * (-1.0 if side > 0 else 1.0)  # "right": clockwise, else counterclockwise
+        matrix = cv2.getRotationMatrix2D(self.region.centroid, degrees, 1.0)
+        size = self.layer.shape[1::-1]
+        moved = cv2.warpAffine(self.layer, matrix, size, flags=INTERPOLATION, borderMode=cv2.BORDER_CONSTANT)
+        return moved[..., :3] + (1.0 - np.clip(moved[..., 3:], 0.0, 1.0)) * self.plate
 
     def gain(self, phase: float) -> float:
         """Brightness factor of the object: a glow that rises and falls, flickering with seeded harmonics."""
-        if "flicker" not in self.plan.families:
-            return 1.0
         weights = 0.5 + 0.5 * np.abs(np.sin(self.harmonic_phases[1:]))  # a seeded mix of three harmonics
         harmonics = [_rise(n * eased(phase), 0.0) for n in (1, 2, 3)]
-        signal = float(np.dot(weights, harmonics) / weights.sum())
-        return 1.0 + FLICKER_GAIN * self.plan.amplitude * signal
-
-    def move(self, array: np.ndarray, phase: float) -> np.ndarray:
-        """`array` (H, W, C) as the object moves it at `phase`: an affine warp, or a remap when a wave bends it."""
-        size = (array.shape[1], array.shape[0])
-        border = {"borderMode": cv2.BORDER_CONSTANT, "borderValue": 0}
-        if "wave" in self.plan.families:
-            map_x, map_y = self.source_maps(phase)
-            return cv2.remap(array, map_x, map_y, INTERPOLATION, **border)
-        inverse = np.linalg.inv(self.object_transform(phase))[:2]
-        return cv2.warpAffine(array, inverse, size, flags=INTERPOLATION | cv2.WARP_INVERSE_MAP, **border)
+        return 1.0 + FLICKER_GAIN * self.plan.amplitude * float(np.dot(weights, harmonics) / weights.sum())
 
     def frame(self, phase: float) -> np.ndarray:
         """The frame at `phase` (radians, already multiplied by the plan's cycles), uint8 (H, W, 3)."""
-        layer = self.layer
-        geometric = any(f in self.plan.families for f in ("breathe", "spin", "sway", "bob", "wave"))
-        moved = self.move(layer.layer, phase) if geometric else layer.layer
-        colour, alpha = moved[..., :3], np.clip(moved[..., 3:], 0.0, 1.0)
-        gain = self.gain(phase)
-        if gain != 1.0:  # brighten the object's own colour, not the fringe of background it carries
-            fringe = self.move(layer.fringe, phase) if geometric else layer.fringe
-            colour = colour + (gain - 1.0) * (colour - fringe)
-        frame = colour + (1.0 - alpha) * layer.plate
-        np.rint(frame, out=frame)
-        return np.clip(frame, 0, 255, out=frame).astype(np.uint8)
+        region, families = self.region, self.plan.families
+        source = region.image.astype(np.float32)
+        if "spin" in families:
+            source = self.spin(phase)
+        if self.templates:
+            signals = self.signals(phase)
+            field = sum(signals[name] * template for name, template in self.templates)
+            field = field.astype(np.float32)
+            map_x, map_y = region.grid[0] - field[..., 0], region.grid[1] - field[..., 1]  # backward, to first order
+            source = cv2.remap(source, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
+        if "flicker" in families:
+            gain = self.gain(phase)
+            source = 255.0 - (255.0 - np.clip(source, 0, 255)) * (2.0 - gain)  # a screen: no clipped highlights
+        alpha = region.alpha[..., None]
+        blended = alpha * source + (1.0 - alpha) * region.image
+        frame = self.image.copy()
+        frame[region.box] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        return frame
 
 
 def load_mask(mask: np.ndarray | PIL.Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -205,7 +223,8 @@ def animate_without_weights(
 ) -> np.ndarray:
     """Animate the salient object of `image` as `prompt` says: (F, H, W, 3) uint8, frame F-1 equal to frame 0.
 
-    motion_strength scales every movement (0: a still picture); a spin keeps whole turns above 0."""
+    motion_strength scales every movement (0: a still picture); a spin keeps whole turns above 0. A prompt that asks
+    for stillness ("does not move") gives a still picture too."""
     if num_frames < 2:
         raise InvalidArgumentError(f"num_frames={num_frames} is too few: a loop needs at least 2 frames")
     if not 0.0 <= motion_strength <= 1.0:
@@ -216,10 +235,10 @@ def animate_without_weights(
     if alpha.max() <= 0.0:
         raise InvalidArgumentError("the mask is empty (all black): paint the object to animate white")
     plan = plan_motion(prompt)
-    if motion_strength == 0.0:
+    if motion_strength == 0.0 or not plan.families:
         return np.repeat(pixels[None], num_frames, axis=0)
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
-    engine = MotionEngine(split_layers(pixels, alpha), plan, seed)
+    engine = MotionEngine(pixels, alpha, plan, seed)
     period = num_frames - 1  # a closed loop: the last frame repeats frame 0
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     frames[0] = frames[-1] = pixels  # phase 0 is the identity: frame 0 is the input, bit for bit

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 # Family -> word forms that ask for it (whole words, lower case).
 FAMILY_WORDS: dict[str, tuple[str, ...]] = {
     "sway": (
@@ -186,6 +188,27 @@ STRONG_WORDS = (
     "widely",
 )
 FAST_WORDS = ("fast", "quickly", "quick", "rapidly", "rapid", "briskly", "swiftly", "swift", "hurriedly")
+# Direction word -> unit vector in picture coordinates (x right, y down); opposite words cancel ("up and down").
+DIRECTION_WORDS: dict[str, tuple[float, float]] = {
+    "left": (-1.0, 0.0),
+    "leftward": (-1.0, 0.0),
+    "leftwards": (-1.0, 0.0),
+    "right": (1.0, 0.0),
+    "rightward": (1.0, 0.0),
+    "rightwards": (1.0, 0.0),
+    "clockwise": (1.0, 0.0),
+    "up": (0.0, -1.0),
+    "upward": (0.0, -1.0),
+    "upwards": (0.0, -1.0),
+    "down": (0.0, 1.0),
+    "downward": (0.0, 1.0),
+    "downwards": (0.0, 1.0),
+}
+NEGATIONS = ("not", "no", "never", "without", "nothing", "don't", "doesn't", "isn't", "aren't", "won't", "nor")
+NEGATION_REACH = 2  # a negation cancels the words this close after it ("does not move", "not even sway")
+CLAUSE_BREAKS = (",", ".", ";", ":", "!", "?", "but", "just", "only", "and")  # a negation ends at these
+STILL_WORDS = ("still", "motionless", "static", "stationary", "frozen", "unmoving", "immobile", "stands", "freeze")
+MOVE_WORDS = ("move", "moves", "moving", "movement", "motion", "animate", "animated", "stir", "stirs", "budge")
 GENTLE, NORMAL, STRONG = 0.5, 1.0, 1.8
 
 
@@ -193,26 +216,58 @@ GENTLE, NORMAL, STRONG = 0.5, 1.0, 1.8
 class MotionPlan:
     """What the weight-free engine will do: motion families, amplitude factor, whole cycles per loop."""
 
-    families: tuple[str, ...]
+    families: tuple[str, ...]  # empty: a still picture, as the prompt asked
     amplitude: float = NORMAL
     cycles: int = 1
     fallback: bool = False  # the prompt named no motion we know: a gentle sway stands in
+    direction: tuple[float, float] | None = None  # (x, y) the prompt steers to, picture coordinates; None: the default
 
     def describe(self) -> str:
+        if not self.families:
+            return "still (the prompt asks for no motion)"
         size = {GENTLE: "gentle", NORMAL: "normal", STRONG: "strong"}.get(self.amplitude, f"x{self.amplitude:g}")
         cycle_text = "1 cycle" if self.cycles == 1 else f"{self.cycles} cycles"
         return f"{' + '.join(self.families)}, {size} amplitude, {cycle_text} per loop"
 
 
+def negated(words: list[str]) -> set[int]:
+    """Positions of the words a negation before them cancels ("does not sway", "no spinning")."""
+    cancelled = set()
+    for start, word in enumerate(words):
+        if word in NEGATIONS or word.endswith("n't"):
+            for position in range(start + 1, min(start + 1 + NEGATION_REACH, len(words))):
+                if words[position] in CLAUSE_BREAKS:
+                    break
+                cancelled.add(position)
+    return cancelled
+
+
+def direction_of(words: list[str]) -> tuple[float, float] | None:
+    """The unit vector the direction words add up to; None when there are none or they cancel."""
+    x = sum(DIRECTION_WORDS[word][0] for word in words if word in DIRECTION_WORDS)
+    y = sum(DIRECTION_WORDS[word][1] for word in words if word in DIRECTION_WORDS)
+    length = float(np.hypot(x, y))
+    return None if length == 0 else (x / length, y / length)
+
+
 def plan_motion(prompt: str) -> MotionPlan:
-    """Families in the order the prompt names them; 'gently'/'strongly' scale amplitude, 'fast' adds cycles."""
-    words = re.findall(r"[a-z]+(?:-[a-z]+)?", prompt.lower())
+    """Families in the order the prompt names them; 'gently'/'strongly' scale amplitude, 'fast' adds cycles,
+    left/right/up/down steer. Negated motion words do not count; stillness asked for, and nothing else, is still."""
+    words = re.findall(r"[a-z]+(?:['-][a-z]+)?|[,.;:!?]", prompt.lower())
+    cancelled = negated(words)
     found: dict[str, int] = {}
     for position, word in enumerate(words):
         for family, forms in FAMILY_WORDS.items():
-            if word in forms:
+            if word in forms and position not in cancelled:
                 found.setdefault(family, position)
     families = tuple(sorted(found, key=found.__getitem__))
+    still_asked = any(word in STILL_WORDS for word in words) or any(
+        word in MOVE_WORDS + tuple(forms for family in FAMILY_WORDS.values() for forms in family)
+        for position, word in enumerate(words)
+        if position in cancelled
+    )
+    if not families and still_asked:
+        return MotionPlan(families=())
     fallback = not families
     amplitude = NORMAL
     if any(word in GENTLE_WORDS for word in words):
@@ -224,7 +279,7 @@ def plan_motion(prompt: str) -> MotionPlan:
         cycles = 3 if "very" in words else 2
     if fallback:
         return MotionPlan(families=("sway",), amplitude=GENTLE, cycles=cycles, fallback=True)
-    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles)
+    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles, direction=direction_of(words))
 
 
 def known_motion_words() -> str:
