@@ -51,3 +51,26 @@ def test_words_inside_other_words_do_not_count():
 
 def test_description_names_what_will_happen():
     assert plan_motion("spins fast and gently").describe() == "spin, gentle amplitude, 2 cycles per loop"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "direction"),
+    [("sways to the left", (-1.0, 0.0)), ("bobs down", (0.0, 1.0)), ("sways", None), ("bobs up and down", None)],
+)
+def test_direction_words(prompt, direction):
+    assert plan_motion(prompt).direction == direction
+
+
+@pytest.mark.parametrize("prompt", ["the clock does not move", "still", "nothing moves", "the cat doesn't sway"])
+def test_asking_for_stillness_is_a_still_plan_not_a_sway(prompt):
+    plan = plan_motion(prompt)
+    assert plan.families == () and not plan.fallback
+    assert plan.describe().startswith("still")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "families"),
+    [("no spinning, just glows", ("flicker",)), ("sways but does not spin", ("sway",)), ("still swaying", ("sway",))],
+)
+def test_a_negation_cancels_only_the_words_it_governs(prompt, families):
+    assert plan_motion(prompt).families == families

@@ -3,6 +3,7 @@
 import numpy as np
 
 from loopanimate.engines.saliency import salient_mask
+from loopanimate.evaluation.region_metrics import mask_sanity
 
 
 def textured_scene(centre: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -40,3 +41,31 @@ def test_a_featureless_picture_still_gets_a_central_region():
     mask = salient_mask(np.full((120, 160, 3), 128, np.uint8))
     assert 0.05 < (mask > 0.5).mean() < 0.5
     assert mask[60, 80] > 0.5 and mask[2, 2] == 0.0
+
+
+def test_a_dark_surround_touching_every_corner_is_background():
+    """The retina's failure: a bright disc in a black frame whose corners were the 'object'."""
+    y, x = np.mgrid[0:200, 0:200]
+    image = np.zeros((200, 200, 3), np.uint8)
+    disc = (x - 100) ** 2 + (y - 100) ** 2 < 95**2
+    image[disc] = [200, 90, 50]
+    image[disc & ((x // 6 + y // 6) % 2 == 0)] = [180, 70, 40]
+    mask = salient_mask(image) > 0.5
+    assert iou(mask, disc) > 0.8
+    assert not mask[:10, :10].any() and not mask[-10:, -10:].any()
+
+
+def test_a_subject_cut_by_one_edge_is_kept_but_not_a_band_along_two():
+    image, _ = textured_scene((160, 120))
+    image[150:, 110:210] = [240, 200, 40]  # the disc's "body", cut by the bottom edge
+    mask = salient_mask(image) > 0.5
+    assert mask[230, 160] and mask[120, 160]
+    assert mask_sanity(mask)["border"] == 0.0
+
+
+def test_one_object_not_scattered_blobs():
+    image, truth = textured_scene((160, 120))
+    for row, column in ((20, 20), (215, 290), (20, 290)):  # small bright specks far from the object
+        image[row : row + 8, column : column + 8] = [240, 200, 40]
+    mask = salient_mask(image) > 0.5
+    assert mask_sanity(mask)["components"] == 1.0 and iou(mask, truth) > 0.7
