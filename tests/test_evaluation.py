@@ -224,3 +224,19 @@ def test_motion_in_a_region_counts_only_its_pixels():
     left[:, 8:56], right[:, 80:] = True, True
     assert motion(video, region=left) == pytest.approx(4.0, rel=0.1)  # 2 px a frame, measured with the long side at 256
     assert motion(video, region=right) < 0.5 < motion(video) < motion(video, region=left)
+
+
+def test_evaluate_adds_the_mask_measures_when_a_mask_is_beside_the_video(tmp_path, capsys):
+    run = make_run(tmp_path / "run", count=1)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[:, 20:40] = 255  # the loop pans everywhere, so the background outside this band changes
+    PIL.Image.fromarray(mask).save(run / "clip0.mask.png")
+    assert main(["evaluate", str(run), "-o", str(tmp_path / "r")]) == 0
+    assert "| BG change↓ | Texture loss↓ | Mask area |" in capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "r" / "report.json").read_text())["rows"]
+    assert row["background_change"] > 1 and row["area"] == pytest.approx(20 / 64)
+
+
+def test_evaluate_leaves_the_mask_columns_out_without_a_mask(tmp_path, capsys):
+    assert main(["evaluate", str(make_run(tmp_path / "run", count=1)), "-o", str(tmp_path / "r")]) == 0
+    assert "BG change" not in capsys.readouterr().out

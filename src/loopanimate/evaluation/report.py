@@ -31,6 +31,8 @@ COLUMNS = (
     ("Loop-C↑", "loop_c", 3),
     ("Seam≈1", "seam", 2),
 )
+# With a mask beside the video (`NAME.mask.png`, as `--save-mask` writes it): what a user sees as broken.
+MASK_COLUMNS = (("BG change↓", "background_change", 2), ("Texture loss↓", "texture_loss", 3), ("Mask area", "area", 2))
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,22 @@ class VideoCase:
 
     video: Path
     image: Path | None
+    mask: Path | None = None
 
 
 def _image_beside(video: Path) -> Path | None:
     stem = video.with_suffix("") if video.is_file() else video
     return next((stem.with_suffix(s) for s in IMAGE_SUFFIXES if stem.with_suffix(s).is_file()), None)
+
+
+def _mask_beside(video: Path) -> Path | None:
+    mask = (video.with_suffix("") if video.is_file() else video).with_suffix(".mask.png")
+    return mask if mask.is_file() else None
+
+
+def columns(rows: list[dict]) -> tuple[tuple[str, str, int], ...]:
+    """The paper's columns, and the mask measures when any video has its mask."""
+    return COLUMNS + MASK_COLUMNS if any(row.get("area") is not None for row in rows) else COLUMNS
 
 
 def find_cases(source: str | os.PathLike) -> list[VideoCase]:
@@ -63,7 +76,7 @@ def find_cases(source: str | os.PathLike) -> list[VideoCase]:
         is_video_file = entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES
         is_frame_folder = entry.is_dir() and any(entry.glob("*.png"))
         if is_video_file or is_frame_folder:
-            cases.append(VideoCase(entry, _image_beside(entry)))
+            cases.append(VideoCase(entry, _image_beside(entry), _mask_beside(entry)))
     return cases
 
 
@@ -77,7 +90,7 @@ def video_tensor(frames: np.ndarray) -> torch.Tensor:
 def score(case: VideoCase, embed: Embed) -> dict:
     """One report row: every metric that the inputs allow; an unreadable video gives a row with its error."""
     row: dict = {"video": str(case.video), "image": str(case.image) if case.image else None, "error": None}
-    row.update({key: None for _, key, _ in COLUMNS})
+    row.update({key: None for _, key, _ in COLUMNS + MASK_COLUMNS})
     try:
         video = video_tensor(read_video(case.video)[0])
     except LoopAnimateError as error:
@@ -100,15 +113,37 @@ def score(case: VideoCase, embed: Embed) -> dict:
         try:
             image = video_tensor(np.asarray(read_picture(case.image))[None])[0]
             row.update(clip_i=metrics.clip_i(video, image, embed), mse_f0=metrics.mse_f0(video, image))
+            if case.mask is not None:
+                row.update(mask_scores(video, image, case.mask))
         except LoopAnimateError as error:
             row["error"] = str(error)
     return row
 
 
+def mask_scores(video: torch.Tensor, image: torch.Tensor, mask_path: Path) -> dict:
+    """Background change, texture loss and the mask's area, with the photo and the mask at the video's size."""
+    import cv2
+
+    from loopanimate.evaluation.region_metrics import background_change, mask_sanity, texture_loss
+    from loopanimate.reader import read_mask
+
+    frames = (video.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # (F, H, W, 3)
+    size = (frames.shape[2], frames.shape[1])
+    photo = cv2.resize(
+        (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), size, interpolation=cv2.INTER_AREA
+    )
+    mask = cv2.resize(np.asarray(read_mask(mask_path), np.float32) / 255.0, size, interpolation=cv2.INTER_LINEAR)
+    return {
+        "background_change": background_change(frames, photo, mask),
+        "texture_loss": texture_loss(frames, photo),
+        "area": mask_sanity(mask)["area"],
+    }
+
+
 def mean_row(rows: list[dict]) -> dict:
     """The mean of each column over the videos that have it."""
     mean = {"video": "mean"}
-    for _, key, _ in COLUMNS:
+    for _, key, _ in COLUMNS + MASK_COLUMNS:
         values = [row[key] for row in rows if row[key] is not None]
         mean[key] = float(np.mean(values)) if values else None
     return mean
@@ -119,19 +154,25 @@ def _cell(value: float | None, decimals: int) -> str:
 
 
 def markdown_table(rows: list[dict], backend: str) -> str:
+    shown = columns(rows)
     lines = [
-        "| video | " + " | ".join(heading for heading, _, _ in COLUMNS) + " |",
-        "| --- |" + " ---: |" * len(COLUMNS),
+        "| video | " + " | ".join(heading for heading, _, _ in shown) + " |",
+        "| --- |" + " ---: |" * len(shown),
     ]
     for row in [*rows, mean_row(rows)]:
         name = row["video"] if row["video"] == "mean" else Path(row["video"]).name
-        cells = [_cell(row[key], decimals) for _, key, decimals in COLUMNS]
+        cells = [_cell(row[key], decimals) for _, key, decimals in shown]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     notes = [
         f"Embeddings: {backend}. MSE-F0 on the [0, 1] scale. Motion: mean DIS optical flow, pixels per frame with "
         f"the long side at {metrics.MOTION_SIDE}. Seam: the looping player's last step over the median step "
         "(n/a: no motion).",
     ]
+    if shown != COLUMNS:
+        notes.append(
+            "BG change: grey levels outside the mask grown by 4 px (goal 0); texture loss: share of changed pixels "
+            "whose 5x5 detail fell below half the photo's (goal <= 0.01); from NAME.mask.png beside the video."
+        )
     notes += [f"- {Path(row['video']).name}: {row['error']}" for row in rows if row["error"]]
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
@@ -143,7 +184,7 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, backend: str) -> 
     paths = {name: out_dir / name for name in ("report.json", "report.csv", "report.md", "similarity.png")}
     summary = {
         "backend": backend,
-        "columns": [heading for heading, _, _ in COLUMNS],
+        "columns": [heading for heading, _, _ in columns(rows)],
         "rows": rows,
         "mean": mean_row(rows),
     }
@@ -151,9 +192,10 @@ def write_report(rows: list[dict], out_dir: str | os.PathLike, backend: str) -> 
         tmp.write_text(json.dumps(summary, indent=2))
     with atomic_file(paths["report.csv"]) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["video", *(heading for heading, _, _ in COLUMNS), "error"])
+        shown = columns(rows)
+        writer.writerow(["video", *(heading for heading, _, _ in shown), "error"])
         for row in [*rows, mean_row(rows)]:
-            writer.writerow([row["video"], *(row[key] for _, key, _ in COLUMNS), row.get("error")])
+            writer.writerow([row["video"], *(row[key] for _, key, _ in shown), row.get("error")])
     with atomic_file(paths["report.md"]) as tmp:
         tmp.write_text(markdown_table(rows, backend))
     with atomic_file(paths["similarity.png"]) as tmp:
