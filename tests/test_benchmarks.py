@@ -87,3 +87,11 @@ def test_mitdf_ablation_scores_every_routing(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["results"]) == {"mitdf", "everywhere", "text"}
     assert set(results["results"]["text"]) == {"follows_text", "still", "mse_f0", "clip_i", "seam"}
+
+
+def test_pia_full_size_runs_the_peer_and_ours_on_the_same_converted_weights(tmp_path):
+    run_bench("pia_full_size.py", "--out", str(tmp_path / "pia.json"))
+    runs = json.loads((tmp_path / "pia.json").read_text())["runs"]
+    assert list(runs) == ["PIAPipeline, 16 frames", "ours as PIA (none), 16 frames", "ours, cycle + mask, 16 frames",
+                          "ours, cycle + mask, 35 frames"]  # fmt: skip
+    assert all(run["seconds"] > 0 for run in runs.values())
