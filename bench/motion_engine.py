@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from loopanimate.engines import animate_without_weights
-from loopanimate.engines.motion import clean_plate
+from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.saliency import salient_mask
 from loopanimate.image import fit_image
 from loopanimate.reader import read_picture
