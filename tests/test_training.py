@@ -261,16 +261,38 @@ def test_two_processes_train_and_agree(tmp_path, tiny_model_dir, videos):
     ("settings", "message"),
     [
         ({"trainable": ["^no_such_module"]}, "matches no UNet parameter"),
+        ({"trainable": [""]}, "trainable: '' is not a module pattern"),
+        ({"trainable": ["conv_in("]}, "trainable: 'conv_in(' is not a regular expression"),
         ({"num_frames": 37}, "num_frames: 37 is out of range"),
         ({"data": "/nowhere/videos.csv"}, "data: /nowhere/videos.csv not found"),
+        ({"data": "empty"}, "data: empty holds 0 clip(s), too few"),
         ({"learning_rat": 0.1}, "unknown setting 'learning_rat'"),
+        ({"adam_betas": [0.9, 1.0]}, "adam_betas[1]: 1 is out of range"),
+        ({"adam_betas": [0.9]}, "adam_betas: [0.9] should be two numbers"),
+        ({"adam_epsilon": float("nan")}, "adam_epsilon: nan is out of range"),
+        ({"adam_weight_decay": -0.1}, "adam_weight_decay: -0.1 is out of range"),
+        ({"max_stride": 10**12}, "max_stride: 1000000000000 is out of range"),
+        ({"validation_images": ["gone.png"], "validation_prompts": ["x"]}, "validation image not found: gone.png"),
     ],
 )
-def test_bad_configs_get_one_line_errors(tmp_path, tiny_model_dir, videos, capsys, settings, message):
+def test_bad_configs_get_one_line_errors_before_the_run_folder(
+    tmp_path, tiny_model_dir, videos, capsys, monkeypatch, settings, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
     config = write_config(tmp_path / "c.yaml", tiny_model_dir, videos, **settings)
     assert main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_bytes("model: caf\xe9\n".encode("latin-1"))
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not UTF-8" in err, err
 
 
 def test_config_errors_are_typed(tmp_path):

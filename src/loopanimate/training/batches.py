@@ -19,14 +19,20 @@ def epoch_order(num_items: int, seed: int, epoch: int, rank: int, world: int, ba
     return order[rank * share : (rank + 1) * share].tolist()
 
 
+def batches_per_epoch(dataset, config: TrainConfig, world: int) -> int:
+    """Micro-batches per process per epoch; InvalidArgumentError when the data do not fill one on every process."""
+    count = len(epoch_order(len(dataset), config.seed, 0, 0, world, config.batch_size)) // config.batch_size
+    if count == 0:
+        raise InvalidArgumentError(
+            f"data: {config.data} holds {len(dataset)} clip(s), too few for {world} process(es) x batch_size "
+            f"{config.batch_size}: add videos or lower batch_size"
+        )
+    return count
+
+
 def micro_batches(dataset, config: TrainConfig, rank: int, world: int, consumed: int) -> Iterator[dict]:
     """Endless micro-batches, starting after the first `consumed` (a resume skips them without decoding them)."""
-    per_epoch = len(epoch_order(len(dataset), config.seed, 0, rank, world, config.batch_size)) // config.batch_size
-    if per_epoch == 0:
-        raise InvalidArgumentError(
-            f"data: {len(dataset)} clips are too few for {world} process(es) x batch_size {config.batch_size}"
-        )
-    epoch, skip = divmod(consumed, per_epoch)
+    epoch, skip = divmod(consumed, batches_per_epoch(dataset, config, world))
     while True:
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)

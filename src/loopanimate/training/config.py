@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from loopanimate.checks import check_int, check_number
 from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
+from loopanimate.reader import read_picture, read_text
 
 
 @dataclass
@@ -27,14 +29,14 @@ class TrainConfig:
     # Data.
     resolution: int = 256  # square training size in pixels (a multiple of 8)
     sampling: str = "alss"  # clip sampling: alss (the paper's), palindrome or plain (ablations)
-    max_stride: int = 4  # largest frame stride ALSS may draw
+    max_stride: int = 4  # largest frame stride ALSS may draw (at most MAX_STRIDE)
     batch_size: int = 1  # clips per process per micro-batch
     num_workers: int = 2  # DataLoader worker processes
     # Optimisation.
     learning_rate: float = 1e-4  # AdamW peak learning rate
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_weight_decay: float = 1e-2
-    adam_epsilon: float = 1e-8
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # AdamW's moment decays, each from 0 up to (not including) 1
+    adam_weight_decay: float = 1e-2  # AdamW's decoupled weight decay, 0 to 1
+    adam_epsilon: float = 1e-8  # AdamW's denominator term, above 0
     use_8bit_adam: bool = False  # bitsandbytes AdamW8bit (GPU only)
     lr_warmup_steps: int = 100  # linear warm-up, then constant
     max_steps: int = 1000  # optimizer steps (after gradient accumulation)
@@ -63,14 +65,17 @@ class TrainConfig:
                 f"num_frames: {self.num_frames} is out of range: give 3 to {LOOPANIMATE_MAX_FRAMES} "
                 f"(the motion modules have {LOOPANIMATE_MAX_FRAMES} positions)"
             )
-        for name, low in POSITIVE.items():
-            check_int(f"{name}:", getattr(self, name), low)
+        for name, (low, high) in WHOLE_NUMBERS.items():
+            check_int(f"{name}:", getattr(self, name), low, high)
         for name, (low, high) in FRACTIONS.items():
             check_number(f"{name}:", getattr(self, name), low, high)
         check_number("learning_rate:", self.learning_rate, 0.0, 1.0, low_open=True)
         check_number("max_grad_norm:", self.max_grad_norm, 0.0, low_open=True)
+        check_number("adam_epsilon:", self.adam_epsilon, 0.0, low_open=True)
         if self.ema_decay is not None:
             check_number("ema_decay:", self.ema_decay, 0.0, 1.0)
+        self.check_betas()
+        self.check_patterns()
         if not self.model:
             raise InvalidArgumentError("model: not set: name the model folder to start from")
         if not self.data:
@@ -87,8 +92,35 @@ class TrainConfig:
             raise InvalidArgumentError(f"mixed_precision: {self.mixed_precision!r} is unknown: use no, fp16 or bf16")
         if len(self.validation_images) != len(self.validation_prompts):
             raise InvalidArgumentError("validation_images and validation_prompts: give one prompt per image")
+        for prompt in self.validation_prompts:
+            if not isinstance(prompt, str):
+                raise InvalidArgumentError(f"validation_prompts: {prompt!r} is not text: quote it in the YAML file")
+        for image in self.validation_images:  # read now: a missing picture must not end a run at its first validation
+            read_picture(str(image), "validation image")
+
+    def check_betas(self) -> None:
+        if len(self.adam_betas) != 2:
+            raise InvalidArgumentError(f"adam_betas: {list(self.adam_betas)} should be two numbers, e.g. [0.9, 0.999]")
+        for number, beta in enumerate(self.adam_betas):
+            check_number(f"adam_betas[{number}]:", beta, 0.0, 1.0)
+            if beta == 1:  # a decay of 1 never forgets its first gradient: Adam's bias correction divides by zero
+                raise InvalidArgumentError(
+                    f"adam_betas[{number}]: 1 is out of range: give a number from 0 up to, not including, 1"
+                )
+
+    def check_patterns(self) -> None:
+        """Each `trainable` item is a regular expression; whether it matches a module is checked when the UNet loads."""
         if not self.trainable:
             raise InvalidArgumentError("trainable: empty: name at least one module pattern to train")
+        for pattern in self.trainable:
+            if not isinstance(pattern, str) or not pattern:  # an empty pattern would match, and train, every weight
+                raise InvalidArgumentError(
+                    f"trainable: {pattern!r} is not a module pattern: give a regular expression such as '^conv_in\\.'"
+                )
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise InvalidArgumentError(f"trainable: {pattern!r} is not a regular expression ({error})") from None
 
     def check_types(self) -> None:
         """YAML gives any type: a setting of the wrong kind (`max_steps: many`) is named, not met later as a crash."""
@@ -117,33 +149,36 @@ TYPES = {
     "tuple[float, float]": (tuple,),
     "float | None": (float, type(None)),
 }
-# Whole-number settings and their least value.
-POSITIVE = {
-    "resolution": 8,
-    "max_stride": 1,
-    "batch_size": 1,
-    "num_workers": 0,
-    "lr_warmup_steps": 0,
-    "max_steps": 1,
-    "gradient_accumulation_steps": 1,
-    "seed": 0,
-    "checkpoint_every": 1,
-    "keep_checkpoints": 0,
-    "log_every": 1,
-    "validate_every": 0,
-    "validation_steps": 1,
+# ALSS tries every stride up to this one for every clip: 64 is 2 s between frames at 30 fps, and keeps a typo
+# (max_stride: 1000000000) from hanging the data loader.
+MAX_STRIDE = 64
+MAX_STEPS = 10**8  # three years at one step a second: more is a typo
+MAX_SEED = 2**32 - 1  # as `animate --seed`; seed * SEED_SPREAD + rank stays inside torch's 64-bit seeds
+# Whole-number settings: (least, greatest).
+WHOLE_NUMBERS = {
+    "resolution": (8, 2048),  # 4x Stable Diffusion 1.5's 512: a 36-frame clip of more fits no GPU
+    "max_stride": (1, MAX_STRIDE),
+    "batch_size": (1, 1024),
+    "num_workers": (0, 256),
+    "lr_warmup_steps": (0, MAX_STEPS),
+    "max_steps": (1, MAX_STEPS),
+    "gradient_accumulation_steps": (1, 4096),
+    "seed": (0, MAX_SEED),
+    "checkpoint_every": (1, MAX_STEPS),
+    "keep_checkpoints": (0, 10_000),
+    "log_every": (1, MAX_STEPS),
+    "validate_every": (0, MAX_STEPS),
+    "validation_steps": (1, 1000),  # as `animate --steps`
 }
 # Settings that are fractions: (least, greatest).
-FRACTIONS = {"image_dropout": (0.0, 1.0), "text_dropout": (0.0, 1.0)}
+FRACTIONS = {"image_dropout": (0.0, 1.0), "text_dropout": (0.0, 1.0), "adam_weight_decay": (0.0, 1.0)}
 
 
 def load_config(path: str | os.PathLike, overrides: dict | None = None) -> TrainConfig:
     """Read a YAML file of TrainConfig fields (any it leaves out keep their defaults), apply `overrides`, check."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidArgumentError(f"config not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(read_text(path, "config")) or {}
     except yaml.YAMLError as error:
         raise InvalidArgumentError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(values, dict):

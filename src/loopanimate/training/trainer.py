@@ -25,7 +25,7 @@ from loopanimate.atomic import atomic_dir
 from loopanimate.data.dataset import SkipLog, open_dataset
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
-from loopanimate.training.batches import micro_batches
+from loopanimate.training.batches import batches_per_epoch, micro_batches
 from loopanimate.training.checkpoint import TrainerState, find_checkpoint, load_checkpoint, save_checkpoint
 from loopanimate.training.config import TrainConfig
 from loopanimate.training.loss import diffusion_loss, latent_scale_warning
@@ -68,6 +68,18 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
             "launch with DDP (accelerate launch --multi_gpu)"
         )
 
+    # Data and checkpoint first: too few clips or a foreign checkpoint is found before a model loads.
+    dataset = open_dataset(
+        config.data,
+        config.num_frames,
+        (config.resolution, config.resolution),
+        mode=config.sampling,
+        max_stride=config.max_stride,
+        seed=config.seed,
+    )
+    batches_per_epoch(dataset, config, accelerator.num_processes)
+    checkpoint = find_checkpoint(output, resume) if resume else None
+
     # Models: everything frozen but the stage's trainable set (paper §3). The frozen encoders keep their fp32
     # weights and compute in the mixed precision under autocast, so the saved model holds them bit for bit.
     pipe = load_pipeline(config.model, device=device)
@@ -92,17 +104,9 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
     ema = EMAModel(parameters, decay=config.ema_decay) if config.ema_decay else None
     shared = {"optimizer": optimizer, "scheduler": lr_scheduler, "ema": ema, "scaler": accelerator.scaler}
     shared = {name: holder for name, holder in shared.items() if holder is not None}
-    if resume:
-        load_checkpoint(accelerator, find_checkpoint(output, resume), state, unet, trained_names, shared)
+    if checkpoint is not None:
+        load_checkpoint(accelerator, checkpoint, state, unet, trained_names, shared)
 
-    dataset = open_dataset(
-        config.data,
-        config.num_frames,
-        (config.resolution, config.resolution),
-        mode=config.sampling,
-        max_stride=config.max_stride,
-        seed=config.seed,
-    )
     consumed = state.step * config.gradient_accumulation_steps
     batches = micro_batches(dataset, config, accelerator.process_index, accelerator.num_processes, consumed)
     skip_log = SkipLog()
