@@ -15,6 +15,7 @@ from diffusers import (
 from diffusers.pipelines.deprecated.pia.pipeline_pia import PIAPipeline, prepare_mask_coef_by_statistics
 
 from loopanimate.cli import main
+from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.conditioning import (
     AFFINITY_PRESETS,
     PIA_CONDITIONING,
@@ -245,3 +246,9 @@ def test_a_mask_keeps_pias_background_the_picture(pipes, square_image):
     picture = torch.from_numpy(pipe.video_processor.pil_to_numpy(square_image))[0]  # (H, W, 3) in [0, 1]
     outside = torch.from_numpy(frames[0, :, :8])  # the top rows: far outside the mask
     torch.testing.assert_close(outside, picture[:8].expand_as(outside), rtol=0, atol=1.5 / 255)
+
+
+def test_pia_refuses_more_frames_than_it_learned_unless_cycled(pipes, square_image):
+    _, pipe = pipes
+    with pytest.raises(InvalidArgumentError, match=r"give 2 to 16 .* or loop closure cycle"):
+        ours(pipe, square_image, num_frames=17, loop_closure="none")

@@ -30,8 +30,8 @@ def check_frame_count(num_frames: int, loop_closure: str, max_frames: int) -> No
             raise InvalidArgumentError(f"frames {num_frames} is out of range: a cycle needs at least 3 frames")
     elif not 2 <= num_frames <= max_frames:
         raise InvalidArgumentError(
-            f"frames {num_frames} is out of range: give 2 to {max_frames} (the motion modules have {max_frames} "
-            f"positions), or loop closure cycle for any length"
+            f"frames {num_frames} is out of range: give 2 to {max_frames} (the model's clip length), or loop closure "
+            "cycle for any length"
         )
 
 
