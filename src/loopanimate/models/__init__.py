@@ -13,6 +13,8 @@ _LAZY = {
     "LoopAnimateUNet": "loopanimate.models.unet",
     "MITDFAttnProcessor": "loopanimate.models.unet",
     "frame_conditioning": "loopanimate.models.conditioning",
+    "Conditioning": "loopanimate.models.conditioning",
+    "PIA_CONDITIONING": "loopanimate.models.conditioning",
 }
 
 __all__ = ["CONDITION_CHANNELS", "LOOPANIMATE_IN_CHANNELS", "LOOPANIMATE_MAX_FRAMES", *_LAZY]
