@@ -4,7 +4,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from loopanimate.animate import LoopRequest, loaded_pipeline, make_loop, make_loops
+from loopanimate.animate import LoopRequest, loaded_pipeline, make_loop, make_loops, output_size
 from loopanimate.errors import InvalidArgumentError
 
 
@@ -29,7 +29,8 @@ def test_a_diffusion_loop_reports_every_step(tiny_model_dir, image):
     steps = []
     request = LoopRequest(image, "a box", model=tiny_model_dir, num_frames=4, size=(64, 64), steps=2)
     loop = make_loop(request, progress=lambda step, total: steps.append((step, total)))
-    assert loop.engine == "diffusion" and loop.frames.shape == (4, 64, 64, 3) and loop.frames.dtype == np.uint8
+    # The 128x96 picture fits inside the 64x64 box keeping its shape: 64x48.
+    assert loop.engine == "diffusion" and loop.frames.shape == (4, 48, 64, 3) and loop.frames.dtype == np.uint8
     assert steps == [(1, 2), (2, 2)]
 
 
@@ -95,3 +96,24 @@ def test_compile_wraps_every_block_in_place():
     unet.compile_blocks()
     blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
     assert all(block._compiled_call_impl is not None for block in blocks)  # nn.Module.compile's in-place wrapper
+
+
+@pytest.mark.parametrize(
+    ("size", "crop", "picture", "expected"),
+    [
+        ((512, 512), False, (1200, 800), (336, 512)),  # a landscape photo inside a square box keeps its shape
+        ((512, 512), True, (1200, 800), (512, 512)),  # --crop fills the box
+        ("phone", False, (800, 1200), (1616, 1080)),  # a portrait photo inside the portrait phone box
+        ("phone", False, (1200, 800), (1080, 1616)),  # the preset turns to a landscape photo
+        ("4k", True, (1600, 900), (2160, 3840)),
+        (None, False, (1200, 800), (341, 512)),  # no box: the long side at most 512, the exact shape
+    ],
+)
+def test_the_loop_size_fits_the_box_keeping_the_picture_shape(size, crop, picture, expected):
+    assert output_size(size, crop, picture) == expected
+
+
+def test_the_motion_engine_says_the_size_it_used(image):
+    loop = make_loop(LoopRequest(image, "the box bobs", num_frames=3, size=(64, 64)))
+    assert loop.frames.shape[1:3] == (48, 64)
+    assert any("size: 64x48, the picture inside 64x64 keeping its shape" in note for note in loop.notes)

@@ -45,7 +45,7 @@ def test_init_model_writes_a_loadable_folder(tmp_path, capsys):
 def test_animate_writes_a_34_frame_looping_gif(tmp_path, picture, tiny_model_dir, capsys):
     assert animate(picture, tiny_model_dir, tmp_path / "out.gif") == 0
     frames, info = read_video(tmp_path / "out.gif")
-    assert frames.shape == (34, 64, 64, 3)  # 35 generated, the repeated seam frame dropped
+    assert frames.shape == (34, 48, 64, 3)  # 35 generated, the seam frame dropped; 128x96 inside the 64 box
     assert info["loop"] == 0
     assert "wrote" in capsys.readouterr().out
 

@@ -58,11 +58,17 @@ DIFFUSION_DEFAULTS = {
 DTYPES = ("float32", "float16", "bfloat16")
 ProgressCallback = Callable[[int, int], None]
 Picture = str | os.PathLike | PIL.Image.Image
+# Presets, (long side, short side): turned to the picture's orientation.
+SIZE_PRESETS = {"phone": (1920, 1080), "desktop": (1920, 1080), "4k": (3840, 2160)}
+Size = tuple[int, int] | str  # (height, width) of the box, or a preset name
 MaskInput = str | os.PathLike | PIL.Image.Image | np.ndarray
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width). `check` judges the values."""
+def parse_size(text: str, presets: bool = True) -> Size:
+    """'512' -> (512, 512); '768x512' (width x height) -> (512, 768) as (height, width); with `presets`, 'phone',
+    'desktop' or '4k' stay names (turned to the picture's orientation later). `check` judges the values."""
+    if presets and text.strip().lower() in SIZE_PRESETS:
+        return text.strip().lower()
     try:
         parts = [int(part) for part in text.lower().replace(" ", "").split("x")]
     except ValueError:
@@ -70,9 +76,49 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2:
-        raise InvalidArgumentError(f"invalid size {text!r}: give N or WIDTHxHEIGHT, e.g. 512 or 768x512")
+        raise InvalidArgumentError(
+            f"invalid size {text!r}: give N, WIDTHxHEIGHT or a preset ({', '.join(SIZE_PRESETS)}), e.g. 768x512"
+        )
     width, height = parts
     return height, width
+
+
+def box_of(size: Size, picture: tuple[int, int]) -> tuple[int, int]:
+    """The box (height, width) a size names: a preset turned to the picture's (width, height) orientation."""
+    if isinstance(size, str):
+        long, short = SIZE_PRESETS[size]
+        return (short, long) if picture[0] > picture[1] else (long, short)
+    return size
+
+
+def output_size(
+    size: Size | None, crop: bool, picture: tuple[int, int], default_box: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The loop's (height, width) for a picture of (width, height): inside the box keeping the picture's shape, sides
+    multiples of 8 (or the box itself with `crop`); no box: the long side shrunk to MOTION_MAX_SIDE."""
+    if size is None and default_box is None:
+        scale = min(1.0, MOTION_MAX_SIDE / max(picture))
+        return max(1, round(picture[1] * scale)), max(1, round(picture[0] * scale))
+    box_height, box_width = box_of(size, picture) if size is not None else default_box
+    if crop:
+        return box_height, box_width
+    scale = min(box_width / picture[0], box_height / picture[1])
+    return max(8, int(picture[1] * scale) // 8 * 8), max(8, int(picture[0] * scale) // 8 * 8)
+
+
+def size_note(size: Size | None, crop: bool, fitted: tuple[int, int], default_box: tuple[int, int] | None) -> str:
+    """One line saying the size used and why."""
+    height, width = fitted
+    if size is None and default_box is None:
+        return (
+            f"size: {width}x{height}, the picture's shape with the long side at most {MOTION_MAX_SIDE} (--size sets it)"
+        )
+    box_height, box_width = box_of(size, (width, height)) if size is not None else default_box
+    if crop:
+        return f"size: {width}x{height}, the picture cropped to fill the box"
+    return (
+        f"size: {width}x{height}, the picture inside {box_width}x{box_height} keeping its shape (--crop fills the box)"
+    )
 
 
 @dataclass
@@ -86,7 +132,8 @@ class LoopRequest:
     mask: MaskInput | None = None  # white = what may move; "auto": the salient mask; None: motion auto, diffusion all
     num_frames: int = 35  # frames generated; the last equals the first
     seed: int = 0  # same seed, same frames
-    size: tuple[int, int] | None = None  # (height, width), multiples of 8; None: the model's, or the picture's
+    size: Size | None = None  # box (height, width), multiples of 8, or a preset; None: the model's, or the picture's
+    crop: bool = False  # fill the box, cropping the picture, instead of fitting the picture inside it
     fps: float = 8.0  # playback rate of the generated frames
     motion_strength: float = 1.0  # 0 still, 1 as trained
     interpolate: int = 0  # flow-interpolated frames between each pair, the seam included
@@ -117,8 +164,12 @@ class LoopRequest:
         check_int("interpolate", self.interpolate, 0, MAX_INTERPOLATE)
         check_number("fps", self.fps, 0.0, MAX_FPS, low_open=True)
         check_number("motion", self.motion_strength, 0.0, 1.0)
+        if isinstance(self.size, str) and self.size not in SIZE_PRESETS:
+            raise InvalidArgumentError(
+                f"size {self.size!r} is unknown: give N, WIDTHxHEIGHT or {', '.join(SIZE_PRESETS)}"
+            )
         if self.size is not None:
-            height, width = self.size
+            height, width = box_of(self.size, (1, 1))
             if min(height, width) < MIN_SIDE or max(height, width) > MAX_SIDE or height % 8 or width % 8:
                 raise InvalidArgumentError(
                     f"size {width}x{height} does not work: give both sides as multiples of 8, from {MIN_SIDE} to "
@@ -183,7 +234,7 @@ def batch_key(request: LoopRequest) -> tuple:
     setting but the picture, the prompt and the seed. Motion-engine requests never share."""
     if request.resolved_engine() != "diffusion":
         return (id(request),)
-    shared = ("model", "device", "num_frames", "size", "motion_strength", "interpolate", "fps")
+    shared = ("model", "device", "num_frames", "size", "crop", "motion_strength", "interpolate", "fps")
     return tuple(getattr(request, name) for name in shared) + tuple(request.setting(n) for n in DIFFUSION_DEFAULTS)
 
 
@@ -295,7 +346,7 @@ def stretch_mask(mask: PIL.Image.Image, size: tuple[int, int], notes: list[str])
 
 
 def fit_mask(
-    mask: MaskInput, picture_size: tuple[int, int], request: LoopRequest, fitted_size: tuple[int, int], notes: list[str]
+    mask: MaskInput, picture_size: tuple[int, int], fitted: PIL.Image.Image, notes: list[str]
 ) -> PIL.Image.Image:
     """The mask fitted like the picture: one painted on the picture (same size) is scaled and cropped with it; one of
     another size is stretched to the fitted picture."""
@@ -303,8 +354,8 @@ def fit_mask(
 
     mask = open_mask(mask)
     if mask.size == picture_size:
-        return fit_image(mask, size=request.size, max_side=MOTION_MAX_SIDE)
-    return stretch_mask(mask, fitted_size, notes)
+        return fit_image(mask, size=(fitted.height, fitted.width))
+    return stretch_mask(mask, fitted.size, notes)
 
 
 def is_auto(mask: MaskInput | None) -> bool:
@@ -324,18 +375,19 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
     from loopanimate.image import fit_image
 
     picture_size = image.size
-    image = fit_image(image, size=request.size, max_side=MOTION_MAX_SIDE)
+    fitted = output_size(request.size, request.crop, picture_size)
+    image = fit_image(image, size=fitted)
     if min(image.size) < MIN_SIDE:
         raise InvalidArgumentError(
             f"the picture becomes {image.width}x{image.height}, thinner than {MIN_SIDE} pixels: crop it to a "
             "wallpaper shape, or give --size"
         )
     check_loop_size(request.num_frames, request.interpolate, image.height, image.width)
-    notes: list[str] = []
+    notes: list[str] = [size_note(request.size, request.crop, fitted, None)]
     if request.mask is None or is_auto(request.mask):
         alpha = salient_alpha(image)
     else:
-        alpha = np.asarray(fit_mask(request.mask, picture_size, request, image.size, notes), np.float32) / 255.0
+        alpha = np.asarray(fit_mask(request.mask, picture_size, image, notes), np.float32) / 255.0
     frames = animate_without_weights(
         image,
         request.prompt,
@@ -381,7 +433,10 @@ def _run_diffusion_engine(
     masks, notes = _diffusion_masks(requests, images)
     device = first.device or default_device()
     pipe = loaded_pipeline(str(first.model), device, first.setting("dtype"), bool(first.setting("compile")))
-    height, width = first.size or pipe.default_size()
+    # One size for the batch: the first picture's shape inside the box (batched pictures share a latent size).
+    default_box = None if first.size is not None else pipe.default_size()
+    height, width = output_size(first.size, first.crop, images[0].size, default_box)
+    size_line = size_note(first.size, first.crop, (height, width), default_box)
     check_loop_size(first.num_frames, first.interpolate, height, width)
     result = pipe(
         images,
@@ -403,7 +458,7 @@ def _run_diffusion_engine(
     )
     note = f"engine: diffusion ({first.model}, {device}), {first.num_frames} frames at {width}x{height}"
     return [
-        (to_uint8(frames), None if masks is None else mask, [note, *loop_notes])
+        (to_uint8(frames), None if masks is None else mask, [note, size_line, *loop_notes])
         for frames, mask, loop_notes in zip(result.frames, masks or [None] * len(requests), notes, strict=True)
     ]
 

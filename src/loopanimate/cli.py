@@ -9,7 +9,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopanimate.animate import DIFFUSION_DEFAULTS, DTYPES, ENGINES, LoopRequest, make_loop, save_loop, save_mask
+from loopanimate.animate import (
+    DIFFUSION_DEFAULTS,
+    DTYPES,
+    ENGINES,
+    MOTION_MAX_SIDE,
+    LoopRequest,
+    make_loop,
+    save_loop,
+    save_mask,
+)
 from loopanimate.batch import FORMATS
 from loopanimate.data.alss import MODES
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
@@ -26,7 +35,17 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """The library's size syntax, as an argparse type."""
+    """The library's size syntax (N or WIDTHxHEIGHT), as an argparse type."""
+    from loopanimate.animate import parse_size as library_parse_size
+
+    try:
+        return library_parse_size(text, presets=False)
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_box(text: str):
+    """A loop's size: N, WIDTHxHEIGHT or a preset name (phone, desktop, 4k)."""
     from loopanimate.animate import parse_size as library_parse_size
 
     try:
@@ -111,6 +130,7 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
         num_frames=args.frames,
         seed=args.seed,
         size=args.size,
+        crop=args.crop,
         fps=args.fps,
         motion_strength=args.motion,
         interpolate=args.interpolate,
@@ -439,10 +459,13 @@ def add_loop_options(parser: argparse.ArgumentParser, defaults: str = "") -> Non
     parser.add_argument("--seed", type=int, default=0, help="same seed, same frames (default: 0)")
     parser.add_argument(
         "--size",
-        type=parse_size,
+        type=parse_box,
         default=None,
-        help="N or WIDTHxHEIGHT, multiples of 8 (default: the model's; motion engine: the picture's, at most 512)",
+        help="the box the loop fits in, keeping the picture's shape: N, WIDTHxHEIGHT (multiples of 8), or phone "
+        "(1080x1920), desktop (1920x1080), 4k (3840x2160), turned to the picture (default: the model's; motion "
+        f"engine: the picture's, long side at most {MOTION_MAX_SIDE})",
     )
+    parser.add_argument("--crop", action="store_true", help="fill the --size box, cropping the picture")
     parser.add_argument("--fps", type=float, default=8.0, help="playback frame rate (default: 8)")
     parser.add_argument("--motion", type=float, default=1.0, help="motion strength, 0 (still) to 1 (default: 1)")
     parser.add_argument(
