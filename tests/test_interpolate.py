@@ -3,6 +3,7 @@
 import numpy as np
 
 from loopanimate.evaluation.metrics import seam_ratio
+from loopanimate.frames import materialise
 from loopanimate.interpolate import interpolate_loop
 from tests.test_evaluation import as_video
 
@@ -18,7 +19,7 @@ def sliding_square(frames: int = 9) -> np.ndarray:
 
 def test_interpolation_keeps_the_first_frame_and_the_loop_closed():
     video = sliding_square()
-    smooth = interpolate_loop(video, 3, closed_loop=True)
+    smooth = materialise(interpolate_loop(video, 3, closed_loop=True))
     assert len(smooth) == (len(video) - 1) * 4 + 1
     assert np.array_equal(smooth[0], video[0]) and np.array_equal(smooth[-1], smooth[0])
     assert all(np.array_equal(smooth[4 * k], video[k]) for k in range(len(video) - 1))  # originals in place
@@ -26,7 +27,7 @@ def test_interpolation_keeps_the_first_frame_and_the_loop_closed():
 
 def test_in_between_frames_lie_between_their_neighbours():
     video = sliding_square()
-    smooth = interpolate_loop(video, 1)
+    smooth = materialise(interpolate_loop(video, 1))
     middle = smooth[1].astype(int)
     centre = np.nonzero(middle[16, :, 0] > 120)[0].mean()  # the square's row centre in the new frame
     before, after = (np.nonzero(video[k][16, :, 0] > 120)[0].mean() for k in (0, 1))
@@ -34,7 +35,7 @@ def test_in_between_frames_lie_between_their_neighbours():
 
 
 def test_interpolated_loop_has_no_seam():
-    smooth = interpolate_loop(sliding_square(), 2)
+    smooth = materialise(interpolate_loop(sliding_square(), 2))
     assert seam_ratio(as_video(smooth.astype(np.float32) / 255)) < 1.5
 
 

@@ -46,7 +46,7 @@ def test_full_disk_is_one_line_and_keeps_the_old_loop(tmp_path, monkeypatch, nam
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(export, "_write_mp4", disk_full)
+    monkeypatch.setattr(export, "_write_ffmpeg", disk_full)
     monkeypatch.setattr(export, "_write_animated", disk_full)
     monkeypatch.setattr(PIL.Image.Image, "save", disk_full)
     with pytest.raises(OutputPathError, match="No space left on device") as error:
@@ -60,14 +60,15 @@ def test_full_disk_is_one_line_and_keeps_the_old_loop(tmp_path, monkeypatch, nam
 def test_a_truncated_encoding_never_replaces_a_good_loop(tmp_path, monkeypatch, name):
     write_video(loop(), tmp_path / name)
     good = (tmp_path / name).read_bytes()
-    encoders = {"mp4": export._write_mp4, "gif": export._write_animated, "webp": export._write_animated}
+    encoders = {"mp4": export._write_ffmpeg, "gif": export._write_animated, "webp": export._write_animated}
     encoder = encoders[name.split(".")[1]]
 
-    def truncating(frames, path, *args):
-        encoder(frames, path, *args)
+    def truncating(*args, **kwargs):
+        encoder(*args, **kwargs)
+        path = next(arg for arg in args if isinstance(arg, Path))
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # the disk filled up half-way
 
-    monkeypatch.setattr(export, "_write_mp4" if name.endswith("mp4") else "_write_animated", truncating)
+    monkeypatch.setattr(export, "_write_ffmpeg" if name.endswith("mp4") else "_write_animated", truncating)
     with pytest.raises(OutputPathError, match="nothing was replaced"):
         write_video(loop()[::-1], tmp_path / name)
     assert (tmp_path / name).read_bytes() == good

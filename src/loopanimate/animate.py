@@ -24,6 +24,7 @@ from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS, chec
 
 if TYPE_CHECKING:
     from loopanimate.export import Written
+    from loopanimate.frames import Frames
 
 ENGINES = ("auto", "motion", "diffusion")
 MOTION_MAX_SIDE = 512  # the motion engine's default: the long side of the input is shrunk to this
@@ -214,9 +215,10 @@ class LoopRequest:
 
 @dataclass
 class Loop:
-    """A made loop: frames (F, H, W, 3) uint8 whose last frame equals the first, and what a face may report."""
+    """A made loop: frames (F, H, W, 3) uint8 whose last frame equals the first, and what a face may report. The motion
+    engine's frames are a lazy sequence, made as they are written (see `frames.py`)."""
 
-    frames: np.ndarray
+    frames: Frames
     fps: float  # playback rate, interpolation included
     mask: np.ndarray | None  # (H, W) float in [0, 1]: what was allowed to move (None: everything, in diffusion)
     engine: str  # "motion" or "diffusion"
@@ -254,7 +256,7 @@ def make_loops(requests: list[LoopRequest], progress: ProgressCallback | None = 
     return [_finish(request, *result) for request, result in zip(requests, made, strict=True)]
 
 
-def _finish(request: LoopRequest, frames: np.ndarray, mask: np.ndarray | None, notes: list[str]) -> Loop:
+def _finish(request: LoopRequest, frames: Frames, mask: np.ndarray | None, notes: list[str]) -> Loop:
     """Interpolate if asked: K frames between each pair, the seam included, at (K + 1) times the rate."""
     fps = request.fps
     if request.interpolate:
@@ -265,12 +267,15 @@ def _finish(request: LoopRequest, frames: np.ndarray, mask: np.ndarray | None, n
     return Loop(frames, fps, mask, request.resolved_engine(), request.num_frames, notes)
 
 
-def save_loop(loop: Loop, output: str | os.PathLike, inputs: tuple = ()) -> Written:
-    """Write `loop` (GIF, MP4, WebP or PNG folder, from the extension) without its repeated seam frame; never onto
-    one of `inputs`."""
+def save_loop(loop: Loop, output: str | os.PathLike, inputs: tuple = (), transparent: bool = False) -> Written:
+    """Write `loop` (format from the extension) without its repeated seam frame; never onto one of `inputs`.
+    `transparent`: the object alone over nothing (its mask as alpha), in WebM, animated PNG or WebP."""
     from loopanimate.export import write_video
 
-    return write_video(loop.frames, output, fps=loop.fps, closed_loop=True, inputs=inputs)
+    if transparent and loop.mask is None:
+        raise InvalidArgumentError("a transparent loop needs a mask (diffusion moved everything): give --mask auto")
+    alpha = loop.mask if transparent else None
+    return write_video(loop.frames, output, fps=loop.fps, closed_loop=True, inputs=inputs, alpha=alpha)
 
 
 def save_mask(loop: Loop, path: str | os.PathLike, inputs: tuple = ()) -> None:
@@ -370,7 +375,7 @@ def salient_alpha(picture: PIL.Image.Image) -> np.ndarray:
 
 
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
-    from loopanimate.engines import animate_without_weights, plan_motion
+    from loopanimate.engines import motion_frames, plan_motion
     from loopanimate.engines.prompt import known_motion_words
     from loopanimate.image import fit_image
 
@@ -388,7 +393,7 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         alpha = salient_alpha(image)
     else:
         alpha = np.asarray(fit_mask(request.mask, picture_size, image, notes), np.float32) / 255.0
-    frames = animate_without_weights(
+    frames = motion_frames(
         image,
         request.prompt,
         num_frames=request.num_frames,

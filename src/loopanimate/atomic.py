@@ -10,6 +10,7 @@ An OSError (a full disk, a read-only folder, a denied permission) becomes one Ou
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,11 @@ from pathlib import Path
 from loopanimate.errors import OutputPathError
 
 Verify = Callable[[Path], None]
+
+
+def _temporary_name(path: Path, suffix: str) -> Path:
+    """A hidden name beside `path` that no other writer uses (process id and random digits)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
 def _umask() -> int:
@@ -98,13 +104,9 @@ def atomic_file(path: str | os.PathLike, verify: Verify | None = None) -> Iterat
     """Yield a temporary path beside `path` (same suffix, so writers pick the right format); verify it and rename it
     onto `path` only if the block finishes; delete it otherwise."""
     path = Path(path)
+    tmp_path = _temporary_name(path, f".tmp{path.suffix}")  # named before it exists: a signal cannot orphan it
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    except OSError as error:
-        raise output_error(error, path) from None
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
+        os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         yield tmp_path
         if verify is not None:
             verify(tmp_path)
@@ -120,13 +122,11 @@ def atomic_file(path: str | os.PathLike, verify: Verify | None = None) -> Iterat
 def atomic_dir(path: str | os.PathLike, verify: Verify | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; verify it and swap it into place only if the block finishes."""
     path = Path(path)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    except OSError as error:
-        raise output_error(error, path) from None
+    tmp = _temporary_name(path, ".tmp")  # named before it exists: a signal cannot orphan it
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     set_aside = False  # the old folder is at `old` and must come back unless the new one took its place
     try:
+        tmp.mkdir(mode=0o700)
         yield tmp
         if verify is not None:
             verify(tmp)

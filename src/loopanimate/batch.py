@@ -31,7 +31,7 @@ from loopanimate.jsonl import NUMBER, TEXT, WHOLE, iter_jsonl
 from loopanimate.reader import read_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-FORMATS = ("mp4", "gif", "webp", "png")
+FORMATS = ("mp4", "gif", "webp", "webm", "png", "frames")  # png: animated; frames: a folder of PNG frames
 OPTIONAL_COLUMNS = {"seed": "seed", "frames": "num_frames", "motion": "motion_strength", "mask": "mask"}
 FIELD_KINDS = {"prompt": TEXT, "output": TEXT, "mask": TEXT, "seed": WHOLE, "frames": WHOLE, "motion": NUMBER}
 RUN_LOG = "run.jsonl"
@@ -83,7 +83,7 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
     rows, outputs = [], {}
     for index, entry in enumerate(entries):
         name = entry.get("output") or Path(entry["image"]).stem
-        output = out_dir / (name if fmt == "png" else f"{name}.{fmt}")
+        output = out_dir / (name if fmt == "frames" else f"{name}.{fmt}")
         if output in outputs:
             raise InvalidArgumentError(
                 f"rows {outputs[output] + 1} and {index + 1} would both write {output.name}: give an `output` column"

@@ -10,7 +10,7 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,22 +19,26 @@ import PIL.Image
 
 from loopanimate.atomic import atomic_dir, atomic_file, check_destination, check_owned_folder
 from loopanimate.errors import OutputPathError, VideoReadError
+from loopanimate.frames import prefetched
 
-FILE_FORMATS = (".gif", ".mp4", ".webp")
+FILE_FORMATS = (".gif", ".mp4", ".webp", ".webm", ".png")  # .png: an animated PNG
+ALPHA_FORMATS = ("webm", "png", "webp")  # formats that keep a transparent loop's alpha
 FRAME_FILE = re.compile(r"frame_\d{4,}\.png")
 GIF_MAX_FPS = 50.0  # a GIF frame lasts whole hundredths of a second, at least 2
-Frames = np.ndarray | Sequence[PIL.Image.Image]
+Frames = np.ndarray | Sequence[np.ndarray] | Sequence[PIL.Image.Image]
 
 
 def video_format(path: str | os.PathLike) -> str:
-    """'gif', 'mp4', 'webp', or 'png' for a folder of PNG frames (a path with no extension)."""
+    """'gif', 'mp4', 'webp', 'webm', 'png' (an animated PNG), or 'frames' for a folder of PNG frames (a path with
+    no extension)."""
     suffix = Path(path).suffix.lower()
     if suffix in FILE_FORMATS:
         return suffix[1:]
     if suffix == "":
-        return "png"
+        return "frames"
     raise OutputPathError(
-        f"unsupported output extension {suffix!r} in {path}: use .gif, .mp4, .webp, or a folder name for PNG frames"
+        f"unsupported output extension {suffix!r} in {path}: use .mp4, .gif, .webp, .webm, .png (animated), or a "
+        "folder name for PNG frames"
     )
 
 
@@ -48,7 +52,7 @@ def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
     write; return its format."""
     fmt = video_format(path)
     path = check_destination(path, inputs)
-    if fmt == "png":
+    if fmt == "frames":
         check_owned_folder(path, is_frame_file, "folder of our frame_NNNN.png files")
     elif path.is_dir():
         raise OutputPathError(f"output {path} is a folder: give a file name such as {path / 'loop'}.{fmt}")
@@ -67,15 +71,19 @@ def check_file_output(
     return check_destination(path, inputs, what)
 
 
+def frame_uint8(frame) -> np.ndarray:
+    """One frame as (H, W, 3) uint8, from a PIL image or an array in [0, 1] (float) or [0, 255] (uint8)."""
+    frame = np.asarray(frame.convert("RGB")) if isinstance(frame, PIL.Image.Image) else np.asarray(frame)
+    if frame.dtype != np.uint8:
+        frame = (np.clip(frame, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    if frame.ndim != 3 or frame.shape[-1] != 3:
+        raise ValueError(f"a frame must be (H, W, 3), got {frame.shape}")
+    return frame
+
+
 def to_uint8(frames: Frames) -> np.ndarray:
-    """Frames as a (F, H, W, 3) uint8 array, from PIL images or arrays in [0, 1] (float) or [0, 255] (uint8)."""
-    if not isinstance(frames, np.ndarray):
-        frames = np.stack([np.asarray(frame.convert("RGB")) for frame in frames])
-    if frames.dtype != np.uint8:
-        frames = (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be (F, H, W, 3), got {frames.shape}")
-    return frames
+    """Frames as one (F, H, W, 3) uint8 array (see `frame_uint8`)."""
+    return np.stack([frame_uint8(frame) for frame in prefetched(frames)])
 
 
 def write_video(
@@ -84,29 +92,40 @@ def write_video(
     fps: float = 8.0,
     closed_loop: bool = True,
     inputs: Iterable[str | os.PathLike | None] = (),
+    alpha: np.ndarray | None = None,
 ) -> Written:
     """Write `frames` to `path` (format from the extension), replacing any old file only once complete and verified
-    (it decodes to the frames written). A closed loop is written without its last frame, which repeats frame 0."""
+    (it decodes to the frames written). A closed loop is written without its last frame, which repeats frame 0.
+
+    Frames stream from a lazy sequence to MP4, WebM, animated PNG and frame folders (GIF and WebP are assembled by
+    Pillow, which holds them). `alpha` (H, W) in [0, 1] makes a transparent loop: WebM, PNG or WebP only."""
     fmt = check_output_path(path, inputs)
-    frames = to_uint8(frames)
+    if alpha is not None and fmt not in ALPHA_FORMATS:
+        raise OutputPathError(f"a transparent loop needs .webm, .png or .webp, not .{fmt}: change the extension")
     if closed_loop:
         frames = frames[:-1]  # a looping player must not show frame 0 twice
     if len(frames) < 1:
         raise ValueError("no frames to write")
+    opacity = None if alpha is None else np.clip(np.asarray(alpha, np.float32) * 255.0, 0, 255).round()
+    stream = (_with_alpha(frame_uint8(frame), opacity) for frame in prefetched(frames))
     notes = timing_notes(fmt, fps)
     delays = video_delays(fmt, len(frames), fps)
     verify = functools.partial(check_written, fmt=fmt, frames=len(frames), total_ms=sum(delays) if delays else None)
-    if fmt == "png":
+    if fmt == "frames":
         with atomic_dir(path, verify) as folder:
-            for index, frame in enumerate(frames):
+            for index, frame in enumerate(stream):
                 PIL.Image.fromarray(frame).save(folder / f"frame_{index:04d}.png")
     else:
         with atomic_file(path, verify) as tmp:
-            if fmt == "mp4":
-                _write_mp4(frames, tmp, fps)
+            if fmt in FFMPEG_FORMATS:
+                _write_ffmpeg(stream, tmp, fmt, fps, transparent=opacity is not None)
             else:
-                _write_animated(frames, tmp, fmt, delays)
+                _write_animated(frames, stream, tmp, fmt, delays)
     return Written(len(frames), notes)
+
+
+def _with_alpha(frame: np.ndarray, opacity: np.ndarray | None) -> np.ndarray:
+    return frame if opacity is None else np.dstack([frame, opacity.astype(np.uint8)])
 
 
 @dataclass
@@ -146,9 +165,9 @@ def probe_video(path: str | os.PathLike, fmt: str) -> tuple[int, int | None]:
     """A written video's stored frames and, for GIF/WebP, its total duration in ms (Pillow stores a run of equal
     frames as one longer frame, so only the duration tells their number)."""
     path = Path(path)
-    if fmt == "png":
+    if fmt == "frames":
         return sum(1 for entry in path.iterdir() if is_frame_file(entry)), None
-    if fmt == "mp4":
+    if fmt in FFMPEG_FORMATS:
         import av
 
         with av.open(str(path)) as container:
@@ -187,48 +206,61 @@ def is_complete_video(path: str | os.PathLike) -> bool:
         return False
 
 
-def shared_palette(frames: np.ndarray, samples: int = 4) -> PIL.Image.Image:
+def shared_palette(frames: Frames, samples: int = 4) -> PIL.Image.Image:
     """One 256-colour palette for the whole loop, from a few frames side by side: per-frame palettes make the still
     background change colour from frame to frame, which costs time, bytes and shows as flicker."""
-    picks = frames[np.linspace(0, len(frames) - 1, min(samples, len(frames))).round().astype(int)]
+    picks = [frame_uint8(frames[int(i)]) for i in np.linspace(0, len(frames) - 1, min(samples, len(frames))).round()]
     # Every other row and column: the same colours, a quarter of median cut's work (its error grew 2.41 -> 2.43).
-    strip = PIL.Image.fromarray(np.concatenate(list(picks[:, ::2, ::2]), axis=1))
+    strip = PIL.Image.fromarray(np.concatenate([pick[::2, ::2] for pick in picks], axis=1))
     return strip.quantize(colors=256, method=PIL.Image.Quantize.MEDIANCUT, dither=PIL.Image.Dither.NONE)
 
 
-def _write_animated(frames: np.ndarray, path: Path, fmt: str, delays: list[int]) -> None:
-    images = [PIL.Image.fromarray(frame) for frame in frames]
+def _write_animated(frames: Frames, stream: Iterator[np.ndarray], path: Path, fmt: str, delays: list[int]) -> None:
+    """GIF or WebP through Pillow, which gathers the frames before it encodes (GIF: one byte a pixel)."""
+    images = (PIL.Image.fromarray(frame) for frame in stream)
     options: dict = {"quality": 90}
     if fmt == "gif":
         palette = shared_palette(frames)
         # Without dithering, a pixel that does not change maps to the same index in every frame, so Pillow stores
         # only the rectangle that changed since the previous frame.
-        images = [image.quantize(palette=palette, dither=PIL.Image.Dither.NONE) for image in images]
+        images = (image.quantize(palette=palette, dither=PIL.Image.Dither.NONE) for image in images)
         options = {}
-    images[0].save(
-        path, format=fmt.upper(), save_all=True, append_images=images[1:], duration=delays, loop=0, **options
-    )
+    first = next(images)
+    first.save(path, format=fmt.upper(), save_all=True, append_images=images, duration=delays, loop=0, **options)
 
 
-def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
+# How ffmpeg encodes each format it writes: codec, pixel format (opaque, transparent), extra options.
+FFMPEG_FORMATS = {
+    # x264's veryfast is 3x faster than the default `medium` here, and no larger; faststart: playable while loading.
+    "mp4": ("libx264", ("yuv420p", None), ["-preset", "veryfast", "-movflags", "+faststart"]),
+    "webm": ("libvpx-vp9", ("yuv420p", "yuva420p"), ["-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8"]),
+    "png": ("apng", ("rgb24", "rgba"), ["-plays", "0"]),
+}
+
+
+def _write_ffmpeg(stream: Iterator[np.ndarray], path: Path, fmt: str, fps: float, transparent: bool) -> None:
+    """Encode frames one at a time through imageio-ffmpeg's ffmpeg; its exit status is checked when it closes."""
     import imageio_ffmpeg
 
-    # yuv420p (what every player reads) needs even sides: repeat the last row or column rather than rescale.
-    height, width = frames.shape[1:3]
-    frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    codec, (opaque, with_alpha), options = FFMPEG_FORMATS[fmt]
+    first = next(stream)
+    height, width = first.shape[:2]
+    even = fmt == "mp4"  # yuv420p in H.264 needs even sides: repeat the last row or column rather than rescale
+    pad = ((0, height % 2 if even else 0), (0, width % 2 if even else 0), (0, 0))
     writer = imageio_ffmpeg.write_frames(
         str(path),
-        frames.shape[2:0:-1],
+        (width + pad[1][1], height + pad[0][1]),
+        pix_fmt_in="rgba" if transparent else "rgb24",
         fps=fps,
-        codec="libx264",
-        pix_fmt_out="yuv420p",
-        quality=8,
+        codec=codec,
+        pix_fmt_out=with_alpha if transparent else opaque,
+        quality=8 if fmt == "mp4" else None,
         macro_block_size=1,
-        output_params=["-preset", "veryfast"],  # 3x faster than the default `medium` here, and no larger
+        output_params=options,
     )
     writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
+    for frame in itertools.chain([first], stream):
+        writer.send(np.ascontiguousarray(np.pad(frame, pad, mode="edge") if even else frame))
     writer.close()
 
 

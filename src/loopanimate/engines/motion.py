@@ -10,7 +10,6 @@ phase, zero at phase 0, so frame 0 is the input exactly and the frame after the 
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -20,6 +19,7 @@ from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import MotionPlan, plan_motion
 from loopanimate.engines.saliency import salient_mask
 from loopanimate.errors import InvalidArgumentError
+from loopanimate.frames import LazyFrames, materialise
 
 # Peak movement at amplitude 1 ("normal"), before the strain cap; prompts scale it by 0.5 (gently) or 1.8 (strongly).
 SWAY_DEGREES = 5.0  # rotation about the object's base
@@ -33,7 +33,6 @@ MARGIN = 3  # pixels past the mask's half-way edge that its feather may change (
 # Cubic keeps moved frames as sharp as frame 0 (the untouched input), so the seam shows no change of focus.
 INTERPOLATION = cv2.INTER_CUBIC
 HARMONIC = 0.2  # weight of the seeded second harmonic that makes each seed move a little differently
-THREADS = 2  # frames are independent; OpenCV and numpy release the GIL, so two threads use both cores
 FIELD_FAMILIES = ("sway", "bob", "breathe", "wave")
 
 
@@ -213,15 +212,16 @@ def load_mask(mask: np.ndarray | PIL.Image.Image, size: tuple[int, int]) -> np.n
     return cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
 
 
-def animate_without_weights(
+def motion_frames(
     image: PIL.Image.Image | np.ndarray,
     prompt: str,
     num_frames: int = 35,
     seed: int = 0,
     mask: np.ndarray | PIL.Image.Image | None = None,
     motion_strength: float = 1.0,
-) -> np.ndarray:
-    """Animate the salient object of `image` as `prompt` says: (F, H, W, 3) uint8, frame F-1 equal to frame 0.
+) -> LazyFrames:
+    """The frames of `image`'s salient object moving as `prompt` says, each rendered when asked for: frame F-1 equals
+    frame 0, which is the picture bit for bit.
 
     motion_strength scales every movement (0: a still picture); a spin keeps whole turns above 0. A prompt that asks
     for stillness ("does not move") gives a still picture too."""
@@ -235,17 +235,27 @@ def animate_without_weights(
     if alpha.max() <= 0.0:
         raise InvalidArgumentError("the mask is empty (all black): paint the object to animate white")
     plan = plan_motion(prompt)
+    period = num_frames - 1  # a closed loop: the last frame repeats frame 0
     if motion_strength == 0.0 or not plan.families:
-        return np.repeat(pixels[None], num_frames, axis=0)
+        return LazyFrames(num_frames, lambda index: pixels, pixels.shape)
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
     engine = MotionEngine(pixels, alpha, plan, seed)
-    period = num_frames - 1  # a closed loop: the last frame repeats frame 0
-    frames = np.empty((num_frames, height, width, 3), np.uint8)
-    frames[0] = frames[-1] = pixels  # phase 0 is the identity: frame 0 is the input, bit for bit
 
-    def render(index: int) -> None:
-        frames[index] = engine.frame(2 * np.pi * engine.plan.cycles * index / period)
+    def render(index: int) -> np.ndarray:
+        if index % period == 0:
+            return pixels  # phase 0 is the identity: frame 0 is the input, bit for bit
+        return engine.frame(2 * np.pi * engine.plan.cycles * index / period)
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        list(pool.map(render, range(1, period)))
-    return frames
+    return LazyFrames(num_frames, render, pixels.shape)
+
+
+def animate_without_weights(
+    image: PIL.Image.Image | np.ndarray,
+    prompt: str,
+    num_frames: int = 35,
+    seed: int = 0,
+    mask: np.ndarray | PIL.Image.Image | None = None,
+    motion_strength: float = 1.0,
+) -> np.ndarray:
+    """`motion_frames` as one (F, H, W, 3) uint8 array."""
+    return materialise(motion_frames(image, prompt, num_frames, seed, mask, motion_strength))

@@ -61,7 +61,16 @@ def seam_ratio(video) -> float | None:
     return frame_step(shown[-1], shown[0]) / typical
 
 
-def loop_scores(frames: np.ndarray) -> dict[str, float | None]:
-    """Seam and Motion of uint8 frames (F, H, W, 3), as a face reports them beside a made loop."""
-    video = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (F, 3, H, W) in [0, 1]
+def loop_scores(frames) -> dict[str, float | None]:
+    """Seam and Motion of uint8 frames (F, H, W, 3) (an array or a lazy sequence), as a face reports them beside a
+    made loop. Each frame is shrunk to MOTION_SIDE first, so a 4K loop is scored in little memory."""
+    from loopanimate.frames import prefetched
+
+    small = []
+    for frame in prefetched(frames):
+        height, width = frame.shape[:2]
+        scale = min(1.0, MOTION_SIDE / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if scale < 1 else frame)
+    video = np.stack(small).transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (F, 3, h, w) in [0, 1]
     return {"seam": seam_ratio(video), "motion": motion(video)}
