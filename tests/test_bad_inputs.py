@@ -123,6 +123,8 @@ CASES = [
     ("device unknown", [*DIFFUSE, "--device", "gpu"], ["device 'gpu' is unknown"], None),
     ("batch manifest not UTF-8", ["animate-batch", "rows.csv", "-o", "b"], ["rows.csv is not UTF-8 text"], lambda f, m: (f / "rows.csv").write_bytes(b"image,prompt\nin.png,caf\xe9\n")),
     ("batch field of the wrong type", ["animate-batch", "rows.jsonl", "-o", "b"], ["rows.jsonl:1: `seed` is [1]; give a whole number"], lambda f, m: (f / "rows.jsonl").write_text('{"image": "in.png", "seed": [1]}\n')),
+    ("transparent mp4", [*ANIMATE[:-1], "o.mp4", "--transparent"], ["--transparent needs a .webm, .png or .webp output"], None),
+    ("transparent diffusion without a mask", [*DIFFUSE[:5], "o.webm", *DIFFUSE[6:], "--transparent"], ["--transparent needs a mask with diffusion"], None),
     ("batch prompt not UTF-8", ["animate-batch", "pics", "-o", "b"], ["in.txt is not UTF-8 text"], latin1_prompt),
     ("37 frames, no cycle", [*DIFFUSE, "--frames", "37", "--loop-closure", "none"], ["give 2 to 36"], None),
     ("size not by 8", [*ANIMATE, "--size", "100"], ["size 100x100", "multiples of 8"], None),

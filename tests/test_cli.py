@@ -177,3 +177,17 @@ def test_diffusion_with_the_automatic_mask_keeps_the_background(tmp_path, pictur
     frames = read_video(tmp_path / "o")[0].astype(int)
     corners = frames[:, :4, :4]  # the picture's corner: far outside the salient box
     assert np.abs(corners - corners[0]).max() == 0
+
+
+def test_animate_names_the_loop_after_the_photo(tmp_path, image, monkeypatch, capsys):
+    image.save(tmp_path / "coffee.png")
+    monkeypatch.chdir(tmp_path)
+    assert main(["animate", "coffee.png", "--frames", "3"]) == 0
+    assert "wrote coffee-loop.mp4" in capsys.readouterr().out and (tmp_path / "coffee-loop.mp4").is_file()
+
+
+def test_a_transparent_loop_is_a_webm_by_default(tmp_path, image, monkeypatch):
+    image.save(tmp_path / "coffee.png")
+    monkeypatch.chdir(tmp_path)
+    assert main(["animate", "coffee.png", "--frames", "3", "--transparent"]) == 0
+    assert len(read_video(tmp_path / "coffee-loop.webm")[0]) == 2

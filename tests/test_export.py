@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import pytest
 
 from loopanimate import export
@@ -133,3 +134,37 @@ def test_a_gif_keeps_a_still_background_identical_in_every_frame(tmp_path):
     still = frames[:, 45:, :]  # rows the square never reaches
     assert all(np.array_equal(frame, still[0]) for frame in still)
     assert np.abs(frames.astype(int) - video.astype(int)).mean() < 6  # one palette still fits every frame
+
+
+def test_an_mp4_starts_with_its_index(tmp_path):
+    """+faststart: the `moov` index comes before the media, so a browser plays a download while it arrives."""
+    write_video(closed_loop(), tmp_path / "loop.mp4")
+    data = (tmp_path / "loop.mp4").read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+@pytest.mark.parametrize("name", ["object.png", "object.webp"])
+def test_a_transparent_loop_keeps_the_mask_as_alpha(tmp_path, name):
+    alpha = np.zeros((32, 32), np.float32)
+    alpha[8:24, 8:24] = 1.0
+    write_video(closed_loop(), tmp_path / name, alpha=alpha)
+    with PIL.Image.open(tmp_path / name) as image:
+        assert getattr(image, "n_frames", 1) > 1
+        image.seek(1)
+        opacity = np.asarray(image.convert("RGBA"))[..., 3]
+    assert opacity[16, 16] == 255 and opacity[0, 0] == 0
+
+
+def test_a_transparent_webm_carries_an_alpha_channel(tmp_path):
+    import av
+
+    write_video(closed_loop(), tmp_path / "object.webm", alpha=np.ones((32, 32), np.float32))
+    with av.open(str(tmp_path / "object.webm")) as container:
+        assert container.streams.video[0].metadata.get("alpha_mode") == "1"
+    assert len(read_video(tmp_path / "object.webm")[0]) == len(closed_loop()) - 1
+
+
+def test_a_transparent_gif_is_refused_before_work(tmp_path):
+    with pytest.raises(OutputPathError, match=r"transparent loop needs \.webm, \.png or \.webp"):
+        write_video(closed_loop(), tmp_path / "object.gif", alpha=np.ones((32, 32), np.float32))
+    assert not (tmp_path / "object.gif").exists()

@@ -11,6 +11,7 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -267,15 +268,30 @@ def _finish(request: LoopRequest, frames: Frames, mask: np.ndarray | None, notes
     return Loop(frames, fps, mask, request.resolved_engine(), request.num_frames, notes)
 
 
-def save_loop(loop: Loop, output: str | os.PathLike, inputs: tuple = (), transparent: bool = False) -> Written:
+def save_loop(
+    loop: Loop,
+    output: str | os.PathLike,
+    inputs: tuple = (),
+    transparent: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Written:
     """Write `loop` (format from the extension) without its repeated seam frame; never onto one of `inputs`.
-    `transparent`: the object alone over nothing (its mask as alpha), in WebM, animated PNG or WebP."""
+    `transparent`: the object alone over nothing (its mask as alpha), in WebM, animated PNG or WebP. `progress(done,
+    total)` follows the frames written (the motion engine makes them as they are written)."""
     from loopanimate.export import write_video
 
     if transparent and loop.mask is None:
         raise InvalidArgumentError("a transparent loop needs a mask (diffusion moved everything): give --mask auto")
     alpha = loop.mask if transparent else None
-    return write_video(loop.frames, output, fps=loop.fps, closed_loop=True, inputs=inputs, alpha=alpha)
+    return write_video(
+        loop.frames, output, fps=loop.fps, closed_loop=True, inputs=inputs, alpha=alpha, progress=progress
+    )
+
+
+def default_output(picture: Picture, fmt: str = "mp4") -> str:
+    """The name a loop of `picture` gets when none is given: `coffee.png` -> `coffee-loop.mp4`."""
+    stem = Path(picture).stem if isinstance(picture, str | os.PathLike) else "loop"
+    return f"{stem}-loop.{fmt}" if fmt != "frames" else f"{stem}-loop"
 
 
 def save_mask(loop: Loop, path: str | os.PathLike, inputs: tuple = ()) -> None:

@@ -147,26 +147,32 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from loopanimate.animate import request_inputs
-    from loopanimate.export import check_file_output, check_output_path
+    from loopanimate.animate import default_output, request_inputs
+    from loopanimate.export import ALPHA_FORMATS, check_file_output, check_output_path
 
     request = loop_request(args, args.image)
     engine = request.check()  # every setting, before any work
     inputs = request_inputs(request)
-    check_output_path(args.output, inputs)
+    args.output = args.output or default_output(args.image, "webm" if args.transparent else "mp4")
+    fmt = check_output_path(args.output, inputs)
+    if args.transparent and fmt not in ALPHA_FORMATS:
+        raise InvalidArgumentError(f"--transparent needs a .webm, .png or .webp output, not {args.output}")
+    if args.transparent and engine == "diffusion" and request.mask is None:
+        raise InvalidArgumentError("--transparent needs a mask with diffusion: give --mask PATH or --mask auto")
     if args.save_mask:
         check_file_output(args.save_mask, (".png",), "the mask", (*inputs, args.output))
         if engine == "diffusion" and request.mask is None:
             raise InvalidArgumentError("--save-mask needs a mask with diffusion: give --mask PATH or --mask auto")
-    if engine == "diffusion":
-        from tqdm import tqdm
+    from tqdm import tqdm
 
+    if engine == "diffusion":
         quiet_libraries()
         with tqdm(total=request.setting("steps"), desc="denoising", unit="step", disable=None) as bar:
             loop = make_loop(request, progress=lambda step, total: bar.update(1))
     else:
         loop = make_loop(request)
-    written = save_loop(loop, args.output, inputs)
+    with tqdm(total=len(loop.frames) - 1, desc="frames", unit="frame", disable=None, leave=False) as bar:
+        written = save_loop(loop, args.output, inputs, args.transparent, lambda done, total: bar.update(1))
     if args.save_mask:
         save_mask(loop, args.save_mask, (*inputs, args.output))
     for note in loop.notes + written.notes:
@@ -521,7 +527,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
     animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
-    animate.add_argument("-o", "--output", required=True, help="OUT.gif, OUT.mp4, OUT.webp, or a folder for PNG frames")
+    animate.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="OUT.mp4, .gif, .webp, .webm, .png (animated) or a folder for PNG frames (default: IMAGE's name + "
+        "-loop.mp4 here, e.g. coffee-loop.mp4)",
+    )
+    animate.add_argument(
+        "--transparent",
+        action="store_true",
+        help="the object alone over a transparent background, to composite elsewhere (.webm, .png or .webp)",
+    )
     animate.add_argument(
         "--mask",
         default=None,

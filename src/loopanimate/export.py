@@ -10,7 +10,7 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,12 +93,14 @@ def write_video(
     closed_loop: bool = True,
     inputs: Iterable[str | os.PathLike | None] = (),
     alpha: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Written:
     """Write `frames` to `path` (format from the extension), replacing any old file only once complete and verified
     (it decodes to the frames written). A closed loop is written without its last frame, which repeats frame 0.
 
     Frames stream from a lazy sequence to MP4, WebM, animated PNG and frame folders (GIF and WebP are assembled by
-    Pillow, which holds them). `alpha` (H, W) in [0, 1] makes a transparent loop: WebM, PNG or WebP only."""
+    Pillow, which holds them). `alpha` (H, W) in [0, 1] makes a transparent loop: WebM, PNG or WebP only.
+    `progress(done, total)` is told each frame made and handed to the encoder."""
     fmt = check_output_path(path, inputs)
     if alpha is not None and fmt not in ALPHA_FORMATS:
         raise OutputPathError(f"a transparent loop needs .webm, .png or .webp, not .{fmt}: change the extension")
@@ -107,7 +109,7 @@ def write_video(
     if len(frames) < 1:
         raise ValueError("no frames to write")
     opacity = None if alpha is None else np.clip(np.asarray(alpha, np.float32) * 255.0, 0, 255).round()
-    stream = (_with_alpha(frame_uint8(frame), opacity) for frame in prefetched(frames))
+    stream = _stream(frames, opacity, progress)
     notes = timing_notes(fmt, fps)
     delays = video_delays(fmt, len(frames), fps)
     verify = functools.partial(check_written, fmt=fmt, frames=len(frames), total_ms=sum(delays) if delays else None)
@@ -124,8 +126,15 @@ def write_video(
     return Written(len(frames), notes)
 
 
-def _with_alpha(frame: np.ndarray, opacity: np.ndarray | None) -> np.ndarray:
-    return frame if opacity is None else np.dstack([frame, opacity.astype(np.uint8)])
+def _stream(
+    frames: Frames, opacity: np.ndarray | None, progress: Callable[[int, int], None] | None
+) -> Iterator[np.ndarray]:
+    """Each frame as uint8 (RGBA with `opacity`), made as the encoder asks for it; `progress` once it is taken."""
+    for done, frame in enumerate(prefetched(frames), start=1):
+        frame = frame_uint8(frame)
+        yield frame if opacity is None else np.dstack([frame, opacity.astype(np.uint8)])
+        if progress is not None:
+            progress(done, len(frames))
 
 
 @dataclass
@@ -162,12 +171,12 @@ def timing_notes(fmt: str, fps: float) -> list[str]:
 
 
 def probe_video(path: str | os.PathLike, fmt: str) -> tuple[int, int | None]:
-    """A written video's stored frames and, for GIF/WebP, its total duration in ms (Pillow stores a run of equal
-    frames as one longer frame, so only the duration tells their number)."""
+    """A written video's stored frames and, for GIF/WebP/animated PNG, its total duration in ms (Pillow stores a run
+    of equal GIF or WebP frames as one longer frame, so only the duration tells their number)."""
     path = Path(path)
     if fmt == "frames":
         return sum(1 for entry in path.iterdir() if is_frame_file(entry)), None
-    if fmt in FFMPEG_FORMATS:
+    if fmt in ("mp4", "webm"):
         import av
 
         with av.open(str(path)) as container:
@@ -234,7 +243,7 @@ FFMPEG_FORMATS = {
     # x264's veryfast is 3x faster than the default `medium` here, and no larger; faststart: playable while loading.
     "mp4": ("libx264", ("yuv420p", None), ["-preset", "veryfast", "-movflags", "+faststart"]),
     "webm": ("libvpx-vp9", ("yuv420p", "yuva420p"), ["-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8"]),
-    "png": ("apng", ("rgb24", "rgba"), ["-plays", "0"]),
+    "png": ("apng", ("rgb24", "rgba"), ["-plays", "0", "-f", "apng"]),  # by name: .png alone means one picture
 }
 
 
