@@ -1,10 +1,13 @@
 """The weight-free motion engine: the salient object moves inside its own outline, in a perfect loop.
 
-Sway, bob, breathe and wave are one displacement field: smooth inside the mask, so the object's parts move together,
-and fading to zero at its edge, so nothing behind it is uncovered and the background never changes. Its strength is
-capped so that no place is stretched more than 1 / (1 - MAX_STRAIN) times: no tears, no smears. A spin turns the
-object as a layer over a textured plate, within its mask. Every movement is a periodic function of the frame's
-phase, zero at phase 0, so frame 0 is the input exactly and the frame after the last is frame 0 again.
+Sway, bob, breathe, wave and a non-round object's turn are one displacement field over the mask, so the object's
+parts move together. At the edges the object would push against, or whose surroundings are textured, the field fades
+to zero and the object is squeezed against its outline; at edges it leaves or slides along over flat surroundings the
+field does not fade, and what it uncovers is the textured plate. So nothing outside the mask ever changes, while the
+object's inside moves by many pixels. The field's strength is the largest that magnifies no place more than
+MAX_MAGNIFY and squeezes none more than MAX_SQUEEZE: no smears, no creases. A round object spins whole, as a layer over
+the plate. Every movement is a periodic function of the frame's phase, zero at phase 0, so frame 0 is the input
+exactly and the frame after the last is frame 0 again.
 """
 
 from __future__ import annotations
@@ -16,24 +19,36 @@ import numpy as np
 import PIL.Image
 
 from loopanimate.engines.plate import clean_plate
-from loopanimate.engines.prompt import MotionPlan, plan_motion
+from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
 from loopanimate.engines.saliency import salient_mask
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.frames import LazyFrames, materialise
 
-# Peak movement at amplitude 1 ("normal"), before the strain cap; prompts scale it by 0.5 (gently) or 1.8 (strongly).
-SWAY_DEGREES = 5.0  # rotation about the object's base
-BOB_FRACTION = 0.08  # travel, of the object's height
-BREATHE_FRACTION = 0.05  # scale change about the centroid
-WAVE_FRACTION = 0.025  # displacement of the travelling wave, of the object's size
+# Peak movement at amplitude 1 ("normal"), before the strain limits; prompts scale it by 0.5 (gently) or 1.8 (strongly).
+SWAY_DEGREES = 12.0  # rotation about the object's base
+BOB_FRACTION = 0.15  # travel, of the object's height
+BREATHE_FRACTION = 0.2  # scale change about the centroid
+WAVE_FRACTION = 0.06  # displacement of the travelling wave, of the object's size
+TURN_DEGREES = 12.0  # a "spin" of a non-round object: it turns to and fro about its centroid, staying upright
 FLICKER_GAIN = 0.3  # brightness change of the object
-MAX_STRAIN = 0.5  # cap on the field's spatial derivative: a place is stretched at most 2x (texture keeps its detail)
-BAND_FRACTION = 0.6  # the field fades from the edge over this share of the object's deepest inner distance
+MAX_MAGNIFY = 1.8  # no place is magnified more: its detail keeps over half its contrast
+MAX_SQUEEZE = 1.9  # nor squeezed more against its edge: finer, stripes alias to grey (2.0 lost 1.1% on a disc)
+STRAIN_SHARE = 0.005  # ... except at this share of places (where a held edge ends, the field turns sharply)
+MAX_TEAR = 4.0  # which are magnified no more than this, and never folded
+MAX_GAIN = 4.0  # the strain limits may let a field grow to this multiple of its nominal size, no more
+BAND_FRACTION = 0.35  # the field fades over this share of the object's deepest inner distance
+MIN_BAND = 3.0  # pixels: the narrowest fade, so a thin object's field stays smooth
+FLAT_DETAIL = 4.0  # grey levels (5x5 std) above which a place around the object is textured
+FLAT_SHARE = 0.25  # an edge whose surroundings are textured in under this share may be uncovered with the plate
+RING_START, RING = 4, 16  # pixels outside the mask between which the surroundings of an edge are judged
+SLIDE = 0.3  # an edge the field points into by less than this (cosine) is left or slid along, not pushed against
+ROUND = 0.9  # area over the enclosing circle's: a round object spins whole; another turns to and fro
+CHECK_PHASES = 16  # phases over the loop at which the strain limits are checked
+CHECK_STRIDE = 2  # pixels between strain samples (the fields are smooth over several pixels)
 MARGIN = 3  # pixels past the mask's half-way edge that its feather may change (the measures allow 4)
 # Cubic keeps moved frames as sharp as frame 0 (the untouched input), so the seam shows no change of focus.
 INTERPOLATION = cv2.INTER_CUBIC
 HARMONIC = 0.2  # weight of the seeded second harmonic that makes each seed move a little differently
-FIELD_FAMILIES = ("sway", "bob", "breathe", "wave")
 
 
 def _rise(phase: float, harmonic_phase: float) -> float:
@@ -64,11 +79,36 @@ def _smoothstep(value: np.ndarray) -> np.ndarray:
     return value * value * (3 - 2 * value)
 
 
-def _strain(field: np.ndarray) -> float:
-    """The largest spatial derivative (Frobenius norm) of a displacement field (H, W, 2)."""
+def _jacobian(field: np.ndarray) -> np.ndarray:
+    """The spatial derivatives (d dx/dx, d dx/dy, d dy/dx, d dy/dy) of a displacement field (h, w, 2): (h, w, 4)."""
     dx_dy, dx_dx = np.gradient(field[..., 0])
     dy_dy, dy_dx = np.gradient(field[..., 1])
-    return float(np.sqrt(dx_dx**2 + dx_dy**2 + dy_dx**2 + dy_dy**2).max())
+    return np.stack([dx_dx, dx_dy, dy_dx, dy_dy], axis=-1)
+
+
+def _singular_values(gain: float, jacobians: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest (negative where it folds) and largest singular value of the backward map's Jacobian I - gain * J."""
+    a, b = 1 - gain * jacobians[..., 0], -gain * jacobians[..., 1]
+    c, e = -gain * jacobians[..., 2], 1 - gain * jacobians[..., 3]
+    q, r = np.hypot(a + e, c - b), np.hypot(a - e, c + b)
+    return (q - r) / 2, (q + r) / 2
+
+
+def _disc(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
+
+
+def _surroundings_texture(image: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    """For every pixel, the share of the ring around the mask near it (from RING_START to RING pixels out) whose local
+    detail (5x5 grey std) exceeds FLAT_DETAIL: low where what lies around the object is flat (sky, a wall, paper).
+    A share, not a mean, so the object's own outline just past an imprecise mask does not count. (H, W) float32."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mean, mean_square = cv2.blur(grey, (5, 5)), cv2.blur(grey * grey, (5, 5))
+    textured = (np.sqrt(np.maximum(mean_square - mean * mean, 0.0)) > FLAT_DETAIL).astype(np.float32)
+    ring = (cv2.dilate(binary, _disc(RING)) & ~cv2.dilate(binary, _disc(RING_START))).astype(np.float32)
+    window = (2 * RING + 1, 2 * RING + 1)
+    share = cv2.blur(ring, window)
+    return np.where(share > 0, cv2.blur(textured * ring, window) / np.maximum(share, 1e-6), 1.0).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -78,29 +118,60 @@ class Region:
     box: tuple[slice, slice]  # rows, columns of the picture
     image: np.ndarray  # (h, w, 3) uint8: the input in the box
     alpha: np.ndarray  # (h, w) float32: the mask, zero past MARGIN pixels beyond its half-way edge
-    weight: np.ndarray  # (h, w) float32: 1 deep inside the object, fading to 0 at its edge
+    inside: np.ndarray  # (h, w) bool: the object (the mask over one half)
+    solid: np.ndarray  # (h, w) float32: the object with a 1-px soft edge: what moves, and what it leaves behind
+    cover: np.ndarray  # (h, w) float32: where a moved frame replaces the photo: the object and 1-2 px around it
+    edge: np.ndarray  # (h, w) bool: the object's outermost pixels
+    normal: np.ndarray  # (h, w, 2) float32: unit normal pointing out of the object (meaningful on its edge)
+    flat_edge: np.ndarray  # (h, w) bool: edge pixels over flat surroundings, which the object may uncover
+    band: float  # pixels over which a field fades at an edge it may not leave
     grid: tuple[np.ndarray, np.ndarray]  # (h, w) float32 x and y of every pixel, in box coordinates
     centroid: tuple[float, float]  # (x, y) in box coordinates
     base: tuple[float, float]  # (x, y): bottom centre, the pivot of a sway
     size: tuple[float, float]  # (width, height) of the object
+    round: bool  # near a disc: it can spin whole without leaving its outline
 
     @classmethod
     def of(cls, image: np.ndarray, alpha: np.ndarray) -> Region:
         binary = (alpha > 0.5).astype(np.uint8)
         if not binary.any():
             binary = (alpha >= alpha.max()).astype(np.uint8)  # a faint mask: its strongest part
-        grown = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN + 1,) * 2))
+        grown = cv2.dilate(binary, _disc(MARGIN))
         rows, columns = np.nonzero(grown)
         box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
-        inner = cv2.distanceTransform(binary[box], cv2.DIST_L2, 5)
-        weight = _smoothstep(inner / max(BAND_FRACTION * float(inner.max()), 1.0)).astype(np.float32)
-        height, width = inner.shape
+        inside = binary[box]
+        inner = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+        edge = (inside > 0) & (cv2.erode(inside, np.ones((3, 3), np.uint8)) == 0)
+        gradient_y, gradient_x = np.gradient(cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 2.0))
+        length = np.hypot(gradient_x, gradient_y) + 1e-6
+        normal = np.dstack([-gradient_x / length, -gradient_y / length]).astype(np.float32)
+        flat_edge = edge & (_surroundings_texture(image, binary)[box] < FLAT_SHARE)
+        height, width = inside.shape
         grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        ys, xs = np.nonzero(binary[box])
+        ys, xs = np.nonzero(inside)
         centroid = (float(xs.mean()), float(ys.mean()))
         size = (float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
-        clipped = (alpha[box] * grown[box]).astype(np.float32)
-        return cls(box, image[box], clipped, weight, grid, centroid, (centroid[0], float(ys.max())), size)
+        _, radius = cv2.minEnclosingCircle(np.column_stack([xs, ys]).astype(np.float32))
+        grown_box = grown[box].astype(np.float32)
+        soft = (cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 0.7), (alpha[box] * grown_box).astype(np.float32))
+        cover = cv2.GaussianBlur(cv2.dilate(inside, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), 0.7)
+        return cls(
+            box=box,
+            image=image[box],
+            alpha=soft[1],
+            inside=inside > 0,
+            solid=soft[0],
+            cover=cover * grown_box,
+            edge=edge,
+            normal=normal,
+            flat_edge=flat_edge,
+            band=max(BAND_FRACTION * float(inner.max()), MIN_BAND),
+            grid=grid,
+            centroid=centroid,
+            base=(centroid[0], float(ys.max())),
+            size=size,
+            round=len(xs) >= ROUND * np.pi * max(radius, 1.0) ** 2,
+        )
 
 
 class MotionEngine:
@@ -110,61 +181,130 @@ class MotionEngine:
         self.image, self.plan = image, plan
         self.region = Region.of(image, alpha)
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
+        self.spins_whole = "spin" in plan.families and self.region.round
         self.templates = self._templates()
         self.layer = self.plate = None
-        if "spin" in plan.families:
+        if self.spins_whole or (self.templates and self.region.flat_edge.any()):
             hole = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))
-            plate = clean_plate(image, hole)[self.region.box]
-            image_f = self.region.image.astype(np.float32)
+            self.plate = clean_plate(image, hole)[self.region.box]
+        if self.spins_whole:
             # Premultiplied colour and alpha, so one warp moves both; the plate shows where the object was.
-            self.layer = np.dstack([self.region.alpha[..., None] * image_f, self.region.alpha])
-            self.plate = plate
+            self.layer = np.dstack(
+                [self.region.alpha[..., None] * self.region.image.astype(np.float32), self.region.alpha]
+            )
 
-    def _templates(self) -> list[tuple[str, np.ndarray]]:
-        """Each field family's displacement (h, w, 2) at full signal, weighted to fade at the edge and scaled together
-        so the whole field's strain stays under MAX_STRAIN (softly: gentler prompts stay gentler)."""
+    def _nominal_fields(self) -> list[tuple[str, np.ndarray]]:
+        """Each field family's displacement (h, w, 2) at amplitude 1 and signal 1, before fading and strain limits."""
         region, plan = self.region, self.plan
         x, y = region.grid
         direction = plan.direction
-        templates: list[tuple[str, np.ndarray, float]] = []  # (signal name, field, peak |signal|)
+        fields: list[tuple[str, np.ndarray]] = []
         if "sway" in plan.families:
             radians = np.radians(SWAY_DEGREES)  # small turns: the displacement of a rotation, to first order
-            templates.append(("sway", radians * np.dstack([-(y - region.base[1]), x - region.base[0]]), 1.3))
+            fields.append(("sway", radians * np.dstack([-(y - region.base[1]), x - region.base[0]])))
+        if "spin" in plan.families and not region.round:
+            # Spun whole, a cup stands on its head and a long object leaves its outline: it turns to and fro instead.
+            radians = np.radians(TURN_DEGREES)
+            fields.append(("turn", radians * np.dstack([-(y - region.centroid[1]), x - region.centroid[0]])))
         if "bob" in plan.families:
             dx, dy = direction if direction is not None else (0.0, -1.0)
             travel = BOB_FRACTION * region.size[1]
-            templates.append(("bob", np.dstack([np.full_like(x, travel * dx), np.full_like(y, travel * dy)]), 1.2))
+            fields.append(("bob", np.dstack([np.full_like(x, travel * dx), np.full_like(y, travel * dy)])))
         if "breathe" in plan.families:
             centre = region.centroid
-            templates.append(("breathe", BREATHE_FRACTION * np.dstack([x - centre[0], y - centre[1]]), 1.2))
+            fields.append(("breathe", BREATHE_FRACTION * np.dstack([x - centre[0], y - centre[1]])))
         if "wave" in plan.families:
             # Travels along `direction` (default: down), displacing across it; a wavelength is half the object.
             dx, dy = direction if direction is not None else (0.0, 1.0)
             wavelength = max(region.size) / 2
             along = 2 * np.pi * (x * dx + y * dy) / wavelength
             across = WAVE_FRACTION * max(region.size) * np.dstack([np.full_like(x, dy), np.full_like(y, -dx)])
-            templates.append(("wave_sin", across * np.sin(along)[..., None], 2.0))
-            templates.append(("wave_cos", across * np.cos(along)[..., None], 1.0))
-        weighted = [(name, field * region.weight[..., None], peak) for name, field, peak in templates]
-        nominal = plan.amplitude * sum(peak * _strain(field) for _, field, peak in weighted)
-        scale = plan.amplitude * (MAX_STRAIN * np.tanh(nominal / MAX_STRAIN) / nominal if nominal > 0 else 0.0)
-        return [(name, (scale * field).astype(np.float32)) for name, field, _ in weighted]
+            fields.append(("wave_sin", across * np.sin(along)[..., None]))
+            fields.append(("wave_cos", across * np.cos(along)[..., None]))
+        return fields
+
+    def _fade(self, field: np.ndarray, sign: float) -> np.ndarray:
+        """The field's weight (h, w) while its signal has `sign`: 1 inside the object, falling to 0 over the band at
+        the edges it pushes against or whose surroundings are textured; 1 up to the edges it leaves or slides along
+        over flat surroundings (the plate shows there); 0 outside the object."""
+        region = self.region
+        outward = sign * (field * region.normal).sum(axis=-1)
+        pushing = outward > SLIDE * np.hypot(field[..., 0], field[..., 1])
+        fixed = region.edge & ~(region.flat_edge & ~pushing)
+        if not fixed.any():
+            return region.inside.astype(np.float32)
+        distance = cv2.distanceTransform((~fixed).astype(np.uint8), cv2.DIST_L2, 5)
+        return (_smoothstep(distance / region.band) * region.inside).astype(np.float32)
+
+    def _templates(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Each field family's displacement (h, w, 2) at signal +1 and at signal -1 (faded for that sign), scaled
+        together as far as the strain limits allow."""
+        faded = [
+            (name, field * self._fade(field, 1.0)[..., None], field * self._fade(field, -1.0)[..., None])
+            for name, field in self._nominal_fields()
+        ]
+        if not faded:
+            return []
+        limit = self._strain_limit(faded)
+        amplitude = self.plan.amplitude
+        # The limit is reached at "strongly"; below it, gentler prompts keep a share of it, so the three stay ordered.
+        gain = min(amplitude, limit * np.sqrt(amplitude / STRONG))
+        return [
+            (name, (gain * plus).astype(np.float32), (gain * minus).astype(np.float32)) for name, plus, minus in faded
+        ]
+
+    def _strain_limit(self, faded: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
+        """The largest multiple (up to MAX_GAIN) of the faded fields that, at every checked phase, magnifies no place
+        of the object (but STRAIN_SHARE) more than MAX_MAGNIFY, squeezes none more than MAX_SQUEEZE, and folds none."""
+        sampled = cv2.erode(self.region.inside.astype(np.uint8), _disc(2))[::CHECK_STRIDE, ::CHECK_STRIDE] > 0
+        if not sampled.any():
+            return MAX_GAIN
+        plus = {name: _jacobian(field)[::CHECK_STRIDE, ::CHECK_STRIDE][sampled] for name, field, _ in faded}
+        minus = {name: _jacobian(field)[::CHECK_STRIDE, ::CHECK_STRIDE][sampled] for name, _, field in faded}
+        jacobians = []  # (phases, N, 4)
+        for phase in 2 * np.pi * np.arange(1, CHECK_PHASES) / CHECK_PHASES:
+            signals = self.signals(phase)
+            jacobians.append(sum(max(signals[n], 0.0) * plus[n] + min(signals[n], 0.0) * minus[n] for n in plus))
+        stacked = np.stack(jacobians).astype(np.float32)
+
+        def fits(gain: float) -> bool:
+            smallest, largest = _singular_values(gain, stacked)
+            few = np.quantile(smallest, STRAIN_SHARE), np.quantile(largest, 1 - STRAIN_SHARE)
+            return bool(few[0] >= 1 / MAX_MAGNIFY and few[1] <= MAX_SQUEEZE and smallest.min() >= 1 / MAX_TEAR)
+
+        if fits(MAX_GAIN):
+            return MAX_GAIN
+        low, high = 0.0, MAX_GAIN
+        for _ in range(12):
+            middle = (low + high) / 2
+            low, high = (middle, high) if fits(middle) else (low, middle)
+        return low
 
     def signals(self, phase: float) -> dict[str, float]:
         """Each template's weight at `phase`: zero at phase 0, periodic."""
         side = self.plan.direction[0] if self.plan.direction is not None else 0.0
-        sway = _lean(phase, self.harmonic_phases[1]) if side == 0 else np.sign(side) * _rise(phase, 0.0)
+        lean = _lean(phase, self.harmonic_phases[1]) if side == 0 else np.sign(side) * _rise(phase, 0.0)
         wave = eased(phase)
         return {
-            "sway": sway,
+            "sway": lean,
+            "turn": -lean,  # "right" turns clockwise, as a whole spin does
             "bob": _rise(phase, self.harmonic_phases[2]),
             "breathe": _rise(phase, self.harmonic_phases[0]),
             "wave_sin": np.cos(wave) - 1.0,  # sin(k - w) - sin(k) = sin(k)(cos w - 1) - cos(k) sin w
             "wave_cos": -np.sin(wave),
         }
 
+    def field(self, phase: float) -> np.ndarray:
+        """The displacement (h, w, 2) at `phase`: each template at its signal, faded for that signal's sign."""
+        signals = self.signals(phase)
+        total = np.zeros((*self.region.inside.shape, 2), np.float32)
+        for name, plus, minus in self.templates:
+            signal = signals[name]
+            total += np.float32(signal) * (plus if signal >= 0 else minus)
+        return total
+
     def spin(self, phase: float) -> np.ndarray:
-        """The object turned (whole turns over the loop) over the plate, kept within its mask: (h, w, 3) float32."""
+        """The round object turned (whole turns over the loop) over the plate, within its mask: (h, w, 3) float32."""
         side = self.plan.direction[0] if self.plan.direction is not None else 0.0
         degrees = np.degrees(eased(phase)) * (-1.0 if side > 0 else 1.0)  # "right": clockwise, else counterclockwise
         matrix = cv2.getRotationMatrix2D(self.region.centroid, degrees, 1.0)
@@ -180,23 +320,29 @@ class MotionEngine:
 
     def frame(self, phase: float) -> np.ndarray:
         """The frame at `phase` (radians, already multiplied by the plan's cycles), uint8 (H, W, 3)."""
-        region, families = self.region, self.plan.families
-        source = region.image.astype(np.float32)
-        if "spin" in families:
-            source = self.spin(phase)
+        region = self.region
+        photo = region.image.astype(np.float32)
+        source, cover = photo, region.cover
+        if self.spins_whole:
+            source, cover = self.spin(phase), region.alpha
         if self.templates:
-            signals = self.signals(phase)
-            field = sum(signals[name] * template for name, template in self.templates)
-            field = field.astype(np.float32)
+            field = self.field(phase)
             map_x, map_y = region.grid[0] - field[..., 0], region.grid[1] - field[..., 1]  # backward, to first order
-            source = cv2.remap(source, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
-        if "flicker" in families:
-            gain = self.gain(phase)
-            source = 255.0 - (255.0 - np.clip(source, 0, 255)) * (2.0 - gain)  # a screen: no clipped highlights
-        alpha = region.alpha[..., None]
-        blended = alpha * source + (1.0 - alpha) * region.image
+            moved = cv2.remap(
+                np.dstack([source, region.solid]), map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_REPLICATE
+            )
+            source = moved[..., :3]
+            if self.plate is not None:  # where the object left, the plate: what lies behind it
+                left = np.clip(region.solid - moved[..., 3], 0.0, 1.0)[..., None]
+                source = source + left * (self.plate - source)
+        result = cover[..., None] * source + (1.0 - cover[..., None]) * photo
+        if "flicker" in self.plan.families:
+            glow = 255.0 - (255.0 - np.clip(result, 0, 255)) * (
+                2.0 - self.gain(phase)
+            )  # a screen: no clipped highlights
+            result = region.alpha[..., None] * glow + (1.0 - region.alpha[..., None]) * result
         frame = self.image.copy()
-        frame[region.box] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        frame[region.box] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
         return frame
 
 

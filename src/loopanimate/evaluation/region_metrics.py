@@ -12,7 +12,7 @@ import numpy as np
 MARGIN = 4  # pixels around the mask that a feathered edge may blend into: not counted as background
 CHANGED = 12.0  # mean absolute RGB difference to the photo above which a pixel counts as changed
 DETAIL_WINDOW = 5  # local detail: the grey-level standard deviation in this square window
-REFERENCE_REACH = 9  # the photo's detail is the least within this window, so an edge that moved away is no loss
+REFERENCE_REACH = 17  # the photo's detail is the least within this window, so an edge that moved away is no loss
 MIN_DETAIL = 3.0  # grey levels: a photo this flat has no texture to lose
 SPECK = 0.001  # share of the picture under which a piece of the mask is a speck, not a component
 
