@@ -1,8 +1,9 @@
 """`loopanimate serve` in a real browser: Debian's Chromium driven by Playwright, on a loopback port.
 
-Drop the coffee photo, type a prompt, click Animate, download the MP4 and decode it; then a bad size shows the
-library's one-line message in the page, and the app goes on serving. `make test` installs Chromium when it is missing.
-Set LOOPANIMATE_SCREENSHOT=PATH to keep a screenshot of the page (docs/web-app.png is made that way).
+Drop the coffee photo, type a prompt, click Animate, watch the progress, download the MP4 (named after the photo) and
+decode it; a non-image upload and a bad size show the library's one-line message in the page, and the app goes on
+serving; Cancel stops a long job and the page says "cancelled". `make test` installs Chromium when it is missing.
+Set LOOPANIMATE_SCREENSHOTS=FOLDER to keep screenshots of the page's states (docs/web-app-*.png are made that way).
 """
 
 import os
@@ -81,40 +82,79 @@ def page(server_url, tmp_path_factory):
         assert hosts <= {server_url.split("/")[2]}, f"the page reached beyond the app: {hosts}"
 
 
+def screenshot(page, name: str) -> None:
+    """Keep a screenshot of the page's state when LOOPANIMATE_SCREENSHOTS names a folder (docs/ is made that way)."""
+    if os.environ.get("LOOPANIMATE_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["LOOPANIMATE_SCREENSHOTS"]) / f"web-app-{name}.png"), full_page=True)
+
+
+def upload(page, path: Path) -> None:
+    """Drop `path` in the Photo box, clearing an earlier photo first."""
+    clear = page.locator("#picture button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#picture input[type=file]").set_input_files(str(path))
+
+
+def drop_photo(page, path: Path = EXAMPLE) -> None:
+    upload(page, path)
+    page.locator("#status-ready").get_by_text(path.name).wait_for(timeout=30_000)
+
+
 def test_a_dropped_photo_becomes_a_loop_to_download(page, tmp_path):
-    page.locator("#picture input[type=file]").set_input_files(str(EXAMPLE))
+    drop_photo(page)
     page.locator("#prompt textarea").fill("the coffee cup sways")
     page.wait_for_selector("#mask-editor canvas")  # the automatic mask is shown to paint on
     page.locator("#animate").click()
-    page.wait_for_selector("#loop-video video", timeout=120_000)
-    assert "Seam" in page.locator("#scores").inner_text() and "Motion" in page.locator("#scores").inner_text()
+    page.locator("#status-working").wait_for(timeout=60_000)  # progress shows while the loop is made
+    page.locator("#status-done").wait_for(timeout=120_000)
+    assert (
+        "Seam" in page.locator("#scores").inner_text() and "lower is smoother" in page.locator("#scores").inner_text()
+    )
+    link = page.locator("#downloads a[href$='coffee-loop.mp4']")
     with page.expect_download() as download:
-        page.locator("#downloads a[href$='loop.mp4']").click()
+        link.click()
+    assert download.value.suggested_filename == "coffee-loop.mp4"  # named after the photo
     download.value.save_as(tmp_path / "loop.mp4")
     frames, _ = read_video(tmp_path / "loop.mp4")
-    picture = np.asarray(PIL.Image.open(EXAMPLE).convert("RGB").resize((512, 341), PIL.Image.LANCZOS)).astype(int)
+    picture = np.asarray(PIL.Image.open(EXAMPLE).convert("RGB")).astype(int)
     assert len(frames) == 34  # 35 generated, the seam frame dropped
-    assert np.abs(frames[0, :341].astype(int) - picture).mean() < 6  # frame 0 is the photo (H.264 is lossy)
-    if os.environ.get("LOOPANIMATE_SCREENSHOT"):
-        page.screenshot(path=os.environ["LOOPANIMATE_SCREENSHOT"], full_page=True)
+    assert np.abs(frames[0].astype(int) - picture).mean() < 6  # frame 0 is the photo, at its own size (H.264 is lossy)
+    page.locator("#gallery img").first.wait_for(timeout=10_000)  # the loop joins the page's gallery
+    screenshot(page, "done")
 
 
-def test_a_bad_size_shows_one_line_and_the_app_keeps_serving(page):
-    page.locator("#picture input[type=file]").set_input_files(str(EXAMPLE))
-    page.locator("#size textarea, #size input").first.fill("100")
+def test_an_error_is_one_line_in_the_page_and_the_app_keeps_serving(page, tmp_path):
+    (tmp_path / "notes.png").write_text("this is text, not a photo")
+    upload(page, tmp_path / "notes.png")
+    page.locator("#status-error").get_by_text("is not a readable image").wait_for(timeout=30_000)
+    drop_photo(page)
+    page.locator("#size input").first.fill("100")
+    page.locator("#size input").first.press("Enter")
     page.locator("#animate").click()
-    message = page.get_by_text("size 100x100 does not work: give both sides as multiples of 8")
-    message.first.wait_for(timeout=30_000)
-    page.locator("#size textarea, #size input").first.fill("")
-    before = page.locator("#scores").inner_text()
+    page.locator("#status-error").get_by_text("size 100x100 does not work").wait_for(timeout=30_000)
+    screenshot(page, "error")
+    page.locator("#size input").first.fill("")
+    page.locator("#size input").first.press("Enter")
     page.locator("#prompt textarea").fill("the coffee cup bobs")
     page.locator("#animate").click()
-    page.wait_for_function(
-        "before => document.querySelector('#scores').innerText !== before && "
-        "document.querySelector('#scores').innerText.includes('bob')",
-        arg=before,
-        timeout=120_000,
-    )
+    page.locator("#status-done").wait_for(timeout=120_000)
+    assert "bob" in page.locator("#scores").inner_text()
+
+
+def test_cancel_stops_the_job_and_says_so(page):
+    drop_photo(page)
+    page.locator("#prompt textarea").fill("the coffee cup sways")
+    page.locator("#size input").first.fill("1920")  # a long job: 35 frames at 1920, three files
+    page.locator("#size input").first.press("Enter")
+    page.locator("#animate").click()
+    page.locator("#status-working").get_by_text("frame").wait_for(timeout=60_000)
+    page.locator("#cancel").click()
+    page.locator("#status-cancelled").wait_for(timeout=60_000)
+    assert page.locator("#downloads a").count() == 0  # no old result comes back
+    screenshot(page, "cancelled")
+    page.locator("#size input").first.fill("")
+    page.locator("#size input").first.press("Enter")
 
 
 def test_the_mask_editor_starts_from_the_salient_mask_and_returns_the_painted_one():
@@ -125,7 +165,19 @@ def test_the_mask_editor_starts_from_the_salient_mask_and_returns_the_painted_on
     editor = editor_value(photo)  # the photo fitted to 512x256, centred on the 512x512 canvas
     layer = np.asarray(editor["layers"][0]).copy()
     assert editor["background"].size == (512, 512) and layer[128 + 128, 256, 3] > 0  # the square is masked
+    assert layer[128 + 128, 256, 3] < 255  # see-through: the photo shows under the mask
     layer[128:160, 0:40, 3] = 255  # the user paints the top-left corner of the photo
     layer[128 + 128, 256, 3] = 0  # and erases one pixel of the object
     mask = painted_mask({"layers": [PIL.Image.fromarray(layer, "RGBA")]}, photo.resize((512, 256)))
     assert mask.shape == (256, 512) and mask[:32, :40].min() == 255 and mask[128, 256] == 0 and mask[128, 250] == 255
+    layer[0:100, :, 3] = 255  # a stroke on the grey letterbox above the photo
+    again = painted_mask({"layers": [PIL.Image.fromarray(layer, "RGBA")]}, photo.resize((512, 256)))
+    np.testing.assert_array_equal(again, mask)  # is cut away
+
+
+def test_the_painted_mask_comes_back_at_the_photo_size():
+    from loopanimate.app.web import editor_value, painted_mask
+
+    photo = PIL.Image.new("RGB", (1200, 600), (20, 60, 140))
+    mask = painted_mask(editor_value(photo), photo)
+    assert mask.shape == (600, 1200)

@@ -1,39 +1,59 @@
 """The gradio app: drop a photo, see (and paint) what moves, type a prompt, watch the loop, download it.
 
-A thin face: every loop is made by `loopanimate.animate.make_loop` and scored by `evaluation.pixel_metrics`, exactly
-as the CLI and the batch command do; a bad input shows the library's one-line message as a `gr.Error`.
+A thin face: every loop is made by `loopanimate.animate.make_loop`, written by `save_loop` and scored by
+`evaluation.pixel_metrics`, exactly as the CLI and the batch command do. Every error, an upload's included, shows the
+library's one-line message in the page's status line. A job runs on a worker thread that checks the session's Cancel
+flag between frames and steps, so a cancelled job stops there, and the next job waits for it (one at a time).
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import queue
 import random
+import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import PIL.Image
 
-from loopanimate.animate import (
-    DIFFUSION_DEFAULTS,
-    MAX_SEED,
-    MOTION_MAX_SIDE,
-    LoopRequest,
-    make_loop,
-    parse_size,
-    save_loop,
-)
-from loopanimate.errors import LoopAnimateError
+from loopanimate.animate import DIFFUSION_DEFAULTS, MAX_SEED, LoopRequest, make_loop, parse_size, save_loop
+from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLE_PROMPTS = {"coffee.png": "the coffee cup sways", "cat.png": "the cat breathes gently"}
 MOTION = "motion (no weights)"
-MASK_COLOUR = (255, 48, 48)  # the painted mask: what moves
+CSS = ".status-error{color:#b00020} .status-cancelled{color:#8a6d00} .status-done{color:#1b6e20}"
+EDITOR_SIDE = 512  # the mask editor's square canvas (gradio's editor misplaces layers on other canvas sizes)
+MASK_COLOUR = (255, 48, 48)  # the mask over the photo: what moves
+MASK_OPACITY = 0.45  # see-through, so the photo stays visible under the mask and the strokes
 DOWNLOADS = ("mp4", "gif", "webp")
+SIZES = [
+    ("The picture's own (long side at most 1024)", ""),
+    ("Phone, 1080×1920 (turned to the photo)", "phone"),
+    ("Desktop, 1920×1080 (turned to the photo)", "desktop"),
+    ("4K, 3840×2160 (turned to the photo)", "4k"),
+    ("512×512", "512"),
+]
+CLOSURE_HELP = (
+    "cycle: the frames are denoised as a circle, so the last flows into the first (any length) · none: the model "
+    "alone, as the paper (at most the model's length) · condition: the picture conditions the last frame too"
+)
+SEAM_HELP = (
+    "Seam: 1 means the jump from the last frame back to the first is as smooth as any other step; lower is smoother"
+)
 
 # Offline by design: no usage analytics, no version check.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+log = logging.getLogger(__name__)
 
 
 def engine_choices(models: list[str]) -> list[str]:
@@ -41,185 +61,381 @@ def engine_choices(models: list[str]) -> list[str]:
     return [MOTION, *(f"diffusion: {model}" for model in models)]
 
 
-def fitted_picture(picture: PIL.Image.Image | None) -> PIL.Image.Image | None:
-    """The picture as the motion engine sees it (long side at most 512), so the painted mask lines up with it."""
+def editor_picture(picture: PIL.Image.Image) -> PIL.Image.Image:
+    """The picture as the editor shows it: the long side at EDITOR_SIDE."""
     from loopanimate.image import fit_image
-    from loopanimate.reader import read_picture
 
-    return None if picture is None else fit_image(read_picture(picture), max_side=MOTION_MAX_SIDE)
+    scale = EDITOR_SIDE / max(picture.size)
+    return fit_image(picture, size=(max(1, round(picture.height * scale)), max(1, round(picture.width * scale))))
 
 
 def letterbox(picture: PIL.Image.Image) -> tuple[int, int]:
-    """Where the picture sits on the editor's square canvas: its top-left corner, centred."""
-    return (MOTION_MAX_SIDE - picture.width) // 2, (MOTION_MAX_SIDE - picture.height) // 2
+    """Where the editor's picture sits on the square canvas: its top-left corner, centred."""
+    return (EDITOR_SIDE - picture.width) // 2, (EDITOR_SIDE - picture.height) // 2
+
+
+def mask_layer(alpha: np.ndarray, picture: PIL.Image.Image) -> PIL.Image.Image:
+    """A mask (H, W) > 0 as the editor's see-through red layer, placed over the picture on the canvas."""
+    layer = PIL.Image.new("RGBA", (EDITOR_SIDE, EDITOR_SIDE), (0, 0, 0, 0))
+    opacity = (alpha > 0).astype(np.uint8) * round(255 * MASK_OPACITY)
+    colour = np.full((*alpha.shape, 3), MASK_COLOUR, np.uint8)
+    layer.paste(PIL.Image.fromarray(np.dstack([colour, opacity]), "RGBA"), letterbox(picture))
+    return layer
 
 
 def editor_value(picture: PIL.Image.Image | None) -> dict | None:
-    """The mask editor for a new picture: the picture, centred on the square canvas, under the automatic salient mask
-    as a translucent layer to paint on. (The editor places layers on its canvas, so the canvas is never resized.)"""
+    """The mask editor for a picture: the picture, centred on the square canvas (the letterbox grey), under the
+    automatic salient mask as a see-through layer to paint on and erase."""
     from loopanimate.engines.saliency import salient_mask
 
-    picture = fitted_picture(picture)
     if picture is None:
         return None
-    corner = letterbox(picture)
-    background = PIL.Image.new("RGB", (MOTION_MAX_SIDE, MOTION_MAX_SIDE), (128, 128, 128))
-    background.paste(picture, corner)
-    alpha = (salient_mask(np.asarray(picture)) > 0.5).astype(np.uint8) * 140  # (H, W)
-    layer = PIL.Image.new("RGBA", background.size, (0, 0, 0, 0))
-    layer.paste(
-        PIL.Image.fromarray(np.dstack([np.full((*alpha.shape, 3), MASK_COLOUR, np.uint8), alpha]), "RGBA"), corner
-    )
-    return {"background": background, "layers": [layer], "composite": None}
+    shown = editor_picture(picture)
+    background = PIL.Image.new("RGB", (EDITOR_SIDE, EDITOR_SIDE), (128, 128, 128))
+    background.paste(shown, letterbox(shown))
+    alpha = salient_mask(np.asarray(shown)) > 0.5
+    return {"background": background, "layers": [mask_layer(alpha, shown)], "composite": None}
 
 
 def painted_mask(editor: dict | None, picture: PIL.Image.Image) -> np.ndarray | None:
-    """White where the editor's layer is painted, cut back to the picture: the automatic mask with the user's strokes
-    and erasures."""
+    """White where the editor's layer is painted, at the picture's own size: the automatic mask with the user's
+    strokes and erasures. Strokes on the grey letterbox are cut away."""
     if not editor or not editor.get("layers"):
         return None
     alpha = np.asarray(editor["layers"][0].convert("RGBA"))[..., 3]  # (canvas, canvas)
-    left, top = letterbox(picture)
-    return (alpha[top : top + picture.height, left : left + picture.width] > 0).astype(np.uint8) * 255
+    shown = editor_picture(picture)
+    left, top = letterbox(shown)
+    cut = (alpha[top : top + shown.height, left : left + shown.width] > 0).astype(np.uint8) * 255
+    return np.asarray(PIL.Image.fromarray(cut).resize(picture.size, PIL.Image.NEAREST))
 
 
-def loop_request(values: dict, models: list[str]) -> LoopRequest:
-    """The form as the library's request: the picture as the editor shows it, with the painted mask (both engines)."""
-    engine = values["engine"]
+def open_upload(path: str | None) -> PIL.Image.Image | None:
+    """The uploaded photo through the library's one reader (orientation, bit depth, alpha, size limit)."""
+    from loopanimate.reader import read_picture
+
+    return None if not path else read_picture(path, what="the uploaded file")
+
+
+def number(values: dict, key: str, kind: type = float):
+    """A form value as a number, or one line naming the field (the page's widgets and API callers alike)."""
+    try:
+        value = kind(values[key])
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{key.replace('_', ' ')} {values[key]!r} is not a number: give one") from None
+    if kind is int and value != float(values[key]):
+        raise InvalidArgumentError(f"{key.replace('_', ' ')} {values[key]!r} is not a whole number: give one")
+    return value
+
+
+def loop_request(values: dict, picture: PIL.Image.Image) -> LoopRequest:
+    """The form as the library's request, with the painted mask (both engines)."""
+    engine = str(values["engine"])
     motion = engine == MOTION
-    size = values["size"].strip()
-    picture = fitted_picture(values["picture"])
+    size = str(values["size"] or "").strip()
     request = LoopRequest(
         image=picture,
-        prompt=values["prompt"],
+        prompt=str(values["prompt"] or ""),
         engine="motion" if motion else "diffusion",
         model=None if motion else engine.removeprefix("diffusion: "),
         mask=painted_mask(values["editor"], picture),
-        num_frames=int(values["frames"]),
-        seed=int(values["seed"]),
+        num_frames=number(values, "frames", int),
+        seed=number(values, "seed", int),
         size=parse_size(size) if size else None,
-        fps=float(values["fps"]),
-        motion_strength=float(values["motion"]),
-        interpolate=int(values["interpolate"]),
+        crop=bool(values["crop"]),
+        fps=number(values, "fps"),
+        motion_strength=number(values, "motion"),
+        interpolate=number(values, "interpolate", int),
     )
     if not motion:
-        request.steps = int(values["steps"])
-        request.guidance_text = float(values["guidance_text"])
-        request.guidance_image = float(values["guidance_image"])
-        request.negative_prompt = values["negative_prompt"]
+        request.steps = number(values, "steps", int)
+        request.guidance_text = number(values, "guidance_text")
+        request.guidance_image = number(values, "guidance_image")
+        request.negative_prompt = str(values["negative_prompt"] or "")
         request.loop_closure = values["loop_closure"]
     return request
 
 
-def animate(values: dict, models: list[str], progress) -> tuple[str, list[str], str, str]:
-    """Make the loop; return the MP4 to play, the files to download, the contact sheet and the scores."""
-    import gradio as gr
+class JobCancelled(Exception):
+    """The user pressed Cancel: the job stops at the next frame or step."""
 
+
+class Jobs:
+    """Each browser session's running job: its Cancel flag."""
+
+    def __init__(self) -> None:
+        self.flags: dict[str, threading.Event] = {}
+
+    def start(self, session: str) -> threading.Event:
+        self.flags[session] = flag = threading.Event()
+        return flag
+
+    def cancel(self, session: str) -> bool:
+        flag = self.flags.get(session)
+        if flag is not None:
+            flag.set()
+        return flag is not None
+
+    def finish(self, session: str) -> None:
+        self.flags.pop(session, None)
+
+
+@dataclass
+class Made:
+    """What one job made, for the page."""
+
+    files: list[str]  # MP4, GIF, WebP
+    sheet: str  # the contact sheet PNG
+    before_after: tuple[PIL.Image.Image, PIL.Image.Image]  # the photo, the loop's most moved frame
+    report: str  # engine, frames, Seam and Motion, the library's notes
+
+
+def make_files(
+    request: LoopRequest, stem: str, folder: Path, flag: threading.Event, report: Callable[[str], None]
+) -> Made:
+    """Make the loop and its files in `folder`, telling `report` each step or frame; stop if `flag` is set."""
     from loopanimate.contact_sheet import contact_sheet
     from loopanimate.evaluation.pixel_metrics import loop_scores
+    from loopanimate.frames import materialise
 
-    if values["picture"] is None:
-        raise gr.Error("no picture: drop a photo in the picture box first (PNG, JPEG or WebP)")
-    try:
-        request = loop_request(values, models)
-        progress(0, desc="making the loop")
-        loop = make_loop(request, progress=lambda step, total: progress((step, total), desc="denoising"))
-        folder = Path(tempfile.mkdtemp(prefix="loopanimate-"))
-        files = [str(folder / f"loop.{fmt}") for fmt in DOWNLOADS]
-        for path in files:
-            save_loop(loop, path)
-        sheet = folder / "contact-sheet.png"
-        contact_sheet(loop.frames[:-1], columns=6, every=max(1, (len(loop.frames) - 1) // 12)).save(sheet)
-    except LoopAnimateError as error:
-        raise gr.Error(str(error)) from None
-    scores = loop_scores(loop.frames)
+    def step(done: int, total: int) -> None:
+        if flag.is_set():
+            raise JobCancelled
+        report(f"denoising: step {done} of {total}")
+
+    loop = make_loop(request, progress=step)
+    files = []
+    for fmt in DOWNLOADS:
+
+        def frame(done: int, total: int, fmt: str = fmt) -> None:
+            if flag.is_set():
+                raise JobCancelled
+            report(f"making and encoding the {fmt.upper()}: frame {done} of {total}")
+
+        path = folder / f"{stem}-loop.{fmt}"
+        save_loop(loop, path, progress=frame)
+        files.append(str(path))
+    report("scoring the loop")
+    small = materialise(loop.frames)  # as written in the GIF, the smallest file
+    scores = loop_scores(small)
+    sheet = folder / f"{stem}-contact-sheet.png"
+    contact_sheet(small[:-1], columns=6, every=max(1, (len(small) - 1) // 12)).save(sheet)
+    steps = [float(np.abs(frame.astype(np.int16) - small[0]).mean()) for frame in small]
     seam = "n/a (still)" if scores["seam"] is None else f"{scores['seam']:.2f}"
-    report = (
-        f"**{loop.engine}** · {len(loop.frames) - 1} frames at {loop.fps:g} fps · Seam {seam} (≈ 1: invisible) · "
-        f"Motion {scores['motion']:.2f} px/frame\n\n" + "\n\n".join(loop.notes)
+    text = (
+        f"**{loop.engine}** · {len(small) - 1} frames at {loop.fps:g} fps · **Seam {seam}** · "
+        f"Motion {scores['motion']:.2f} px/frame\n\n{SEAM_HELP}.\n\n" + "\n\n".join(loop.notes)
     )
-    return files[0], files, str(sheet), report
+    before = PIL.Image.fromarray(small[0])
+    return Made(files, str(sheet), (before, PIL.Image.fromarray(small[int(np.argmax(steps))])), text)
 
 
-def build_app(models: list[str] | None = None):
-    """The gradio Blocks app over `models` (LoopAnimate model folders; none: the motion engine alone)."""
-    import gradio as gr
+def run_job(work: Callable[[Callable[[str], None]], Made]) -> Iterator[str | Made | BaseException]:
+    """Run `work(report)` on a worker thread; yield each report as it comes, then the result or the exception."""
+    messages: queue.Queue = queue.Queue()
+    outcome: list = []
 
+    def target() -> None:
+        try:
+            outcome.append(work(messages.put))
+        except BaseException as error:  # handed to the page, whatever it is
+            outcome.append(error)
+        finally:
+            messages.put(None)
+
+    worker = threading.Thread(target=target, name="loopanimate-job", daemon=True)
+    worker.start()
+    while (message := messages.get()) is not None:
+        while not messages.empty():  # only the newest of a burst
+            newer = messages.get()
+            if newer is None:
+                messages.put(None)
+                break
+            message = newer
+        yield message
+    worker.join()
+    yield outcome[0]
+
+
+def status_line(kind: str, text: str) -> str:
+    """The page's status line: ready, working, done, cancelled or error, with one line of text."""
+    return f'<div class="status status-{kind}" id="status-{kind}"><b>{kind}</b> · {text}</div>'
+
+
+def build_app(models: list[str] | None = None, work_root: str | None = None):
+    """The gradio Blocks app over `models` (LoopAnimate model folders; none: the motion engine alone). Each job's
+    files are written under `work_root` and removed once the page has them."""
     models = list(models or [])
     engines = engine_choices(models)
-    with gr.Blocks(title="LoopAnimate", analytics_enabled=False) as app:
+    root = Path(work_root or tempfile.mkdtemp(prefix="loopanimate-app-"))
+    jobs = Jobs()
+    with gr.Blocks(title="LoopAnimate", analytics_enabled=False, delete_cache=(600, 600)) as app:
         gr.Markdown("# LoopAnimate\nA photo and a prompt in, a seamless loop of its salient object out.")
+        picture = gr.State(None)  # the uploaded photo, read by the library's reader
+        made = gr.State([])  # the loops made since the page opened: (GIF path, caption)
         with gr.Row():
             with gr.Column():
-                picture = gr.Image(label="Picture", type="pil", sources=["upload", "clipboard"], elem_id="picture")
+                upload = gr.File(label="Photo (PNG, JPEG, WebP)", file_types=["image"], type="filepath",
+                                 elem_id="picture")  # fmt: skip
                 editor = gr.ImageEditor(
-                    label="What moves: the automatic mask in red; paint to add, erase to remove",
+                    label="What moves: the automatic mask in red over the photo; paint to add, erase to remove",
                     type="pil",
                     sources=[],
                     layers=False,
-                    canvas_size=(MOTION_MAX_SIDE, MOTION_MAX_SIDE),
+                    canvas_size=(EDITOR_SIDE, EDITOR_SIDE),
                     transforms=[],
-                    brush=gr.Brush(colors=["#ff3030"], color_mode="fixed", default_size=24),
+                    brush=gr.Brush(colors=[("#ff3030", MASK_OPACITY)], color_mode="fixed", default_size=24),
                     eraser=gr.Eraser(default_size=24),
                     elem_id="mask-editor",
                     interactive=True,
                 )
+                with gr.Row():
+                    reset = gr.Button("Reset to the automatic mask", size="sm", elem_id="reset-mask")
+                    save_mask = gr.Button("Save the mask as a PNG", size="sm", elem_id="save-mask")
+                mask_file = gr.File(label="Mask (white moves)", visible=False, elem_id="mask-file")
                 prompt = gr.Textbox(label="Prompt", placeholder="the cup sways gently", elem_id="prompt")
                 engine = gr.Radio(engines, value=engines[-1], label="Engine", elem_id="engine")
                 with gr.Row():
                     frames = gr.Slider(3, 140, value=35, step=1, label="Frames")
-                    motion = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Motion strength")
+                    motion = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Motion strength", info="0: still")
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                     random_seed = gr.Button("Random seed", size="sm")
                 with gr.Row():
-                    size = gr.Textbox(value="", label="Size (N or WxH, multiples of 8; empty: the picture's)",
-                                      elem_id="size")  # fmt: skip
+                    size = gr.Dropdown(SIZES, value="", allow_custom_value=True, label="Size",
+                                       info="or type N or WIDTHxHEIGHT (multiples of 8)", elem_id="size")  # fmt: skip
+                    crop = gr.Checkbox(False, label="Crop to fill the size", info="else the photo fits inside it")
+                with gr.Row():
                     fps = gr.Number(value=8, label="Frames per second")
-                    interpolate = gr.Slider(0, 7, value=0, step=1, label="Interpolated frames between each pair")
+                    interpolate = gr.Slider(0, 7, value=0, step=1, label="Smoother: frames between each pair")
                 with gr.Accordion("Advanced (diffusion)", open=False, visible=bool(models)):
-                    loop_closure = gr.Radio(list(LOOP_CLOSURES), value=LOOP_CLOSURES[0], label="Loop closure")
+                    loop_closure = gr.Radio(list(LOOP_CLOSURES), value=LOOP_CLOSURES[0], label="Loop closure",
+                                            info=CLOSURE_HELP)  # fmt: skip
                     steps = gr.Slider(1, 100, value=DIFFUSION_DEFAULTS["steps"], step=1, label="Steps")
-                    guidance_text = gr.Number(value=DIFFUSION_DEFAULTS["guidance_text"], label="Text guidance")
-                    guidance_image = gr.Number(value=DIFFUSION_DEFAULTS["guidance_image"], label="Image guidance")
+                    guidance_text = gr.Number(value=DIFFUSION_DEFAULTS["guidance_text"], label="Text guidance",
+                                              info="how strongly the prompt steers; 1 = not amplified")  # fmt: skip
+                    guidance_image = gr.Number(value=DIFFUSION_DEFAULTS["guidance_image"], label="Image guidance",
+                                               info="1 = off: the photo conditions the model but is not amplified; "
+                                               "above 1 keeps frames closer to the photo")  # fmt: skip
                     negative_prompt = gr.Textbox(value="", label="Negative prompt")
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     cancel = gr.Button("Cancel", elem_id="cancel")
             with gr.Column():
+                status = gr.HTML(status_line("ready", "drop a photo to start"), elem_id="status")
                 video = gr.Video(label="Loop", autoplay=True, loop=True, elem_id="loop-video")
-                downloads = gr.File(label="Download (MP4, GIF, WebP)", file_count="multiple", elem_id="downloads")
+                before_after = gr.ImageSlider(label="Before / after (the photo, the most moved frame)",
+                                              type="pil", elem_id="before-after")  # fmt: skip
+                downloads = gr.File(label="Downloads (MP4, GIF, WebP)", file_count="multiple", elem_id="downloads")
                 scores = gr.Markdown(elem_id="scores")
-                sheet = gr.Image(label="Contact sheet", type="filepath")
+                gr.Markdown("**Contact sheet** (every few frames, numbered)")
+                sheet = gr.Image(show_label=False, type="filepath", elem_id="contact-sheet")
+                gallery = gr.Gallery(label="Loops made since this page opened", columns=4, height=220,
+                                     object_fit="contain", elem_id="gallery")  # fmt: skip
         form = {
-            "picture": picture, "editor": editor, "prompt": prompt, "engine": engine, "frames": frames,
-            "motion": motion, "seed": seed, "size": size, "fps": fps, "interpolate": interpolate,
-            "loop_closure": loop_closure, "steps": steps, "guidance_text": guidance_text,
-            "guidance_image": guidance_image, "negative_prompt": negative_prompt,
+            "editor": editor, "prompt": prompt, "engine": engine, "frames": frames, "motion": motion, "seed": seed,
+            "size": size, "crop": crop, "fps": fps, "interpolate": interpolate, "loop_closure": loop_closure,
+            "steps": steps, "guidance_text": guidance_text, "guidance_image": guidance_image,
+            "negative_prompt": negative_prompt,
         }  # fmt: skip
+        results = [status, video, before_after, downloads, scores, sheet, gallery, made]
 
-        def on_animate(*values, progress=gr.Progress()):  # noqa: B008 (gradio's way to ask for a progress bar)
-            return animate(dict(zip(form, values, strict=True)), models, progress)
+        def on_upload(path):
+            try:
+                photo = open_upload(path)
+            except LoopAnimateError as error:
+                return None, None, status_line("error", str(error))
+            if photo is None:
+                return None, None, status_line("ready", "drop a photo to start")
+            note = f"{Path(path).name}, {photo.width}x{photo.height}: paint what moves, type a prompt, Animate"
+            return photo, editor_value(photo), status_line("ready", note)
 
-        results = [video, downloads, sheet, scores]
-        picture.change(editor_value, picture, editor)
+        def on_save_mask(editor_state, photo, request: gr.Request):
+            if photo is None:
+                return gr.update(visible=False), status_line("error", "no photo: drop one first")
+            mask = painted_mask(editor_state, photo)
+            if mask is None:
+                return gr.update(visible=False), status_line("error", "no mask to save: paint what moves first")
+            path = root / f"mask-{request.session_hash}.png"
+            PIL.Image.fromarray(mask, "L").save(path)
+            return gr.update(value=str(path), visible=True), status_line("ready", "the mask is ready to download")
+
+        def on_animate(data: dict, request: gr.Request):
+            # A set of inputs arrives as one {component: value} dict (gradio injects `request` only beside it).
+            values = {name: data[component] for name, component in form.items()}
+            photo, upload_path, gallery_items = data[picture], data[upload], data[made]
+            skip = [gr.skip()] * (len(results) - 1)
+            if photo is None:
+                yield [status_line("error", "no picture: drop a photo in the Photo box first"), *skip]
+                return
+            try:
+                loop_request_ = loop_request(values, photo)
+                loop_request_.check()
+            except LoopAnimateError as error:
+                yield [status_line("error", str(error)), *skip]
+                return
+            session = request.session_hash
+            flag = jobs.start(session)
+            folder = Path(tempfile.mkdtemp(prefix="job-", dir=root))
+            stem = Path(upload_path).stem if upload_path else "loop"
+            try:
+                for outcome in run_job(lambda report: make_files(loop_request_, stem, folder, flag, report)):
+                    if isinstance(outcome, str):
+                        yield [status_line("working", outcome), *skip]
+                    elif isinstance(outcome, Made):
+                        gallery_path = root / f"gallery-{session}-{len(gallery_items)}.gif"
+                        shutil.copyfile(outcome.files[1], gallery_path)
+                        items = [(str(gallery_path), f"{stem}: {values['prompt']}"), *gallery_items]
+                        yield [status_line("done", f"{stem}-loop: {len(outcome.files)} files ready"),
+                               outcome.files[0], outcome.before_after, outcome.files, outcome.report, outcome.sheet,
+                               items, items]  # fmt: skip
+                    elif isinstance(outcome, JobCancelled):
+                        yield [status_line("cancelled", "stopped; nothing was kept"), None, None, None, "", None,
+                               gr.skip(), gr.skip()]  # fmt: skip
+                    elif isinstance(outcome, LoopAnimateError):
+                        yield [status_line("error", str(outcome)), *skip]
+                    else:
+                        log.error("a job failed", exc_info=outcome)
+                        yield [status_line("error", f"internal error ({outcome.__class__.__name__}); see the "
+                                           "server's log"), *skip]  # fmt: skip
+            finally:
+                jobs.finish(session)
+                shutil.rmtree(folder, ignore_errors=True)  # the page has its own copies by now
+
+        def on_cancel(request: gr.Request):
+            if jobs.cancel(request.session_hash):
+                return status_line("working", "cancelling: the job stops at the next frame or step")
+            return status_line("ready", "nothing is running")
+
+        upload.change(on_upload, upload, [picture, editor, status])
+        reset.click(lambda photo: editor_value(photo), picture, editor)
+        save_mask.click(on_save_mask, [editor, picture], [mask_file, status])
         random_seed.click(lambda: random.randint(0, MAX_SEED), None, seed)
         # One loop at a time (the queue's limit, set in `serve`): a second request waits, a model never runs two.
-        job = run.click(on_animate, list(form.values()), results)
+        run.click(on_animate, {picture, upload, made, *form.values()}, results)
+        cancel.click(on_cancel, None, status, queue=False)
         examples = [
             [str(EXAMPLES / name), text] for name, text in EXAMPLE_PROMPTS.items() if (EXAMPLES / name).is_file()
         ]
-        gallery = gr.Examples(examples, [picture, prompt], label="Examples: click one to animate it")
-        example_job = gallery.load_input_event.then(editor_value, picture, editor).then(
-            on_animate, list(form.values()), results
-        )
-        cancel.click(None, None, None, cancels=[job, example_job])
+        gr.Examples(examples, [upload, prompt], label="Examples: click one, then Animate")
     return app
 
 
 def serve(models: list[str], host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the app on `host:port` until interrupted; never shared to the internet."""
-    app = build_app(models)
-    app.queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, share=False, ssr_mode=False, mcp_server=False, footer_links=[], quiet=True
-    )
+    """Serve the app on `host:port` until interrupted; never shared to the internet. Job files go when served, and
+    the app's folder when it stops."""
+    root = tempfile.mkdtemp(prefix="loopanimate-app-")
+    atexit.register(shutil.rmtree, root, True)
+    app = build_app(models, work_root=root)
+    try:
+        app.queue(default_concurrency_limit=1).launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            ssr_mode=False,
+            mcp_server=False,
+            footer_links=[],
+            quiet=True,
+            css=CSS,
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
