@@ -177,6 +177,11 @@ CASES = [
     ("train 37 frames", ["train", "--config", "c.yaml"], ["num_frames: 37 is out of range"], config(num_frames=37)),
     ("train zero lr", ["train", "--config", "c.yaml"], ["learning_rate: 0 is out of range"], config(learning_rate=0)),
     ("train no data", ["train", "--config", "c.yaml"], ["data: /nowhere/v.csv not found"], config(data="/nowhere/v.csv")),
+    ("train max_stride a hang", ["train", "--config", "c.yaml"], ["max_stride: 1000000000000 is out of range"],
+     config(max_stride=10**12)),
+    ("train empty data", ["train", "--config", "c.yaml"], ["holds 0 clip(s)", "add videos"], config()),
+    ("train missing validation picture", ["train", "--config", "c.yaml"], ["validation image not found: gone.png"],
+     config(validation_images=["gone.png"], validation_prompts=["x"])),
 ]  # fmt: skip
 
 
