@@ -99,6 +99,7 @@ class TrainConfig:
             read_picture(str(image), "validation image")
 
     def check_betas(self) -> None:
+        """AdamW's two moment decays, each from 0 up to (not including) 1."""
         if len(self.adam_betas) != 2:
             raise InvalidArgumentError(f"adam_betas: {list(self.adam_betas)} should be two numbers, e.g. [0.9, 0.999]")
         for number, beta in enumerate(self.adam_betas):
