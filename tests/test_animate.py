@@ -70,16 +70,17 @@ def test_only_requests_that_differ_in_picture_prompt_and_seed_share_a_run(tiny_m
 
 
 def test_a_mask_painted_on_the_picture_is_fitted_with_it(tmp_path):
-    """A 1200x600 photo becomes 512x256; its 1200x600 mask (left half white) follows, with no note about resizing."""
-    photo = PIL.Image.new("RGB", (1200, 600), (30, 90, 160))
-    photo.paste((230, 60, 40), (200, 150, 500, 450))
-    photo.paste((40, 220, 60), (700, 150, 1000, 450))
-    mask = PIL.Image.new("L", (1200, 600), 0)
-    mask.paste(255, (0, 0, 600, 600))
+    """A 2400x1200 photo becomes 1024x512; its 2400x1200 mask (left half white) follows, with no note about
+    resizing."""
+    photo = PIL.Image.new("RGB", (2400, 1200), (30, 90, 160))
+    photo.paste((230, 60, 40), (400, 300, 1000, 900))
+    photo.paste((40, 220, 60), (1400, 300, 2000, 900))
+    mask = PIL.Image.new("L", (2400, 1200), 0)
+    mask.paste(255, (0, 0, 1200, 1200))
     loop = make_loop(LoopRequest(photo, "the box bobs", num_frames=5, mask=mask))
-    assert loop.frames.shape[1:3] == (256, 512) and not any("resized" in note for note in loop.notes)
+    assert loop.frames.shape[1:3] == (512, 1024) and not any("resized" in note for note in loop.notes)
     moved = np.abs(loop.frames[2].astype(int) - loop.frames[0].astype(int)).sum(axis=2)
-    assert moved[:, :256].sum() > 0 and moved[:, 300:].sum() == 0  # only the masked half moves
+    assert moved[:, :512].sum() > 0 and moved[:, 600:].sum() == 0  # only the masked half moves
 
 
 def test_bfloat16_makes_the_same_loop_within_its_precision(tiny_model_dir, image):
@@ -106,7 +107,8 @@ def test_compile_wraps_every_block_in_place():
         ("phone", False, (800, 1200), (1616, 1080)),  # a portrait photo inside the portrait phone box
         ("phone", False, (1200, 800), (1080, 1616)),  # the preset turns to a landscape photo
         ("4k", True, (1600, 900), (2160, 3840)),
-        (None, False, (1200, 800), (341, 512)),  # no box: the long side at most 512, the exact shape
+        (None, False, (2400, 1600), (683, 1024)),  # no box: the long side at most 1024, the exact shape
+        (None, False, (600, 400), (400, 600)),  # a smaller photo keeps its own size
     ],
 )
 def test_the_loop_size_fits_the_box_keeping_the_picture_shape(size, crop, picture, expected):

@@ -86,9 +86,9 @@ def test_motion_engine_frame_count_is_not_capped_at_36(tmp_path, picture):
 
 
 def test_motion_engine_shrinks_large_pictures(tmp_path):
-    PIL.Image.new("RGB", (1200, 600), (10, 120, 200)).save(tmp_path / "big.png")
+    PIL.Image.new("RGB", (2400, 1200), (10, 120, 200)).save(tmp_path / "big.png")
     assert motion(str(tmp_path / "big.png"), tmp_path / "o", "--frames", "3") == 0
-    assert read_video(tmp_path / "o")[0].shape[1:3] == (256, 512)
+    assert read_video(tmp_path / "o")[0].shape[1:3] == (512, 1024)
 
 
 def test_motion_engine_honours_size(tmp_path, picture):

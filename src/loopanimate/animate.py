@@ -54,6 +54,7 @@ DIFFUSION_DEFAULTS = {
     "negative_prompt": "",
     "loop_closure": LOOP_CLOSURES[0],
     "loop_windows": LOOP_WINDOWS[0],
+    "motion_scale": None,
     "device": None,
     "dtype": "float32",
     "compile": False,
@@ -85,6 +86,20 @@ def parse_size(text: str, presets: bool = True) -> Size:
         )
     width, height = parts
     return height, width
+
+
+def model_clip_length(model: str | os.PathLike) -> int:
+    """The frames a model's motion modules learned (PIA: 16), from its UNet config, without loading torch."""
+    import json
+
+    from loopanimate.reader import read_text
+
+    try:
+        config = json.loads(read_text(Path(model) / "unet" / "config.json", "UNet config"))
+        trained = (config.get("conditioning") or {}).get("trained_frames")
+        return int(trained or config.get("motion_max_seq_length") or LOOPANIMATE_MAX_FRAMES)
+    except (InvalidArgumentError, ValueError, TypeError, AttributeError):
+        return LOOPANIMATE_MAX_FRAMES  # the loader says what is wrong with the folder, in its own words
 
 
 def box_of(size: Size, picture: tuple[int, int]) -> tuple[int, int]:
@@ -147,6 +162,7 @@ class LoopRequest:
     negative_prompt: str | None = None  # diffusion: text to guide away from
     loop_closure: str | None = None  # diffusion: cycle, none or condition
     loop_windows: str | None = None  # diffusion: how a cycle longer than the model is split (tiled or overlap)
+    motion_scale: int | None = None  # diffusion on PIA's weights: its motion preset 0-8 instead of motion_strength
     device: str | None = None  # diffusion: cpu, cuda, ... (None: cuda if available)
     dtype: str | None = None  # diffusion: float32, float16 or bfloat16 (half precision: GPUs)
     compile: bool | None = None  # diffusion: torch.compile the UNet's blocks (slow first loop, faster after)
@@ -207,7 +223,11 @@ class LoopRequest:
         check_number("guidance-text", self.setting("guidance_text"), 0.0, None)
         check_number("guidance-image", self.setting("guidance_image"), 0.0, None)
         check_int("frames", self.num_frames, 2, MAX_FRAMES)
-        check_frame_count(self.num_frames, self.setting("loop_closure"), LOOPANIMATE_MAX_FRAMES)
+        check_frame_count(self.num_frames, self.setting("loop_closure"), model_clip_length(self.model))
+        if self.motion_scale is not None:
+            from loopanimate.models.conditioning import AFFINITY_PRESETS
+
+            check_int("motion-scale", self.motion_scale, 0, len(AFFINITY_PRESETS) - 1)
         if self.device is not None:
             check_device(self.device)
         if self.setting("loop_windows") not in LOOP_WINDOWS:
@@ -477,6 +497,7 @@ def _run_diffusion_engine(
         loop_closure=first.setting("loop_closure"),
         loop_windows=first.setting("loop_windows"),
         motion_strength=first.motion_strength,
+        motion_scale=first.setting("motion_scale"),
         mask=None if masks is None else [PIL.Image.fromarray((m * 255).round().astype(np.uint8)) for m in masks],
     )
     note = f"engine: diffusion ({first.model}, {device}), {first.num_frames} frames at {width}x{height}"

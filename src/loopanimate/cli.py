@@ -140,6 +140,7 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
         negative_prompt=args.negative_prompt,
         loop_closure=args.loop_closure,
         loop_windows=args.loop_windows,
+        motion_scale=args.motion_scale,
         device=args.device,
         dtype=args.dtype,
         compile=args.compile,
@@ -427,12 +428,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     with atomic_dir(out) as tmp:
         pipe.save_pretrained(tmp)
         (tmp / "conversion_report.json").write_text(json.dumps(report, indent=2))
+    channels = report["conv_in_channels"]
+    new_zero = f" (the {channels[1] - channels[0]} new channels zero)" if channels[1] > channels[0] else ""
     print(
         f"wrote {out}: {report['tensors']} UNet tensors, {report['parameters']:,} parameters ({report['dtype']}), "
         f"{len(report['missing'])} missing and {len(report['unexpected'])} unexpected keys; conv_in "
         f"{report['conv_in_channels'][0]} -> {report['conv_in_channels'][1]} channels, motion positions "
         f"{report['motion_positions'][0]} -> {report['motion_positions'][1]}; largest difference from the source "
-        f"with the new inputs zero: {report['max_difference']:.1e}"
+        f"on random inputs{new_zero}: {report['max_difference']:.1e}"
     )
     return 0
 
@@ -507,6 +510,13 @@ def add_loop_options(parser: argparse.ArgumentParser, defaults: str = "") -> Non
         default=None,
         help="a cycle longer than 36 frames: tiles that move every step (tiled, default, each frame once) or "
         "overlapping windows (overlap, each frame twice)",
+    )
+    diffusion.add_argument(
+        "--motion-scale",
+        type=int,
+        default=None,
+        help="a PIA model's motion preset instead of --motion: 0-2 small to large, 3-5 loops, 6-8 styles (as "
+        "diffusers' PIAPipeline numbers them)",
     )
     diffusion.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     diffusion.add_argument("--dtype", choices=DTYPES, default=None, help="weights and compute (default: float32)")

@@ -20,7 +20,7 @@ from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.loaders.single_file_utils import convert_animatediff_checkpoint_to_diffusers, convert_ldm_unet_checkpoint
 from safetensors.torch import load_file
 
-from loopanimate.errors import ModelLoadError
+from loopanimate.errors import InvalidArgumentError, ModelLoadError
 from loopanimate.models.conditioning import PAPER_CONDITIONING, PIA_CONDITIONING, Conditioning
 from loopanimate.models.folders import component_folder
 from loopanimate.models.layout import (
@@ -30,6 +30,7 @@ from loopanimate.models.layout import (
     is_position_table,
 )
 from loopanimate.models.unet import LoopAnimateUNet
+from loopanimate.reader import read_text
 
 # Stable Diffusion 1.5's UNet: diffusers' UNet2DConditionModel defaults with CLIP ViT-L/14's width.
 SD15_UNET_CONFIG = {"sample_size": 64, "cross_attention_dim": 768}
@@ -85,9 +86,14 @@ def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DCo
     state = load_weights(path)
     if not any(key.startswith("model.diffusion_model.") for key in state):
         raise ModelLoadError(f"{path} has no `model.diffusion_model.*` weights: not a Stable Diffusion checkpoint")
-    unet = UNet2DConditionModel(**(config or SD15_UNET_CONFIG))
-    converted = convert_ldm_unet_checkpoint(state, dict(unet.config))
-    result = unet.load_state_dict(converted, strict=False)
+    try:
+        unet = UNet2DConditionModel(**(config or SD15_UNET_CONFIG))
+        converted = convert_ldm_unet_checkpoint(state, dict(unet.config))
+        result = unet.load_state_dict(converted, strict=False)
+    except (TypeError, ValueError, KeyError, IndexError, RuntimeError) as error:  # diffusers' own checks, each kind
+        raise ModelLoadError(
+            f"{path} does not fit the UNet config ({error.__class__.__name__}): give the right one with --unet-config"
+        ) from None
     if result.missing_keys or result.unexpected_keys:
         raise ModelLoadError(
             f"{path} does not fit the UNet config ({len(result.missing_keys)} missing, {len(result.unexpected_keys)} "
@@ -214,7 +220,9 @@ def read_unet_config(path: str | os.PathLike | None) -> dict | None:
     if path is None:
         return None
     try:
-        config = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        raise ModelLoadError(f"cannot read UNet config {path}: give a diffusers UNet config.json") from None
+        config = json.loads(read_text(path, "UNet config"))
+    except (InvalidArgumentError, json.JSONDecodeError):
+        config = None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"cannot read UNet config {path}: give a diffusers UNet config.json (a JSON object)")
     return {key: value for key, value in config.items() if not key.startswith("_")}
