@@ -7,8 +7,10 @@ import inspect
 import torch
 from diffusers import ModelMixin as ModelMixin  # re-exported: see the note below
 from diffusers import UNetMotionModel
+from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.unets.unet_motion_model import UNetMotionOutput
+from diffusers.utils.accelerate_utils import apply_forward_hook
 
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.conditioning import Conditioning
@@ -138,12 +140,24 @@ class LoopAnimateUNet(UNetMotionModel):
         }
         return super().forward(sample, timestep, encoder_hidden_states=contexts, **unet_kwargs)
 
+    def enable_forward_chunking(self, chunk_size: int | None = None, dim: int = 0) -> None:
+        """diffusers' feed-forward chunking (a memory lever: the 8x-wide GEGLU hidden layer exists for one chunk at a
+        time), except that the motion modules' blocks, whose tokens are (B * H * W, F, C), always chunk over frames
+        (dim 1), as diffusers' SVD temporal blocks do: dim 0 there would run one pixel position per chunk. The
+        default, chunks of 1 along dim 0, runs the spatial blocks one frame at a time and the motion modules one
+        frame position at a time; a larger `chunk_size` must divide every chunked dimension."""
+        super().enable_forward_chunking(chunk_size, dim)
+        for name, module in self.named_modules():
+            if ".motion_modules." in name and isinstance(module, BasicTransformerBlock):
+                module.set_chunk_feed_forward(chunk_size or 1, dim=1)
+
     def compile_blocks(self) -> None:
         """torch.compile every block in place (regional compilation): both `forward` and `forward_shared_down` call
         the blocks, so both run compiled, and a block compiles once for all its repeats."""
         for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
             block.compile()
 
+    @apply_forward_hook  # with model offload, an offloaded UNet moves to the device here too, as in `forward`
     def forward_shared_down(
         self, sample: torch.Tensor, timestep: torch.Tensor | float | int, image_context: torch.Tensor, text_contexts
     ) -> torch.Tensor:
@@ -172,7 +186,7 @@ class LoopAnimateUNet(UNetMotionModel):
         def per_branch(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.repeat(branches, *[1] * (tensor.dim() - 1))
 
-        hidden, emb, residuals = per_branch(hidden), per_branch(emb), tuple(map(per_branch, residuals))
+        hidden, emb = per_branch(hidden), per_branch(emb)
         text = text_contexts.repeat_interleave(num_frames, dim=0)  # (K * B * F, Nt, D)
         texts = {"mid": text, "up": text}
         mid_frames = {"num_frames": num_frames} if hasattr(self.mid_block, "motion_modules") else {}
@@ -180,6 +194,7 @@ class LoopAnimateUNet(UNetMotionModel):
         odd_size = any(side % 2**self.num_upsamplers for side in sample.shape[-2:])
         for number, block in enumerate(self.up_blocks):
             skips, residuals = residuals[-len(block.resnets) :], residuals[: -len(block.resnets)]
+            skips = tuple(map(per_branch, skips))  # repeated only when used: the skips wait at batch B, not K * B
             # Odd sizes: upsample to the skip's size, as diffusers' forward does.
             size = residuals[-1].shape[2:] if odd_size and number < len(self.up_blocks) - 1 else None
             context = {"encoder_hidden_states": texts} if getattr(block, "has_cross_attention", False) else {}

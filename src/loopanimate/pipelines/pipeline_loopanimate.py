@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +30,20 @@ from loopanimate.reader import read_picture
 
 ProgressCallback = Callable[[int, int], None]
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+
+
+@contextlib.contextmanager
+def forward_chunks(unet: LoopAnimateUNet, on: bool) -> Iterator[None]:
+    """Feed-forward chunking one frame at a time (`LoopAnimateUNet.enable_forward_chunking`) while inside, then
+    none: a UNet shared with a trainer goes back to training unchunked."""
+    if not on:
+        yield
+        return
+    unet.enable_forward_chunking()
+    try:
+        yield
+    finally:
+        unet.disable_forward_chunking()
 
 
 @dataclass
@@ -66,6 +81,15 @@ class LoopAnimatePipeline(DiffusionPipeline):
     (CLIPVisionModelWithProjection) with its `feature_extractor`, `text_encoder` (CLIPTextModel)
     with its `tokenizer`, and any diffusers `scheduler`. How the picture enters conv_in is the UNet's `conditioning`;
     a UNet whose routing reads no image tokens (`text`, as a converted PIA model) needs no image encoder.
+
+    Memory levers (bench/memory.py measures each; docs/decisions.md says why these defaults):
+    - half precision: load with `dtype=torch.float16` or `torch.bfloat16` (`load_pipeline`, `from_pretrained`).
+    - `decode_chunk_size` (call argument, default 4): frames per VAE decode, and pictures per VAE encode.
+    - `forward_chunking` (call argument, default True): the UNet's feed-forward layers one frame at a time.
+    - `share_down_path` (call argument, default True): guidance branches that differ in text share the down blocks.
+    - model offload: `pipe.enable_model_cpu_offload()` (diffusers; needs an accelerator) keeps only the model at
+      work on the device, in `model_cpu_offload_seq` order; off until called, since it replaces `pipe.to(device)`.
+    Attention needs no slicing: diffusers' SDPA processors (ours subclass them) never hold the score matrix.
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->unet->vae"
@@ -139,12 +163,17 @@ class LoopAnimatePipeline(DiffusionPipeline):
         return self.image_encoder.visual_projection(self.image_encoder.vision_model.post_layernorm(hidden))
 
     def encode_image_latents(
-        self, pixels: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+        self,
+        pixels: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        chunk_size: int = 16,
     ) -> torch.Tensor:
-        """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents: the posterior's mode, or a
-        draw from `generator` when the model's conditioning samples (PIA)."""
+        """VAE latents (B, 4, h, w) of images in [-1, 1], scaled like the video latents: the posterior's mode
+        (`chunk_size` pictures at a time), or a draw from `generator` when the model's conditioning samples (PIA)."""
         sample = self.unet.conditioning.image_latent == "sample"
-        return encode_latents(self.vae, pixels, generator=generator, sample=sample)
+        return encode_latents(
+            self.vae, pixels, chunk_size, generator=generator, sample=sample, device=self._execution_device
+        )
 
     def encode_images(self, images: list[PIL.Image.Image], text_tokens: torch.Tensor) -> torch.Tensor:
         """The down blocks' image tokens, or none (B, 0, D) for a UNet that reads none (it may have no encoder)."""
@@ -200,14 +229,14 @@ class LoopAnimatePipeline(DiffusionPipeline):
         self,
         image_tokens: torch.Tensor,
         text_tokens: torch.Tensor,
-        negative_prompts: list[str],
+        null_text: torch.Tensor | None,
         guidance_scale_image: float,
         guidance_scale_text: float,
     ) -> GuidanceContexts:
-        """Only the branches a scale other than 1 needs: (I, T) alone when both scales are 1."""
+        """Only the branches a scale other than 1 needs: (I, T) alone when both scales are 1. `null_text`: the
+        negative prompts' tokens, given when a scale is not 1."""
         image_contexts, text_contexts, branches = [image_tokens], [text_tokens], ["full"]
         if guidance_scale_image != 1.0 or guidance_scale_text != 1.0:
-            null_text = self.encode_text(negative_prompts).to(self.unet.dtype)
             image_contexts.append(image_tokens)
             text_contexts.append(null_text)
             branches.append("image")
@@ -268,13 +297,14 @@ class LoopAnimatePipeline(DiffusionPipeline):
         eta: float = 0.0,
         output_type: str = "pil",
         callback: ProgressCallback | None = None,
-        decode_chunk_size: int = 16,
+        decode_chunk_size: int = 4,
         loop_closure: str = LOOP_CLOSURES[0],
         motion_strength: float = 1.0,
         mask: PIL.Image.Image | list[PIL.Image.Image] | None = None,
         share_down_path: bool = True,
         loop_windows: str = LOOP_WINDOWS[0],
         motion_scale: int | None = None,
+        forward_chunking: bool = True,
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
@@ -292,6 +322,10 @@ class LoopAnimatePipeline(DiffusionPipeline):
         see only the image there); False runs every branch whole (the same result up to float rounding).
         loop_windows: how a cycle longer than the model is split: `tiled` (each frame once per step, at borders that
         move every step) or `overlap` (windows overlapping by half, blended).
+        decode_chunk_size: frames per VAE decode (and pictures per VAE encode): the decoder's activations at full
+        resolution grow with it, its speed hardly does. Results agree across sizes up to float rounding.
+        forward_chunking: run the UNet's feed-forward layers one frame at a time during this call (a memory lever, the
+        same result up to float rounding); False leaves the UNet as configured.
         """
         default_height, default_width = self.default_size()
         height, width = height or default_height, width or default_width
@@ -310,12 +344,15 @@ class LoopAnimatePipeline(DiffusionPipeline):
         # 1. Conditions: image at feature level (tokens, if the model reads them), text apart.
         pixels = self.video_processor.preprocess(images, height=height, width=width, resize_mode="crop")
         masks = None if mask is None else self.preprocess_masks(mask, images, height, width).to(device)  # (B, 1, H, W)
+        guided = guidance_scale_image != 1.0 or guidance_scale_text != 1.0
+        # Both texts before the picture: with model offload, each encoder moves to the device once, in seq order.
         text_tokens = self.encode_text(prompts).to(self.unet.dtype)
+        null_text = self.encode_text(negative_prompts).to(self.unet.dtype) if guided else None
         image_tokens = self.encode_images(images, text_tokens)
 
         # 2. Guidance branches, batched into one UNet call per window and step.
         contexts = self.guidance_contexts(
-            image_tokens, text_tokens, negative_prompts, guidance_scale_image, guidance_scale_text
+            image_tokens, text_tokens, null_text, guidance_scale_image, guidance_scale_text
         )
 
         # 3. Noise.
@@ -331,7 +368,8 @@ class LoopAnimatePipeline(DiffusionPipeline):
             latents = self.initial_noise(latent_shape, motion_strength, generator)
         latents = latents.to(device) * self.scheduler.init_noise_sigma
         # The picture at pixel level, after the noise: a sampled image latent draws next from the generator, as PIA's.
-        image_latents = self.encode_image_latents(pixels, generator).to(self.unet.dtype)  # (B, 4, h, w)
+        image_latents = self.encode_image_latents(pixels, generator, decode_chunk_size)  # (B, 4, h, w)
+        image_latents = image_latents.to(self.unet.dtype)
         condition = frame_conditioning(
             image_latents,
             closure.latent_frames,
@@ -357,30 +395,31 @@ class LoopAnimatePipeline(DiffusionPipeline):
         timesteps = self.scheduler.timesteps
         if background is not None:
             latents = background.blend(latents, timesteps[0])
-        for step, t in enumerate(timesteps):
-            offset = closure.offset(step)
-            # The condition rolls with the latents, so during a cycle the frame carrying the image latent sits at
-            # position -offset, not 0: every frame of the circle takes a turn next to the anchor.
-            rolled, rolled_condition = roll_frames(latents, offset), roll_frames(condition, offset)
-            eps = torch.zeros_like(rolled)
-            for indices, weights in windows:
-                window_eps = self.guided_noise(
-                    rolled[:, :, indices],
-                    rolled_condition[:, :, indices],
-                    t,
-                    contexts,
-                    guidance_scale_image,
-                    guidance_scale_text,
-                    share_down_path,
-                )
-                eps[:, :, indices] += (
-                    window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
-                )
-            latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
-            if background is not None:  # the outside is the picture, at the next step's noise level (clean at the end)
-                latents = background.blend(latents, timesteps[step + 1] if step + 1 < len(timesteps) else None)
-            if callback is not None:
-                callback(step + 1, len(timesteps))
+        with forward_chunks(self.unet, forward_chunking):
+            for step, t in enumerate(timesteps):
+                offset = closure.offset(step)
+                # The condition rolls with the latents, so during a cycle the frame carrying the image latent sits at
+                # position -offset, not 0: every frame of the circle takes a turn next to the anchor.
+                rolled, rolled_condition = roll_frames(latents, offset), roll_frames(condition, offset)
+                eps = torch.zeros_like(rolled)
+                for indices, weights in windows:
+                    window_eps = self.guided_noise(
+                        rolled[:, :, indices],
+                        rolled_condition[:, :, indices],
+                        t,
+                        contexts,
+                        guidance_scale_image,
+                        guidance_scale_text,
+                        share_down_path,
+                    )
+                    eps[:, :, indices] += (
+                        window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
+                    )
+                latents = self.scheduler.step(roll_frames(eps, -offset), t, latents, **step_kwargs).prev_sample
+                if background is not None:  # the outside is the picture, at the next step's noise level (clean last)
+                    latents = background.blend(latents, timesteps[step + 1] if step + 1 < len(timesteps) else None)
+                if callback is not None:
+                    callback(step + 1, len(timesteps))
 
         # 5. Frames. A cycle closes by repeating frame 0 after decoding: decoding it again in another chunk would give
         # other kernels and other last bits, and a seam frame that is not exactly the first.
