@@ -370,3 +370,19 @@ def test_states_come_back_from_json_and_safetensors_alone(tmp_path):
     again = (torch.rand(4, generator=generator), torch.rand(4), np.random.rand(4), random.random())
     for drawn, first in zip(again, expected, strict=True):
         torch.testing.assert_close(torch.as_tensor(drawn), torch.as_tensor(first), rtol=0, atol=0)
+
+
+def test_the_tiny_vae_fits_the_tiny_recipe_so_training_does_not_warn():
+    """`init-model --tiny` then `data synth`: the VAE's scaling factor gives those videos' latents unit variance."""
+    from loopanimate.data.synthetic import drifting_sprites
+    from loopanimate.models.latents import encode_latents
+    from loopanimate.pipelines.tiny import tiny_vae
+    from loopanimate.training.loss import LATENT_STD_RANGE
+
+    torch.manual_seed(3)
+    vae = tiny_vae()
+    frames = np.stack(list(drifting_sprites(6, (96, 128), seed=11)))  # other videos than the factor was fitted on
+    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    with torch.no_grad():
+        std = float(encode_latents(vae, pixels).std())  # as the trainer encodes its clips
+    assert LATENT_STD_RANGE[0] <= std <= LATENT_STD_RANGE[1] and 0.8 < std < 1.25

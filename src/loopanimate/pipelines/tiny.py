@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL
 from tokenizers import pre_tokenizers
@@ -49,8 +50,9 @@ def tiny_unet() -> LoopAnimateUNet:
 
 
 def tiny_vae() -> AutoencoderKL:
-    """Four levels, so latents are 1/8 of the image side as in Stable Diffusion."""
-    return AutoencoderKL(
+    """Four levels, so latents are 1/8 of the image side as in Stable Diffusion; its scaling factor fits its own
+    latents (SD's 0.18215 would leave a random VAE's latents far from unit variance, and training warns)."""
+    vae = AutoencoderKL(
         block_out_channels=(8, 16, 16, 16),
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
@@ -59,6 +61,18 @@ def tiny_vae() -> AutoencoderKL:
         norm_num_groups=8,
         sample_size=TINY_LATENT_SIZE * 8,
     )
+    vae.register_to_config(scaling_factor=unit_variance_factor(vae))
+    return vae
+
+
+@torch.no_grad()
+def unit_variance_factor(vae: AutoencoderKL) -> float:
+    """The scaling factor that gives `vae`'s latents of `data synth`'s videos (the tiny recipe's data) unit variance."""
+    from loopanimate.data.synthetic import drifting_sprites
+
+    frames = np.stack(list(drifting_sprites(8, (96, 128), seed=0)))  # (F, H, W, 3) uint8
+    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return round(1.0 / float(vae.encode(pixels).latent_dist.mode().std()), 5)
 
 
 def tiny_components(seed: int = 0) -> dict:
