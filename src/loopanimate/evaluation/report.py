@@ -17,7 +17,7 @@ from loopanimate.evaluation import metrics
 from loopanimate.evaluation.embeddings import RememberLast
 from loopanimate.evaluation.metrics import Embed
 from loopanimate.export import read_video
-from loopanimate.jsonl import iter_jsonl
+from loopanimate.jsonl import TEXT, iter_jsonl
 from loopanimate.reader import read_picture
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webp", ".mov", ".mkv", ".webm", ".avi")
@@ -65,7 +65,7 @@ def find_cases(source: str | os.PathLike) -> list[VideoCase]:
     source = Path(source)
     if source.is_file() and source.suffix == ".jsonl":
         cases = []
-        for entry in iter_jsonl(source, "video", '{"video": PATH, "image": PATH}'):
+        for entry in iter_jsonl(source, "video", '{"video": PATH, "image": PATH}', {"image": TEXT}):
             image = source.parent / entry["image"] if entry.get("image") else None
             cases.append(VideoCase(source.parent / entry["video"], image))
         return cases
