@@ -95,3 +95,12 @@ def test_pia_full_size_runs_the_peer_and_ours_on_the_same_converted_weights(tmp_
     assert list(runs) == ["PIAPipeline, 16 frames", "ours as PIA (none), 16 frames", "ours, cycle + mask, 16 frames",
                           "ours, cycle + mask, 35 frames"]  # fmt: skip
     assert all(run["seconds"] > 0 for run in runs.values())
+
+
+def test_memory_measures_every_lever_and_predicts_512(tmp_path):
+    run_bench("memory.py", "--out", str(tmp_path / "memory.json"))
+    output = json.loads((tmp_path / "memory.json").read_text())
+    configs = {run["config"] for run in output["results"]}
+    assert configs == {"all off", "forward chunking", "shared down path", "decode in chunks of 4", "defaults"}
+    assert all(run["denoise_bytes"] is not None and run["decode_bytes"] is not None for run in output["results"])
+    assert set(output["prediction"]["fits"]["defaults"]) >= {"bfloat16", "bfloat16 + offload", "float32"}
