@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import time
 from pathlib import Path
@@ -47,7 +48,8 @@ def our_pipeline(wider: bool) -> LoopAnimatePipeline:
 
 def peer_unet(ours: LoopAnimateUNet, in_channels: int) -> UNetMotionModel:
     """diffusers' own UNetMotionModel of our config, with our weights wherever the shapes agree."""
-    config = {k: v for k, v in ours.config.items() if not k.startswith("_")}
+    accepted = inspect.signature(UNetMotionModel.__init__).parameters  # ours adds keys (context_routing, ...)
+    config = {k: v for k, v in ours.config.items() if k in accepted}
     peer = UNetMotionModel(**{**config, "in_channels": in_channels}).eval()
     state = {k: v for k, v in ours.state_dict().items() if peer.state_dict()[k].shape == v.shape}
     peer.load_state_dict(state, strict=False)
@@ -72,9 +74,9 @@ def seconds(work) -> float:
     return time.perf_counter() - start
 
 
-def compare(wider: bool, side: int, steps: int, repeats: int) -> None:
+def compare(wider: bool, side: int, steps: int, repeats: int, frames: int = FRAMES) -> None:
     pipe, image = our_pipeline(wider), read_picture(EXAMPLE)
-    common = {"num_frames": FRAMES, "num_inference_steps": steps, "height": side, "width": side, "output_type": "pt"}
+    common = {"num_frames": frames, "num_inference_steps": steps, "height": side, "width": side, "output_type": "pt"}
 
     def ours(share: bool):
         return lambda: pipe(image, PROMPT, guidance_scale_text=GUIDANCE, loop_closure="none", share_down_path=share,
@@ -86,7 +88,7 @@ def compare(wider: bool, side: int, steps: int, repeats: int) -> None:
     }
     name = "wider (64/128/256)" if wider else "tiny (32/64)"
     parameters = sum(p.numel() for p in pipe.unet.parameters()) / 1e6
-    print(f"\n{name}, {parameters:.1f} M UNet parameters, {FRAMES} frames at {side}x{side}, {steps} steps, "
+    print(f"\n{name}, {parameters:.1f} M UNet parameters, {frames} frames at {side}x{side}, {steps} steps, "
           f"text guidance {GUIDANCE}; median of {repeats} alternating runs")  # fmt: skip
     print("| peer | ours / peer (shared down path) | ours / peer (switched off) |")
     print("| --- | ---: | ---: |")
@@ -99,11 +101,13 @@ def compare(wider: bool, side: int, steps: int, repeats: int) -> None:
         print(f"| {peer_name} | {statistics.median(ratios[True]):.2f} | {statistics.median(ratios[False]):.2f} |")
 
 
-def long_loops(model: str, steps: int) -> None:
-    pipe = load_pipeline(model) if Path(model).is_dir() else our_pipeline(False)
+def long_loops(model: str | None, steps: int, short_frames: int = 35) -> None:
+    trained = model is not None and Path(model).is_dir()
+    pipe = load_pipeline(model) if trained else our_pipeline(False)
     image, embed = read_picture(EXAMPLE), WeightFreeEmbedding()
-    print(f"\nlong loops on {model if Path(model).is_dir() else 'the tiny random model'}, 64x64, {steps} steps")
-    print("| windows | 140 / 35 frames time | Seam | Loop-C | Motion | worst step / median |")
+    print(f"\nlong loops on {model if trained else 'the tiny random model'}, 64x64, {steps} steps")
+    ratio = f"{4 * short_frames} / {short_frames} frames time"
+    print(f"| windows | {ratio} | Seam | Loop-C | Motion | worst step / median |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for windows in ("tiled", "overlap"):
 
@@ -112,9 +116,9 @@ def long_loops(model: str, steps: int) -> None:
                         height=64, width=64, output_type="pt", loop_windows=w,
                         generator=torch.Generator().manual_seed(0)).frames[0]  # fmt: skip
 
-        short = statistics.median(seconds(lambda: loop(35)) for _ in range(3))
+        short = statistics.median(seconds(lambda: loop(short_frames)) for _ in range(3))
         start = time.perf_counter()
-        video = loop(140)
+        video = loop(4 * short_frames)
         long = time.perf_counter() - start
         shown = video[:-1]  # (139, 3, H, W): the closing frame repeats frame 0
         step_sizes = [frame_step(shown[i], shown[(i + 1) % len(shown)]) for i in range(len(shown))]
@@ -128,8 +132,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--model", default="runs/tiny-cpu/final")
+    parser.add_argument("--fast", action="store_true", help="the tiny model, 8 frames, one step, one run (tests)")
     args = parser.parse_args()
     print(f"{torch.get_num_threads()} torch threads")
+    if args.fast:
+        compare(wider=False, side=32, steps=1, repeats=1, frames=8)
+        long_loops(None, steps=1, short_frames=6)
+        return
     compare(wider=False, side=64, steps=args.steps, repeats=args.repeats)
     compare(wider=True, side=128, steps=args.steps, repeats=args.repeats)
     long_loops(args.model, args.steps)

@@ -104,3 +104,9 @@ def test_memory_measures_every_lever_and_predicts_512(tmp_path):
     assert configs == {"all off", "forward chunking", "shared down path", "decode in chunks of 4", "defaults"}
     assert all(run["denoise_bytes"] is not None and run["decode_bytes"] is not None for run in output["results"])
     assert set(output["prediction"]["fits"]["defaults"]) >= {"bfloat16", "bfloat16 + offload", "float32"}
+
+
+def test_sampling_bench_runs_against_its_peers():
+    result = run_bench("sampling.py")
+    assert "| PIAPipeline |" in result.stdout and "| AnimateDiffPipeline |" in result.stdout
+    assert "| tiled |" in result.stdout and "| overlap |" in result.stdout
