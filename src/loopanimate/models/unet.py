@@ -159,17 +159,23 @@ class LoopAnimateUNet(UNetMotionModel):
 
     @apply_forward_hook  # with model offload, an offloaded UNet moves to the device here too, as in `forward`
     def forward_shared_down(
-        self, sample: torch.Tensor, timestep: torch.Tensor | float | int, image_context: torch.Tensor, text_contexts
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        image_context: torch.Tensor,
+        text_contexts: torch.Tensor,
+        one_branch_at_a_time: bool = False,
     ) -> torch.Tensor:
         """MITDF's dividend: the down blocks read only the image tokens, so guidance branches that differ only in their
         text run the down path once. sample (B, C, F, H, W); image_context (B, Ni, D); text_contexts (K * B, Nt, D),
-        branch-major. Returns the noise prediction (K * B, 4, F, H, W), as `forward` on the K-fold batch would."""
+        branch-major. Returns the noise prediction (K * B, 4, F, H, W), as `forward` on the K-fold batch would.
+        `one_branch_at_a_time`: the mid and up blocks run once per branch on batch B, not once on K * B (a memory
+        lever: the up path holds the peak activations, and the down path's skips are read, never copied)."""
         if not self.down_path_reads_image_only:
             raise InvalidArgumentError(
                 f"forward_shared_down needs context_routing='mitdf', not {self.config.context_routing!r}: use forward"
             )
         batch, _, num_frames = sample.shape[:3]
-        branches = text_contexts.shape[0] // batch
         timesteps = timestep if torch.is_tensor(timestep) else torch.tensor([timestep], device=sample.device)
         timesteps = timesteps.reshape(-1).to(sample.device).expand(batch)
         emb = self.time_embedding(self.time_proj(timesteps).to(dtype=self.dtype))  # (B, D)
@@ -181,17 +187,33 @@ class LoopAnimateUNet(UNetMotionModel):
             context = {"encoder_hidden_states": image} if getattr(block, "has_cross_attention", False) else {}
             hidden, block_residuals = block(hidden_states=hidden, temb=emb, num_frames=num_frames, **context)
             residuals += block_residuals
+        groups = text_contexts.split(batch) if one_branch_at_a_time else (text_contexts,)
+        odd_size = any(side % 2**self.num_upsamplers for side in sample.shape[-2:])
+        outputs = [self.mid_and_up(hidden, emb, residuals, texts, num_frames, odd_size) for texts in groups]
+        return torch.cat(outputs).unflatten(0, (-1, num_frames)).permute(0, 2, 1, 3, 4)  # (K * B, 4, F, H, W)
+
+    def mid_and_up(
+        self,
+        hidden: torch.Tensor,
+        emb: torch.Tensor,
+        residuals: tuple[torch.Tensor, ...],
+        text_contexts: torch.Tensor,
+        num_frames: int,
+        odd_size: bool,
+    ) -> torch.Tensor:
+        """The mid and up blocks for the text branches in `text_contexts` (K * B, Nt, D), continuing from one down path
+        at batch B (hidden, emb and residuals at B * F). Returns the noise (K * B * F, 4, H, W), branch-major."""
+        branches = text_contexts.shape[0] * num_frames // hidden.shape[0]
 
         # Every text branch continues from the same down path: (K * B * F, ...), branch-major like text_contexts.
         def per_branch(tensor: torch.Tensor) -> torch.Tensor:
-            return tensor.repeat(branches, *[1] * (tensor.dim() - 1))
+            return tensor if branches == 1 else tensor.repeat(branches, *[1] * (tensor.dim() - 1))
 
         hidden, emb = per_branch(hidden), per_branch(emb)
         text = text_contexts.repeat_interleave(num_frames, dim=0)  # (K * B * F, Nt, D)
         texts = {"mid": text, "up": text}
         mid_frames = {"num_frames": num_frames} if hasattr(self.mid_block, "motion_modules") else {}
         hidden = self.mid_block(hidden, emb, encoder_hidden_states=texts, **mid_frames)
-        odd_size = any(side % 2**self.num_upsamplers for side in sample.shape[-2:])
         for number, block in enumerate(self.up_blocks):
             skips, residuals = residuals[-len(block.resnets) :], residuals[: -len(block.resnets)]
             skips = tuple(map(per_branch, skips))  # repeated only when used: the skips wait at batch B, not K * B
@@ -208,5 +230,4 @@ class LoopAnimateUNet(UNetMotionModel):
             )
         if self.conv_norm_out:
             hidden = self.conv_act(self.conv_norm_out(hidden))
-        hidden = self.conv_out(hidden)  # (K * B * F, 4, H, W)
-        return hidden.unflatten(0, (branches * batch, num_frames)).permute(0, 2, 1, 3, 4)
+        return self.conv_out(hidden)  # (K * B * F, 4, H, W)

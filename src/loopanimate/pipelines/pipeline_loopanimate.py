@@ -87,6 +87,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
     - `decode_chunk_size` (call argument, default 4): frames per VAE decode, and pictures per VAE encode.
     - `forward_chunking` (call argument, default True): the UNet's feed-forward layers one frame at a time.
     - `share_down_path` (call argument, default True): guidance branches that differ in text share the down blocks.
+    - `sequential_guidance` (call argument, default True): guidance branches one after another, not batched.
     - model offload: `pipe.enable_model_cpu_offload()` (diffusers; needs an accelerator) keeps only the model at
       work on the device, in `model_cpu_offload_seq` order; off until called, since it replaces `pipe.to(device)`.
     Attention needs no slicing: diffusers' SDPA processors (ours subclass them) never hold the score matrix.
@@ -255,23 +256,30 @@ class LoopAnimatePipeline(DiffusionPipeline):
         guidance_scale_image: float,
         guidance_scale_text: float,
         share_down_path: bool = True,
+        sequential_guidance: bool = True,
     ) -> torch.Tensor:
         """The guided noise prediction for (B, 4, F, h, w) latents. The `full` and `image` branches differ only in
         their text, which MITDF gives to the mid and up blocks alone: with `share_down_path` they run the down path
-        once (`LoopAnimateUNet.forward_shared_down`); otherwise every branch runs whole, in one batched call."""
+        once (`LoopAnimateUNet.forward_shared_down`); otherwise every branch runs whole. `sequential_guidance` runs
+        the branches (or their mid and up blocks) one after another on batch B; otherwise in one batched call."""
         batch, count = latents.shape[0], len(contexts.branches)
         # The pixel-level condition stays in every branch, the unconditional one too: training never drops the
         # image latent (only the CLIP tokens), so the model has never seen a loop without its frame-0 anchor.
         model_input = torch.cat([self.scheduler.scale_model_input(latents, timestep), condition], dim=1)  # (B, 9, ...)
         if share_down_path and count > 1 and self.unet.down_path_reads_image_only:
             shared = self.unet.forward_shared_down(
-                model_input, timestep, contexts.image[:batch], contexts.text[: 2 * batch]
+                model_input, timestep, contexts.image[:batch], contexts.text[: 2 * batch], sequential_guidance
             )  # (2 * B, 4, F, h, w): full, image
             predictions = [shared]
             if count == 3:  # the unconditional branch has its own image tokens (zeros), so its own down path
                 uncond = self.unet(model_input, timestep, contexts.image[2 * batch :], contexts.text[2 * batch :])
                 predictions.append(uncond.sample)
             eps_all = torch.cat(predictions)
+        elif sequential_guidance:
+            images, texts = contexts.image.split(batch), contexts.text.split(batch)
+            eps_all = torch.cat(
+                [self.unet(model_input, timestep, i, t).sample for i, t in zip(images, texts, strict=True)]
+            )
         else:
             batched_input = model_input.repeat(count, 1, 1, 1, 1)  # (count * B, 9, F, h, w)
             eps_all = self.unet(batched_input, timestep, contexts.image, contexts.text).sample
@@ -305,6 +313,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         loop_windows: str = LOOP_WINDOWS[0],
         motion_scale: int | None = None,
         forward_chunking: bool = True,
+        sequential_guidance: bool = True,
         return_dict: bool = True,
     ) -> AnimateDiffPipelineOutput | tuple:
         """Generate one loop per image. `callback(step, num_steps)` is called after every denoising step.
@@ -326,6 +335,9 @@ class LoopAnimatePipeline(DiffusionPipeline):
         resolution grow with it, its speed hardly does. Results agree across sizes up to float rounding.
         forward_chunking: run the UNet's feed-forward layers one frame at a time during this call (a memory lever, the
         same result up to float rounding); False leaves the UNet as configured.
+        sequential_guidance: run the guidance branches one after another, each on the batch of the videos (with the
+        shared down path, only their mid and up blocks); False batches them in one call, with that many times the
+        activations. The same result up to float rounding.
         """
         default_height, default_width = self.default_size()
         height, width = height or default_height, width or default_width
@@ -411,6 +423,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
                         guidance_scale_image,
                         guidance_scale_text,
                         share_down_path,
+                        sequential_guidance,
                     )
                     eps[:, :, indices] += (
                         window_eps if weights is None else window_eps * weights.to(eps).view(1, 1, -1, 1, 1)
