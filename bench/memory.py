@@ -1,15 +1,16 @@
 """Peak memory of the full-size pipeline with each memory lever on and off (issue 27), and what the levers cost in time.
 
 bench/full_size.py's shapes (SD 1.5 UNet with 36-position motion modules, SD VAE, CLIP ViT-L/14-size encoders), random
-weights, 35 frames, text guidance 7.5, one denoising step (the peak is one step's: more steps add time, not memory).
-Every configuration runs in a fresh process (bench/measure.py), and two phases are measured apart: denoising
-(encoders and UNet) and VAE decoding, each as its peak above the weights; the pipeline's peak is the weights plus the
-larger. The levers: `forward_chunking`, `share_down_path`, `decode_chunk_size` (off: every frame in one decode), half
-precision (weights and activations) and, on CUDA, `enable_model_cpu_offload`.
+weights, 35 frames, text guidance 7.5, two denoising steps (the peak is one step's; the second step's time is the
+steady one). Every configuration runs in a fresh process (bench/measure.py), and two phases are measured apart:
+denoising (encoders and UNet) and VAE decoding, each as its peak above the weights; the pipeline's peak is the weights
+plus the larger. The levers: `forward_chunking`, `share_down_path`, `sequential_guidance`, `decode_chunk_size` (off:
+every frame in one decode), half precision (weights and activations) and, on CUDA, `enable_model_cpu_offload`.
 
 On CUDA (`--device cuda`): torch.cuda.max_memory_allocated at 512x512, float32 and bfloat16, offload on and off.
-On CPU (always): bfloat16, peak resident memory, at 64, 128 and 192 pixels a side (35 frames) and at 128 with 12 and 24
-frames; a straight line through the peaks against pixels x frames predicts 512x512 x 35 frames, printed as a prediction.
+On CPU (always): bfloat16, peak resident memory: every lever at 128 and 192 pixels a side, all off and the defaults at
+256 too, the defaults at 192 with 12 and 24 frames; a straight line through the peaks against pixels x frames
+predicts 512x512 x 35 frames, printed as a prediction.
 `--fast`: the tiny pipeline at two small sizes, in this process: a smoke run of the whole script for the test suite.
 
     python bench/memory.py [--device cuda] [--out memory.json] [--fast]
@@ -30,20 +31,24 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 GOAL_BYTES = 8e9  # issue 27: 512x512, 35 frames, guided, default levers on an 8 GB card
 CARDS = {"8 GB": 8e9, "12 GB": 12e9, "16 GB": 16e9, "24 GB": 24e9, "48 GB": 48e9, "80 GB": 80e9}
 # Lever settings: all off, then one lever on at a time, then the pipeline's defaults (decode_chunk_size 0: all frames).
-ALL_OFF = {"forward_chunking": False, "share_down_path": False, "decode_chunk_size": 0}
+ALL_OFF = {"forward_chunking": False, "share_down_path": False, "sequential_guidance": False, "decode_chunk_size": 0}
+DEFAULTS = {"forward_chunking": True, "share_down_path": True, "sequential_guidance": True, "decode_chunk_size": 4}
 CONFIGS = {
     "all off": {},
     "forward chunking": {"forward_chunking": True},
     "shared down path": {"share_down_path": True},
+    "sequential guidance": {"sequential_guidance": True},
     "decode in chunks of 4": {"decode_chunk_size": 4},
-    "defaults": {"forward_chunking": True, "share_down_path": True, "decode_chunk_size": 4},
+    "defaults": DEFAULTS,
 }
-DECODE_AS_ALL_OFF = ("forward chunking", "shared down path")  # their decoding is all-off's: measured once, reused
+DECODE_AS_ALL_OFF = ("forward chunking", "shared down path", "sequential guidance")  # decoded as all off: measured once
 
 
 def full_size_pipeline(dtype):
     """bench/full_size.py's pipeline, built on the meta device and filled with bfloat16 noise: seconds, not a minute,
     and the float32 weights never exist on a CPU run (values do not change memory or time)."""
+    import ctypes
+
     import torch
     from accelerate import init_empty_weights
     from accelerate.utils import set_module_tensor_to_device
@@ -51,13 +56,17 @@ def full_size_pipeline(dtype):
 
     with init_empty_weights():
         pipe = build()
-    pool = torch.randn(2**22, generator=torch.Generator().manual_seed(0)) * 0.02
+    pool = (torch.randn(2**22, generator=torch.Generator().manual_seed(0)) * 0.02).to(dtype)
     for model in (pipe.vae, pipe.unet, pipe.image_encoder, pipe.text_encoder):
         for name, parameter in list(model.named_parameters()):
-            count = parameter.numel()
-            values = pool[:count] if count <= pool.numel() else pool.repeat(count // pool.numel() + 1)[:count]
-            set_module_tensor_to_device(model, name, "cpu", value=values.view(parameter.shape).clone(), dtype=dtype)
-    return pipe.to(dtype=dtype)  # the buffers (motion position tables) too
+            values = torch.empty(parameter.numel(), dtype=dtype)
+            for start in range(0, values.numel(), pool.numel()):  # tiled in place: no temporaries left in the heap
+                piece = values[start : start + pool.numel()]
+                piece.copy_(pool[: piece.numel()])
+            set_module_tensor_to_device(model, name, "cpu", value=values.view(parameter.shape), dtype=dtype)
+    pipe.to(dtype=dtype)  # the buffers (motion position tables) too
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap back to the system, so the call's peak is not hidden in it
+    return pipe
 
 
 def weight_bytes(pipe) -> dict[str, int]:
@@ -92,13 +101,13 @@ def child(setting: dict) -> dict:
     marks = {}
 
     def after_step(step: int, steps: int) -> None:
+        marks[step] = time.perf_counter()
         if step == steps:  # denoising is over: its peak, then a fresh peak for decoding
             marks["denoise"] = peak_since(device, marks["weights"])
-            marks["denoise_end"] = time.perf_counter()
             marks["decode_start"] = start_peak(device)
 
     marks["weights"] = start_peak(device)
-    start = time.perf_counter()
+    start = marks[0] = time.perf_counter()
     pipe(image, PROMPT, num_frames=setting["frames"], num_inference_steps=setting["steps"], guidance_scale_text=7.5,
          height=setting["side"], width=setting["side"], output_type="latent" if setting["skip_decode"] else "np",
          callback=after_step, generator=torch.Generator().manual_seed(0), **levers)  # fmt: skip
@@ -109,37 +118,40 @@ def child(setting: dict) -> dict:
         "weights_resident": marks["weights"],  # CUDA: allocated on the device; CPU: the process's resident size
         "denoise_bytes": marks["denoise"],
         "decode_bytes": None if setting["skip_decode"] else decode,
-        "denoise_seconds": marks["denoise_end"] - start,
-        "decode_seconds": None if setting["skip_decode"] else end - marks["denoise_end"],
+        "denoise_seconds": marks[setting["steps"]] - start,
+        "step_seconds": marks[setting["steps"]] - marks[setting["steps"] - 1],  # the last step: kernels ready
+        "decode_seconds": None if setting["skip_decode"] else end - marks[setting["steps"]],
         "weights": weight_bytes(pipe),
     }
 
 
 def plan(device: str, fast: bool) -> list[dict]:
-    """The runs: every configuration at the lever sizes, all off and the defaults at the other sizes of the pixel fit,
-    the defaults at fewer frames at the largest lever size (the frame fit)."""
-    frames = 8 if fast else 35
-    base = {"device": device, "dtype": "bfloat16", "steps": 1, "offload": False, "full_size": not fast}
-    base["frames"] = frames
+    """The runs: every configuration at the lever sizes, all off and the defaults at a larger size (the pixel fit),
+    the defaults at fewer frames (the frame fit; their decoding, frames at a time, is the 35-frame run's)."""
+    base = {"device": device, "dtype": "bfloat16", "steps": 2, "offload": False, "full_size": not fast}
+    base["frames"] = 8 if fast else 35
     if device.startswith("cuda"):
         runs = [{**base, "config": config, "side": 512} for config in CONFIGS]
         runs += [{**base, "config": config, "side": 512, "offload": True} for config in ("all off", "defaults")]
         runs += [{**base, "config": "all off", "side": 512, "dtype": "float32"}]
-    else:
-        lever_sides, more_sides, fewer_frames = ((32,), (64,), (4,)) if fast else ((64, 128), (192,), (12, 24))
-        runs = [{**base, "config": config, "side": side} for side in lever_sides for config in CONFIGS]
-        runs += [{**base, "config": config, "side": side} for side in more_sides for config in ("all off", "defaults")]
-        runs += [{**base, "config": "defaults", "side": lever_sides[-1], "frames": f} for f in fewer_frames]
-    return [{**run, "skip_decode": run["config"] in DECODE_AS_ALL_OFF} for run in runs]
+        return [{**run, "skip_decode": run["config"] in DECODE_AS_ALL_OFF} for run in runs]
+    lever_sides, more_sides, fewer_frames = ((32,), (64,), (4,)) if fast else ((128, 192), (256,), (12, 24))
+    runs = [{**base, "config": config, "side": side} for side in lever_sides for config in CONFIGS]
+    runs += [{**base, "config": config, "side": side} for side in more_sides for config in ("all off", "defaults")]
+    runs = [{**run, "skip_decode": run["config"] in DECODE_AS_ALL_OFF} for run in runs]
+    series = {**base, "config": "defaults", "side": lever_sides[-1], "skip_decode": True}
+    return runs + [{**series, "frames": frames} for frames in fewer_frames]
 
 
 def fill_decode(results: list[dict]) -> None:
-    """Lever runs that decode like all off take all off's decoding (same size, frames, dtype and offload)."""
-    key = lambda r: (r["side"], r["frames"], r["dtype"], r["offload"])  # noqa: E731
-    all_off = {key(r): r for r in results if r["config"] == "all off"}
+    """Runs that decode as another run did take its decoding: lever runs all off's, the frame series the defaults'."""
     for r in results:
         if r["skip_decode"]:
-            r["decode_bytes"], r["decode_seconds"] = all_off[key(r)]["decode_bytes"], all_off[key(r)]["decode_seconds"]
+            source = "all off" if r["config"] in DECODE_AS_ALL_OFF else r["config"]
+            same = ("side", "dtype", "offload") if source == "defaults" else ("side", "frames", "dtype", "offload")
+            match = next(b for b in results if b["config"] == source and not b["skip_decode"]
+                         and all(b[k] == r[k] for k in same))  # fmt: skip
+            r["decode_bytes"], r["decode_seconds"] = match["decode_bytes"], match["decode_seconds"]
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
@@ -154,14 +166,15 @@ def predict(results: list[dict], side: int, frames: int) -> dict:
     pixels x frames decoded at once (decoding), plus the weights a GPU would hold, in bfloat16; float32 doubles all."""
     cpu = [r for r in results if r["dtype"] == "bfloat16" and not r["offload"]]
     weights = cpu[0]["weights"]
+    frames_decoded = {"all off": lambda r: r["frames"], "defaults": lambda r: DEFAULTS["decode_chunk_size"]}
     prediction = {"side": side, "frames": frames, "kind": "predicted from CPU peaks", "fits": {}}
     for config in ("all off", "defaults"):
         runs = [r for r in cpu if r["config"] == config]
-        chunk = CONFIGS[config].get("decode_chunk_size")
+        decoded = frames_decoded[config]
         denoise = fit_line([(r["side"] ** 2 * r["frames"], r["denoise_bytes"]) for r in runs])
-        decode = fit_line([(r["side"] ** 2 * (chunk or r["frames"]), r["decode_bytes"]) for r in runs])
+        decode = fit_line([(r["side"] ** 2 * decoded(r), r["decode_bytes"]) for r in runs if not r["skip_decode"]])
         denoise_bytes = denoise[0] + denoise[1] * side**2 * frames
-        decode_bytes = decode[0] + decode[1] * side**2 * (chunk or frames)
+        decode_bytes = decode[0] + decode[1] * side**2 * decoded({"frames": frames})
         everything = sum(weights.values())
         whole = everything + max(denoise_bytes, decode_bytes)
         # Offload keeps the UNet and the VAE (encoded first, moved off only at the end) while denoising, the VAE alone
@@ -196,27 +209,24 @@ def gib(value: float | None) -> str:
 
 
 def table(results: list[dict]) -> list[str]:
-    """One row a run: peaks above the weights per phase, the peak with them (resident or allocated), time."""
-    cuda = results[0]["device"].startswith("cuda")
-    kind = "measured on CUDA (allocated)" if cuda else "measured on CPU (peak RSS)"
-    lines = ["| levers | dtype | offload | size | frames | denoise GiB | decode GiB | peak GiB | denoise s | "
-             "all s | time / all off |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    """One row a run: peaks above the weights per phase, the peak with them (resident or allocated), and the last
+    step's and the decoding's seconds, as ratios to all off at the same size, frames, dtype and offload."""
+    kind = "measured on CUDA (allocated)" if results[0]["device"].startswith("cuda") else "measured on CPU (peak RSS)"
+    header = ("levers", "dtype", "offload", "size", "frames", "denoise GiB", "decode GiB", "peak GiB", "step s",
+              "step / all off", "decode s", "decode / all off")  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "| --- | --- | --- |" + " ---: |" * (len(header) - 3)]
+    same = ("side", "frames", "dtype", "offload")
     for r in results:
-        seconds = r["denoise_seconds"] + r["decode_seconds"]
-        same = ("side", "frames", "dtype", "offload")
-        base = [b for b in results if b["config"] == "all off" and all(b[k] == r[k] for k in same)]
-        ratio = f"{seconds / (base[0]['denoise_seconds'] + base[0]['decode_seconds']):.2f}" if base else "—"
+        base = next((b for b in results if b["config"] == "all off" and all(b[k] == r[k] for k in same)), None)
+        step_ratio = f"{r['step_seconds'] / base['step_seconds']:.2f}" if base else "—"
+        decode_ratio = f"{r['decode_seconds'] / base['decode_seconds']:.2f}" if base else "—"
         peak = r["weights_resident"] + max(r["denoise_bytes"], r["decode_bytes"])
         lines.append(f"| {r['config']} | {r['dtype']} | {'on' if r['offload'] else 'off'} | {r['side']}² | "
                      f"{r['frames']} | {gib(r['denoise_bytes'])} | {gib(r['decode_bytes'])} | {gib(peak)} | "
-                     f"{r['denoise_seconds']:.1f} | {seconds:.1f} | {ratio} |")  # fmt: skip
-    return [
-        f"Kind: {kind}; denoise and decode are peaks above the weights, peak adds what was held before the call "
-        "(CPU: weights and the process itself).",
-        "",
-        *lines,
-    ]
+                     f"{r['step_seconds']:.1f} | {step_ratio} | {r['decode_seconds']:.1f} | "
+                     f"{decode_ratio} |")  # fmt: skip
+    return [f"Kind: {kind}. denoise, decode: peaks above the weights; peak: with what was held before the call (CPU: "
+            "weights and the process itself).", "", *lines]  # fmt: skip
 
 
 def fits(prediction: dict) -> list[str]:
@@ -245,7 +255,7 @@ def main() -> None:
         results.append(child(setting) if args.fast else run_child(__file__, [json.dumps(setting)]))
         r = results[-1]
         print(f"# {r['config']}, {r['side']}², {r['frames']} frames: denoise {gib(r['denoise_bytes'])} GiB, "
-              f"decode {gib(r['decode_bytes'])} GiB, {r['denoise_seconds']:.1f} s", flush=True)  # fmt: skip
+              f"decode {gib(r['decode_bytes'])} GiB, step {r['step_seconds']:.1f} s", flush=True)  # fmt: skip
     fill_decode(results)
     output = {"results": results}
     print("\n".join(table(results)))
