@@ -101,7 +101,8 @@ def test_memory_measures_every_lever_and_predicts_512(tmp_path):
     run_bench("memory.py", "--out", str(tmp_path / "memory.json"))
     output = json.loads((tmp_path / "memory.json").read_text())
     configs = {run["config"] for run in output["results"]}
-    assert configs == {"all off", "forward chunking", "shared down path", "decode in chunks of 4", "defaults"}
+    levers = {"forward chunking", "shared down path", "sequential guidance", "decode in chunks of 4"}
+    assert configs == {"all off", "defaults", *levers}
     assert all(run["denoise_bytes"] is not None and run["decode_bytes"] is not None for run in output["results"])
     assert set(output["prediction"]["fits"]["defaults"]) >= {"bfloat16", "bfloat16 + offload", "float32"}
 
