@@ -1,5 +1,9 @@
 """PIA on our pipeline: tiny random weights in PIA's two published layouts, converted, and run against diffusers'
-own PIAPipeline (the peer's code is the reference), then with what PIA lacks: cycle, masks, long loops, strength."""
+own PIAPipeline (the peer's code is the reference), then with what PIA lacks: cycle, masks, long loops, strength;
+and training started from it (`init_from`)."""
+
+from dataclasses import replace
+from pathlib import Path
 
 import PIL.Image
 import pytest
@@ -15,27 +19,33 @@ from diffusers import (
 from diffusers.pipelines.deprecated.pia.pipeline_pia import PIAPipeline, prepare_mask_coef_by_statistics
 
 from loopanimate.cli import main
+from loopanimate.data.synthetic import drifting_sprites, write_mp4
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.conditioning import (
     AFFINITY_PRESETS,
+    PAPER_CONDITIONING,
     PIA_CONDITIONING,
     STRENGTH_PRESET,
     frame_affinity,
     frame_conditioning,
 )
-from loopanimate.models.convert import convert_unet, max_difference
+from loopanimate.models.convert import convert_unet, max_difference, switch_conditioning
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.pipelines.assemble import sd15_scheduler
 from loopanimate.pipelines.tiny import tiny_components
+from loopanimate.training.config import load_config
+from loopanimate.training.trainer import train
 from tests.conftest import SIZE, seeded
 from tests.test_convert import UNET2D, animatediff_keys
+from tests.test_training import write_config
 
 PARITY_FRAMES = 16  # PIA's trained length: every loop preset's whole table is used
 # Largest pixel difference (frames in [0, 1]) from PIAPipeline, measured: 1.2e-6 to 1.5e-6 for the nine presets with
-# DDIM, 6e-7 with Euler (float32 rounding: our guidance branches are batched in another order). The image latent's mode
-# instead of PIA's sample moves pixels by 0.1, image and mask channels swapped by 0.25.
-PARITY_TOLERANCE = 1e-5
+# DDIM, 6e-7 with Euler, with batched guidance branches; up to 1.2e-5 (preset 6) with them run one after another (the
+# default since sequential_guidance): float32 rounding. The image latent's mode instead of PIA's sample moves pixels
+# by 0.1, image and mask channels swapped by 0.25.
+PARITY_TOLERANCE = 3e-5
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +262,101 @@ def test_pia_refuses_more_frames_than_it_learned_unless_cycled(pipes, square_ima
     _, pipe = pipes
     with pytest.raises(InvalidArgumentError, match=r"give 2 to 16 .* or loop closure cycle"):
         ours(pipe, square_image, num_frames=17, loop_closure="none")
+
+
+# Largest output difference between PIA and its switch on permuted inputs, measured 9.5e-7 (float rounding: conv_in
+# sums its channels in another order); with the channels relabelled instead of permuted, 1.16.
+SWITCH_TOLERANCE = 1e-5
+
+
+def test_init_from_switches_pia_to_the_papers_condition_and_computes_what_pia_computes(converted):
+    # PIA's own 32 motion positions, as its checkpoint has them: the switch extends them to 36.
+    pia = LoopAnimateUNet.from_config({**converted.config, "motion_max_seq_length": 32}).eval()
+    state = {key: value for key, value in converted.state_dict().items() if not key.endswith(".pe")}
+    assert not pia.load_state_dict(state, strict=False).unexpected_keys
+    paper = replace(PAPER_CONDITIONING, trained_frames=15)
+    switched = switch_conditioning(pia, paper).eval()
+    assert switched.conditioning == paper and switched.config.context_routing == "text"
+    assert switched.config.motion_max_seq_length == 36
+    generator = seeded(1)
+    inputs = torch.randn(1, 9, 16, 8, 8, generator=generator)  # PIA's order: noisy 0-3, mask 4, image 5-8
+    text = torch.randn(1, 7, 32, generator=generator)
+    permuted = inputs[:, [0, 1, 2, 3, 5, 6, 7, 8, 4]]  # ours: noisy, image, mask
+    with torch.no_grad():
+        expected = pia(inputs, 500, text[:, :0], text).sample
+        actual = switched(permuted, 500, text[:, :0], text).sample
+        assert switched(permuted.repeat(1, 1, 3, 1, 1)[:, :, :36], 500, text[:, :0], text).sample.shape[2] == 36
+    torch.testing.assert_close(actual, expected, rtol=0, atol=SWITCH_TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def pia_model_dir(pia_files, tmp_path_factory) -> str:
+    """A converted PIA pipeline folder, as `loopanimate convert` writes it."""
+    folder = tmp_path_factory.mktemp("pia-model") / "model"
+    assert main(["convert", "--unet", str(pia_files / "sd"), "--motion-module", str(pia_files / "pia.ckpt"),
+                 "-o", str(folder)]) == 0  # fmt: skip
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def sprite_videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sprites")
+    for number in range(2):
+        write_mp4(folder / f"v{number}.mp4", drifting_sprites(20, (32, 32), seed=number))
+        (folder / f"v{number}.txt").write_text("squares drift")
+    return folder
+
+
+def test_training_steps_from_pia_save_a_paper_layout_model_with_pias_other_weights(tmp_path, pia_model_dir,
+                                                                                  sprite_videos):  # fmt: skip
+    config = load_config(
+        write_config(
+            tmp_path / "c.yaml", "", sprite_videos, init_from=pia_model_dir, max_steps=2, trainable=["^conv_in\\."]
+        )
+    )
+    final = train(config)
+    before, after = load_pipeline(pia_model_dir).unet, load_pipeline(final).unet
+    assert (
+        after.conditioning == replace(PAPER_CONDITIONING, trained_frames=7) and after.config.context_routing == "text"
+    )
+    unchanged = {name for name, weight in after.state_dict().items() if torch.equal(weight, before.state_dict()[name])}
+    assert set(after.state_dict()) - unchanged == {"conv_in.weight", "conv_in.bias"}  # the only trained weights
+    # Trained from PIA's weights in our order: closer to them than to PIA's unpermuted layout.
+    permuted = before.conv_in.weight[:, [0, 1, 2, 3, 5, 6, 7, 8, 4]]
+    assert (after.conv_in.weight - permuted).abs().max() < (after.conv_in.weight - before.conv_in.weight).abs().max()
+    # The next stage continues it with model: and records its own clip length.
+    (tmp_path / "next").mkdir()
+    config = load_config(write_config(tmp_path / "next" / "c.yaml", str(final), sprite_videos, num_frames=9,
+                                      max_steps=1, trainable=["^conv_in\\."]))  # fmt: skip
+    assert load_pipeline(train(config)).unet.conditioning.trained_frames == 9
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"init_from": "PIA", "model": "other"}, "model: and init_from: are both set: give one"),
+        ({"init_from": "PIA", "context_routing": "sideways"}, "context_routing: 'sideways' is unknown: use one of"),
+        ({"model": "PIA", "context_routing": "mitdf"}, "context_routing: is set without init_from"),
+        ({"init_from": 5}, "init_from: 5 should be of type str"),
+        ({"model": "PIA"}, "reads its picture as PIA does (image on all frames, mask affinity)"),
+        ({"init_from": "PIA", "context_routing": "mitdf"}, "context_routing: mitdf reads CLIP image tokens, but"),
+    ],
+)
+def test_init_from_mistakes_are_one_line_before_the_run_folder(tmp_path, pia_model_dir, sprite_videos, capsys,
+                                                               settings, message):  # fmt: skip
+    settings = {key: pia_model_dir if value == "PIA" else value for key, value in settings.items()}
+    config = write_config(tmp_path / "c.yaml", settings.pop("model", ""), sprite_videos, **settings)
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_stage1_from_pia_config_is_stage1_started_from_pia(tmp_path, monkeypatch):
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "webvid").mkdir(parents=True)
+    (tmp_path / "data" / "webvid" / "results_2M_train.csv").write_text("videoid,name,page_dir\n")
+    from_pia, stage1 = (load_config(configs / name) for name in ("stage1-from-pia.yaml", "stage1.yaml"))
+    assert from_pia.init_from == "models/pia" and not from_pia.model and not from_pia.context_routing
+    assert {**vars(from_pia), "init_from": "", "model": stage1.model} == vars(stage1)  # only the start differs

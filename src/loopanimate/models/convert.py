@@ -24,9 +24,11 @@ from loopanimate.errors import InvalidArgumentError, ModelLoadError
 from loopanimate.models.conditioning import PAPER_CONDITIONING, PIA_CONDITIONING, Conditioning
 from loopanimate.models.folders import component_folder
 from loopanimate.models.layout import (
+    IMAGE_LATENT_CHANNELS,
     LATENT_CHANNELS,
     LOOPANIMATE_IN_CHANNELS,
     LOOPANIMATE_MAX_FRAMES,
+    MASK_CHANNELS,
     is_position_table,
 )
 from loopanimate.models.unet import LoopAnimateUNet
@@ -188,6 +190,30 @@ def to_loopanimate(
         "context_routing": context_routing,
     }
     return model, report
+
+
+def channel_indices(conditioning: Conditioning) -> dict[str, list[int]]:
+    """conv_in's input channels of each part (noisy, image, mask) in `conditioning`'s channel order."""
+    sizes = {"noisy": LATENT_CHANNELS, "image": IMAGE_LATENT_CHANNELS, "mask": MASK_CHANNELS}
+    indices, start = {}, 0
+    for name in conditioning.channel_order:
+        indices[name] = list(range(start, start + sizes[name]))
+        start += sizes[name]
+    return indices
+
+
+def switch_conditioning(
+    model: LoopAnimateUNet, conditioning: Conditioning, context_routing: str | None = None
+) -> LoopAnimateUNet:
+    """`model` reading its picture as `conditioning` says, every weight kept (decision 113): conv_in's input channels
+    permuted from the model's channel order into the new one, 36 motion positions, `context_routing` (None: the
+    model's). On inputs permuted the same way, the result computes what `model` computes."""
+    source = channel_indices(model.conditioning)
+    order = [index for name in conditioning.channel_order for index in source[name]]
+    switched, _ = to_loopanimate(model, conditioning, context_routing or model.config.context_routing)
+    with torch.no_grad():
+        switched.conv_in.weight.copy_(model.conv_in.weight[:, order])  # (C, 9, k, k) in the new order
+    return switched.to(device=model.device, dtype=model.dtype).train(model.training)
 
 
 @torch.no_grad()

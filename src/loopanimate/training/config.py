@@ -20,7 +20,9 @@ from loopanimate.reader import read_picture, read_text
 @dataclass
 class TrainConfig:
     # Where things are (paths relative to where `loopanimate train` runs).
-    model: str = ""  # pipeline folder to start from: a converted SD 1.5 + AnimateDiff model, or the previous stage's
+    model: str = ""  # pipeline folder to continue as it is: converted SD 1.5 + AnimateDiff, or the previous stage's
+    init_from: str = ""  # or: a converted PIA folder, switched to the paper's frame-0 condition (decision 113)
+    context_routing: str = ""  # with init_from: the UNet's context routing after the switch; empty keeps the source's
     data: str = ""  # training videos: a manifest (WebVid CSV, JSONL, folder) or a latent cache
     output: str = "runs/train"  # run folder: checkpoints/, final/, log.jsonl, validation/
     # What is trained (paper §3): regular expressions on UNet parameter names; everything else is frozen.
@@ -76,8 +78,7 @@ class TrainConfig:
             check_number("ema_decay:", self.ema_decay, 0.0, 1.0)
         self.check_betas()
         self.check_patterns()
-        if not self.model:
-            raise InvalidArgumentError("model: not set: name the model folder to start from")
+        self.check_start()
         if not self.data:
             raise InvalidArgumentError("data: not set: name a manifest or a latent cache")
         if not Path(self.data).exists():
@@ -97,6 +98,30 @@ class TrainConfig:
                 raise InvalidArgumentError(f"validation_prompts: {prompt!r} is not text: quote it in the YAML file")
         for image in self.validation_images:  # read now: a missing picture must not end a run at its first validation
             read_picture(str(image), "validation image")
+
+    def check_start(self) -> None:
+        """Exactly one of `model` and `init_from`; `context_routing` only with `init_from`, and one of the UNet's."""
+        if self.model and self.init_from:
+            raise InvalidArgumentError(
+                "model: and init_from: are both set: give one (model continues a model as it is; init_from starts "
+                "from a converted PIA model, switched to the paper's frame-0 condition)"
+            )
+        if not (self.model or self.init_from):
+            raise InvalidArgumentError(
+                "model: not set: name the model folder to start from (or init_from: a converted PIA model)"
+            )
+        if not self.context_routing:
+            return
+        if not self.init_from:
+            raise InvalidArgumentError(
+                "context_routing: is set without init_from: a model given by model: keeps its own routing"
+            )
+        from loopanimate.models.unet import CONTEXT_ROUTINGS  # torch loads only when the setting is given
+
+        if self.context_routing not in CONTEXT_ROUTINGS:
+            raise InvalidArgumentError(
+                f"context_routing: {self.context_routing!r} is unknown: use one of {', '.join(CONTEXT_ROUTINGS)}"
+            )
 
     def check_betas(self) -> None:
         """AdamW's two moment decays, each from 0 up to (not including) 1."""

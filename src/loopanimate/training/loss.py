@@ -58,7 +58,9 @@ def diffusion_loss(
         keep_text = torch.rand(batch_size, generator=generator, device=device) >= config.text_dropout
         captions = [caption if keep else "" for caption, keep in zip(batch["caption"], keep_text.tolist(), strict=True)]
         text_tokens = pipe.encode_text(captions).float()
-        image_tokens = pipe.encode_image_tokens(batch["first_frame"].to(device)).float() * keep_image[:, None, None]
+        image_tokens = (
+            pipe.encode_images(batch["first_frame"].to(device), text_tokens).float() * keep_image[:, None, None]
+        )
         condition = frame_conditioning(latents[:, :, 0], num_frames)  # clean frame-0 latent + mask
         noise = torch.randn(latents.shape, generator=generator, device=device)
         timesteps = torch.randint(

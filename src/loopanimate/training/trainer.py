@@ -10,6 +10,7 @@ import importlib.util
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ from tqdm import tqdm
 from loopanimate.atomic import atomic_dir
 from loopanimate.data.dataset import SkipLog, open_dataset
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
+from loopanimate.models import LoopAnimateUNet
+from loopanimate.models.conditioning import PAPER_CONDITIONING
+from loopanimate.models.convert import switch_conditioning
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 from loopanimate.training.batches import batches_per_epoch, micro_batches
 from loopanimate.training.checkpoint import TrainerState, find_checkpoint, load_checkpoint, save_checkpoint
@@ -51,8 +55,32 @@ def make_optimizer(parameters: list[torch.nn.Parameter], config: TrainConfig) ->
     )
 
 
+def stage_unet(pipe: LoopAnimatePipeline, config: TrainConfig) -> LoopAnimateUNet:
+    """The UNet this stage trains (decision 113): `init_from`'s switched to the paper's frame-0 condition, or `model`'s
+    as it is, which must read that condition already; either records the stage's clip length when it records one."""
+    unet, reads = pipe.unet, pipe.unet.conditioning
+    if config.init_from:
+        paper = replace(PAPER_CONDITIONING, trained_frames=config.num_frames)
+        switched = switch_conditioning(unet, paper, config.context_routing or None)
+        if switched.reads_image_tokens and pipe.image_encoder is None:
+            raise InvalidArgumentError(
+                f"context_routing: {switched.config.context_routing} reads CLIP image tokens, but {config.init_from} "
+                "has no image_encoder: leave context_routing unset (PIA's text)"
+            )
+        return switched
+    if replace(reads, trained_frames=None) != PAPER_CONDITIONING:
+        raise InvalidArgumentError(
+            f"model: {config.model} reads its picture as PIA does (image on {reads.image_frames} frames, mask "
+            f"{reads.mask}), not by the paper's frame-0 condition that training feeds: give it as init_from: instead"
+        )
+    if reads.trained_frames is None:
+        return unet
+    return switch_conditioning(unet, replace(reads, trained_frames=config.num_frames))
+
+
 def train(config: TrainConfig, resume: str | None = None) -> Path:
-    """Train `config.trainable` of the UNet in `config.model` on `config.data`; return the saved pipeline folder."""
+    """Train `config.trainable` of the UNet in `config.model` (or `config.init_from`, switched) on `config.data`;
+    return the saved pipeline folder."""
     output = Path(config.output)
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     accelerator = Accelerator(
@@ -82,9 +110,11 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
 
     # Models: everything frozen but the stage's trainable set (paper §3). The frozen encoders keep their fp32
     # weights and compute in the mixed precision under autocast, so the saved model holds them bit for bit.
-    pipe = load_pipeline(config.model, device=device)
+    pipe = load_pipeline(config.init_from or config.model, device=device)
+    pipe.unet = stage_unet(pipe, config)
     for frozen in (pipe.vae, pipe.text_encoder, pipe.image_encoder):
-        frozen.requires_grad_(False)
+        if frozen is not None:  # a model that reads no image tokens (PIA's) may have no image encoder
+            frozen.requires_grad_(False)
     unet = pipe.unet
     trained_names = select_trainable(unet, config.trainable)
     unet.train()
