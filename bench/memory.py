@@ -1,16 +1,17 @@
 """Peak memory of the full-size pipeline with each memory lever on and off (issue 27), and what the levers cost in time.
 
 bench/full_size.py's shapes (SD 1.5 UNet with 36-position motion modules, SD VAE, CLIP ViT-L/14-size encoders), random
-weights, 35 frames, text guidance 7.5, two denoising steps (the peak is one step's; the second step's time is the
-steady one). Every configuration runs in a fresh process (bench/measure.py), and two phases are measured apart:
-denoising (encoders and UNet) and VAE decoding, each as its peak above the weights; the pipeline's peak is the weights
-plus the larger. The levers: `forward_chunking`, `share_down_path`, `sequential_guidance`, `decode_chunk_size` (off:
-every frame in one decode), half precision (weights and activations) and, on CUDA, `enable_model_cpu_offload`.
+weights, 35 frames, text guidance 7.5, one denoising step (the peak is one step's). Every configuration runs in a
+fresh process (bench/measure.py), and two phases are measured apart: denoising (encoders and UNet) and VAE decoding,
+each as its peak above the weights; the pipeline's peak is the weights plus the larger. The levers: `forward_chunking`,
+`share_down_path`, `sequential_guidance`, `decode_chunk_size` (off: every frame in one decode), half precision
+(weights and activations) and, on CUDA, `enable_model_cpu_offload`.
 
 On CUDA (`--device cuda`): torch.cuda.max_memory_allocated at 512x512, float32 and bfloat16, offload on and off.
-On CPU (always): bfloat16, peak resident memory: every lever at 128 and 192 pixels a side, all off and the defaults at
-256 too, the defaults at 192 with 12 and 24 frames; a straight line through the peaks against pixels x frames
-predicts 512x512 x 35 frames, printed as a prediction.
+On CPU (always): bfloat16, peak resident memory: every lever at 192 pixels a side, all off and the defaults at 128,
+the defaults at 256 and at 192 with 12 and 24 frames; a straight line through the peaks against pixels x frames
+predicts 512x512 x 35 frames, printed as a prediction. Times: every configuration's second denoising step, taking
+turns in one process at the smallest size (a busy machine slows them alike), as ratios to all off.
 `--fast`: the tiny pipeline at two small sizes, in this process: a smoke run of the whole script for the test suite.
 
     python bench/memory.py [--device cuda] [--out memory.json] [--fast]
@@ -41,6 +42,8 @@ CONFIGS = {
     "decode in chunks of 4": {"decode_chunk_size": 4},
     "defaults": DEFAULTS,
 }
+# Sizes of the pixel fit beside the lever size (192): all off decodes 35 frames at once, too slow for 256 on 2 cores.
+MORE_SIDES = {128: ("all off", "defaults"), 256: ("defaults",)}
 DECODE_AS_ALL_OFF = ("forward chunking", "shared down path", "sequential guidance")  # decoded as all off: measured once
 
 
@@ -78,25 +81,74 @@ def weight_bytes(pipe) -> dict[str, int]:
     }
 
 
-def child(setting: dict) -> dict:
-    """One pipeline call with `setting`'s levers; peaks above the weights and seconds, per phase."""
+def build(setting: dict):
+    """The full-size or the tiny pipeline, in `setting`'s dtype, on its device or offloaded to the CPU."""
     import torch
 
     from loopanimate.pipelines import LoopAnimatePipeline
     from loopanimate.pipelines.tiny import tiny_components
+
+    dtype = getattr(torch, setting["dtype"])
+    pipe = (
+        full_size_pipeline(dtype) if setting["full_size"] else LoopAnimatePipeline(**tiny_components()).to(dtype=dtype)
+    )
+    if setting["offload"]:
+        pipe.enable_model_cpu_offload(device=setting["device"])
+    else:
+        pipe.to(setting["device"])
+    return pipe
+
+
+def levers_of(config: str, frames: int) -> dict:
+    levers = {**ALL_OFF, **CONFIGS[config]}
+    return {**levers, "decode_chunk_size": levers["decode_chunk_size"] or frames}
+
+
+def interleaved_times(setting: dict, repeats: int = 2) -> dict:
+    """Seconds of a denoising step (the second of two) per configuration and of decoding all frames at once against
+    in chunks of 4, configurations taking turns in one process so that a busy machine slows them alike; medians."""
+    import torch
+
     from loopanimate.reader import read_picture
 
-    device, dtype = setting["device"], getattr(torch, setting["dtype"])
-    if setting["full_size"]:
-        pipe = full_size_pipeline(dtype)
-    else:
-        pipe = LoopAnimatePipeline(**tiny_components()).to(dtype=dtype)
-    if setting["offload"]:
-        pipe.enable_model_cpu_offload(device=device)
-    else:
-        pipe.to(device)
-    levers = {**ALL_OFF, **CONFIGS[setting["config"]]}
-    levers["decode_chunk_size"] = levers["decode_chunk_size"] or setting["frames"]
+    pipe, image, device = build(setting), read_picture(EXAMPLE), setting["device"]
+    steps, decodes = {config: [] for config in CONFIGS}, {"all at once": [], "chunks of 4": []}
+
+    def now() -> float:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    for _ in range(repeats):
+        for config in CONFIGS:
+            marks = []
+            pipe(image, PROMPT, num_frames=setting["frames"], num_inference_steps=2, guidance_scale_text=7.5,
+                 height=setting["side"], width=setting["side"], output_type="latent",
+                 callback=lambda step, steps, marks=marks: marks.append(now()),
+                 **levers_of(config, setting["frames"]))  # fmt: skip
+            steps[config].append(marks[1] - marks[0])
+        latents = torch.randn(1, 4, setting["frames"] - 1, setting["side"] // 8, setting["side"] // 8)
+        latents = latents.to(device=device, dtype=pipe.vae.dtype)
+        for label, chunk in (("all at once", latents.shape[2]), ("chunks of 4", 4)):
+            start = now()
+            with torch.no_grad():
+                pipe.decode_latents(latents, chunk)
+            decodes[label].append(now() - start)
+    return {"steps": {k: float(np.median(v)) for k, v in steps.items()},
+            "decodes": {k: float(np.median(v)) for k, v in decodes.items()}}  # fmt: skip
+
+
+def child(setting: dict) -> dict:
+    """One pipeline call with `setting`'s levers; peaks above the weights and seconds, per phase."""
+    import torch
+
+    from loopanimate.reader import read_picture
+
+    device = setting["device"]
+    if setting.get("times"):
+        return interleaved_times(setting)
+    pipe = build(setting)
+    levers = levers_of(setting["config"], setting["frames"])
     image = read_picture(EXAMPLE)
     marks = {}
 
@@ -119,7 +171,6 @@ def child(setting: dict) -> dict:
         "denoise_bytes": marks["denoise"],
         "decode_bytes": None if setting["skip_decode"] else decode,
         "denoise_seconds": marks[setting["steps"]] - start,
-        "step_seconds": marks[setting["steps"]] - marks[setting["steps"] - 1],  # the last step: kernels ready
         "decode_seconds": None if setting["skip_decode"] else end - marks[setting["steps"]],
         "weights": weight_bytes(pipe),
     }
@@ -128,18 +179,18 @@ def child(setting: dict) -> dict:
 def plan(device: str, fast: bool) -> list[dict]:
     """The runs: every configuration at the lever sizes, all off and the defaults at a larger size (the pixel fit),
     the defaults at fewer frames (the frame fit; their decoding, frames at a time, is the 35-frame run's)."""
-    base = {"device": device, "dtype": "bfloat16", "steps": 2, "offload": False, "full_size": not fast}
+    base = {"device": device, "dtype": "bfloat16", "steps": 1, "offload": False, "full_size": not fast}
     base["frames"] = 8 if fast else 35
     if device.startswith("cuda"):
         runs = [{**base, "config": config, "side": 512} for config in CONFIGS]
         runs += [{**base, "config": config, "side": 512, "offload": True} for config in ("all off", "defaults")]
         runs += [{**base, "config": "all off", "side": 512, "dtype": "float32"}]
         return [{**run, "skip_decode": run["config"] in DECODE_AS_ALL_OFF} for run in runs]
-    lever_sides, more_sides, fewer_frames = ((32,), (64,), (4,)) if fast else ((128, 192), (256,), (12, 24))
-    runs = [{**base, "config": config, "side": side} for side in lever_sides for config in CONFIGS]
-    runs += [{**base, "config": config, "side": side} for side in more_sides for config in ("all off", "defaults")]
+    lever_side, more, fewer_frames = (32, {64: ("all off", "defaults")}, (4,)) if fast else (192, MORE_SIDES, (12, 24))
+    runs = [{**base, "config": config, "side": lever_side} for config in CONFIGS]
+    runs += [{**base, "config": config, "side": side} for side, configs in more.items() for config in configs]
     runs = [{**run, "skip_decode": run["config"] in DECODE_AS_ALL_OFF} for run in runs]
-    series = {**base, "config": "defaults", "side": lever_sides[-1], "skip_decode": True}
+    series = {**base, "config": "defaults", "side": lever_side, "skip_decode": True}
     return runs + [{**series, "frames": frames} for frames in fewer_frames]
 
 
@@ -209,22 +260,16 @@ def gib(value: float | None) -> str:
 
 
 def table(results: list[dict]) -> list[str]:
-    """One row a run: peaks above the weights per phase, the peak with them (resident or allocated), and the last
-    step's and the decoding's seconds, as ratios to all off at the same size, frames, dtype and offload."""
+    """One row a run: peaks above the weights per phase, the peak with them (resident or allocated), seconds."""
     kind = "measured on CUDA (allocated)" if results[0]["device"].startswith("cuda") else "measured on CPU (peak RSS)"
-    header = ("levers", "dtype", "offload", "size", "frames", "denoise GiB", "decode GiB", "peak GiB", "step s",
-              "step / all off", "decode s", "decode / all off")  # fmt: skip
+    header = ("levers", "dtype", "offload", "size", "frames", "denoise GiB", "decode GiB", "peak GiB", "denoise s",
+              "decode s")  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "| --- | --- | --- |" + " ---: |" * (len(header) - 3)]
-    same = ("side", "frames", "dtype", "offload")
     for r in results:
-        base = next((b for b in results if b["config"] == "all off" and all(b[k] == r[k] for k in same)), None)
-        step_ratio = f"{r['step_seconds'] / base['step_seconds']:.2f}" if base else "—"
-        decode_ratio = f"{r['decode_seconds'] / base['decode_seconds']:.2f}" if base else "—"
         peak = r["weights_resident"] + max(r["denoise_bytes"], r["decode_bytes"])
         lines.append(f"| {r['config']} | {r['dtype']} | {'on' if r['offload'] else 'off'} | {r['side']}² | "
                      f"{r['frames']} | {gib(r['denoise_bytes'])} | {gib(r['decode_bytes'])} | {gib(peak)} | "
-                     f"{r['step_seconds']:.1f} | {step_ratio} | {r['decode_seconds']:.1f} | "
-                     f"{decode_ratio} |")  # fmt: skip
+                     f"{r['denoise_seconds']:.1f} | {r['decode_seconds']:.1f} |")  # fmt: skip
     return [f"Kind: {kind}. denoise, decode: peaks above the weights; peak: with what was held before the call (CPU: "
             "weights and the process itself).", "", *lines]  # fmt: skip
 
@@ -255,10 +300,22 @@ def main() -> None:
         results.append(child(setting) if args.fast else run_child(__file__, [json.dumps(setting)]))
         r = results[-1]
         print(f"# {r['config']}, {r['side']}², {r['frames']} frames: denoise {gib(r['denoise_bytes'])} GiB, "
-              f"decode {gib(r['decode_bytes'])} GiB, step {r['step_seconds']:.1f} s", flush=True)  # fmt: skip
+              f"decode {gib(r['decode_bytes'])} GiB, {r['denoise_seconds']:.1f} s", flush=True)  # fmt: skip
     fill_decode(results)
     output = {"results": results}
     print("\n".join(table(results)))
+    timed = {**min(plan(args.device, args.fast), key=lambda run: run["side"]), "frames": 35 if not args.fast else 8}
+    timed["times"] = True
+    output["times"] = times = interleaved_times(timed) if args.fast else run_child(__file__, [json.dumps(timed)])
+    print(f"\nTimes at {timed['side']}², {timed['frames']} frames, configurations taking turns in one process "
+          "(medians of 2):\n\n| levers | step s | step / all off |\n| --- | ---: | ---: |")  # fmt: skip
+    for config, seconds in times["steps"].items():
+        print(f"| {config} | {seconds:.2f} | {seconds / times['steps']['all off']:.2f} |")
+    once, chunks = times["decodes"]["all at once"], times["decodes"]["chunks of 4"]
+    print(
+        f"\nDecoding {timed['frames'] - 1} frames: all at once {once:.2f} s, in chunks of 4 {chunks:.2f} s "
+        f"({chunks / once:.2f})"
+    )
     if not args.device.startswith("cuda"):
         output["prediction"] = predict(results, 512, 35)
         output["slopes"] = slopes(results)
