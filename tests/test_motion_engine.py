@@ -5,6 +5,7 @@ import pytest
 
 from loopanimate.engines import animate_without_weights
 from loopanimate.engines.motion import eased
+from loopanimate.engines.saliency import feather
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.evaluation.region_metrics import background_change, texture_loss
 
@@ -265,3 +266,17 @@ def test_a_flat_silhouette_on_flat_ground_lifts_off_it():
     lowest = [np.nonzero(frame[:, 80, 0] > 128)[0].max() for frame in frames]
     assert lowest[0] - min(lowest) >= 2  # its bottom rises
     assert background_change(frames, image, shape.astype(np.float32)) == 0.0
+
+
+def test_an_edge_left_over_flat_ground_leaves_no_outline_behind():
+    """The astronaut's hair: a mask whose half-way edge lies a pixel inside the object's edge; where the object leans
+    away over flat ground, its outermost pixels go with it instead of staying behind as a dark line."""
+    y, x = np.mgrid[0:160, 0:160]
+    shape = ((x - 80) / 40.0) ** 2 + ((y - 90) / 55.0) ** 2
+    image = np.where((shape < 1)[..., None], 60, 200).astype(np.uint8).repeat(3, axis=-1)
+    mask = feather(shape < 0.95, width=5.0)  # a little tight, as the automatic mask often is
+    frames = animate_without_weights(image, "it sways to the left", num_frames=17, mask=mask)
+    for frame in frames:
+        for row in frame[40:110, :, 0]:
+            dark = np.nonzero(row < 130)[0]
+            assert np.ptp(dark) + 1 == len(dark)  # one dark run: nothing of the object stays behind, apart

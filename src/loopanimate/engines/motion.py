@@ -47,6 +47,7 @@ CHECK_PHASES = 16  # phases over the loop at which the strain limits are checked
 CHECK_STRIDE = 2  # pixels between strain samples at least (the fields are smooth over several pixels)
 CHECK_SAMPLES = 20_000  # strain samples at most: a 4K object is checked as densely as a 512 one, not 60x slower
 MARGIN = 3  # pixels past the mask's half-way edge that its feather may change (the measures allow 4)
+FRINGE = 2  # pixels past the half-way edge that move with the object: a tight mask leaves its outermost pixels there
 # Cubic keeps moved frames as sharp as frame 0 (the untouched input), so the seam shows no change of focus.
 INTERPOLATION = cv2.INTER_CUBIC
 HARMONIC = 0.2  # weight of the seeded second harmonic that makes each seed move a little differently
@@ -120,7 +121,7 @@ class Region:
     box: tuple[slice, slice]  # rows, columns of the picture
     image: np.ndarray  # (h, w, 3) uint8: the input in the box
     alpha: np.ndarray  # (h, w) float32: the mask, zero past MARGIN pixels beyond its half-way edge
-    inside: np.ndarray  # (h, w) bool: the object (the mask over one half)
+    inside: np.ndarray  # (h, w) bool: what moves: the object (the mask over one half) and FRINGE pixels around it
     solid: np.ndarray  # (h, w) float32: the object with a 1-px soft edge: what moves, and what it leaves behind
     cover: np.ndarray  # (h, w) float32: where a moved frame replaces the photo: the object and 1-2 px around it
     edge: np.ndarray  # (h, w) bool: the object's outermost pixels
@@ -141,7 +142,7 @@ class Region:
         grown = cv2.dilate(binary, _disc(MARGIN))
         rows, columns = np.nonzero(grown)
         box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
-        inside = binary[box]
+        inside = cv2.dilate(binary, _disc(FRINGE))[box]
         inner = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
         edge = (inside > 0) & (cv2.erode(inside, np.ones((3, 3), np.uint8)) == 0)
         gradient_y, gradient_x = np.gradient(cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 2.0))
@@ -150,7 +151,7 @@ class Region:
         flat_edge = edge & (_surroundings_texture(image, binary)[box] < FLAT_SHARE)
         height, width = inside.shape
         grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        ys, xs = np.nonzero(inside)
+        ys, xs = np.nonzero(binary[box])
         centroid = (float(xs.mean()), float(ys.mean()))
         size = (float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
         _, radius = cv2.minEnclosingCircle(np.column_stack([xs, ys]).astype(np.float32))
