@@ -280,3 +280,14 @@ def test_an_edge_left_over_flat_ground_leaves_no_outline_behind():
         for row in frame[40:110, :, 0]:
             dark = np.nonzero(row < 130)[0]
             assert np.ptp(dark) + 1 == len(dark)  # one dark run: nothing of the object stays behind, apart
+
+
+def test_a_glow_keeps_shadows_dark_and_coloured():
+    """The coffee cup's milky haze: a screen lifts a dark red shadow to grey; the glow brightens what is bright."""
+    image, mask = scene()
+    image[mask > 0.5] = [70, 18, 18]  # the object in shadow
+    frames = animate_without_weights(image, "it glows", num_frames=FRAMES, mask=mask)
+    inside = frames[:, mask > 0.5].astype(np.float32)  # (F, N, 3)
+    brightest = inside[int(np.argmax(inside.mean(axis=(1, 2))))]
+    saturation = (brightest.max(axis=-1) - brightest.min(axis=-1)) / brightest.max(axis=-1)
+    assert saturation.mean() > 0.8 * (70 - 18) / 70

@@ -342,10 +342,11 @@ class MotionEngine:
                 source = source + left * (self.plate - source)
         result = cover[..., None] * source + (1.0 - cover[..., None]) * photo
         if "flicker" in self.plan.families:
-            glow = 255.0 - (255.0 - np.clip(result, 0, 255)) * (
-                2.0 - self.gain(phase)
-            )  # a screen: no clipped highlights
-            result = region.alpha[..., None] * glow + (1.0 - region.alpha[..., None]) * result
+            lit = np.clip(result, 0, 255)
+            screen = 255.0 - (255.0 - lit) * (2.0 - self.gain(phase))  # a screen: no clipped highlights
+            # Its share grows with the square of brightness: highlights bloom, shadows stay dark (not a milky haze).
+            share = region.alpha[..., None] * (lit.max(axis=-1, keepdims=True) / 255.0) ** 2
+            result = result + share * (screen - result)
         frame = self.image.copy()
         frame[region.box] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
         return frame
