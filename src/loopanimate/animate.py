@@ -415,6 +415,7 @@ def salient_alpha(picture: PIL.Image.Image) -> np.ndarray:
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
     from loopanimate.engines import motion_frames, plan_motion
     from loopanimate.engines.prompt import known_motion_words
+    from loopanimate.engines.saliency import fallback_note
     from loopanimate.image import fit_image
 
     picture_size = image.size
@@ -429,6 +430,7 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
     notes: list[str] = [size_note(request.size, request.crop, fitted, None)]
     if request.mask is None or is_auto(request.mask):
         alpha = salient_alpha(image)
+        notes.extend(fallback_note(np.asarray(image.convert("RGB")), alpha))
     else:
         alpha = np.asarray(fit_mask(request.mask, picture_size, image, notes), np.float32) / 255.0
     frames = motion_frames(
