@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from loopanimate.engines.saliency import salient_mask
+from loopanimate.engines.saliency import fallback_note, salient_mask
 from loopanimate.evaluation.region_metrics import mask_sanity
 
 
@@ -69,3 +69,31 @@ def test_one_object_not_scattered_blobs():
         image[row : row + 8, column : column + 8] = [240, 200, 40]
     mask = salient_mask(image) > 0.5
     assert mask_sanity(mask)["components"] == 1.0 and iou(mask, truth) > 0.7
+
+
+def star_field() -> tuple[np.ndarray, np.ndarray]:
+    """Sixty small bright spots on a dark, noisy sky; and where they are."""
+    rng = np.random.default_rng(1)
+    image = (8 + 10 * rng.random((200, 240, 3))).astype(np.uint8)
+    rows, columns = rng.integers(4, 196, 60), rng.integers(4, 236, 60)
+    for row, column in zip(rows, columns, strict=True):
+        image[row - 1 : row + 2, column - 1 : column + 2] = [230, 210, 190]
+    return image, np.stack([rows, columns], axis=1)
+
+
+def test_a_field_of_bright_spots_moves_the_spots_not_a_disc_of_sky():
+    """The Hubble deep field: no one object, so the spots themselves are the mask, not a centred ellipse of sky."""
+    image, spots = star_field()
+    mask = salient_mask(image)
+    assert (mask[spots[:, 0], spots[:, 1]] > 0.5).all()
+    assert (mask > 0.5).mean() < 0.2
+    assert fallback_note(image, mask) == [
+        "note: no single object stood out, so its bright spots move (give --mask to choose what moves)"
+    ]
+
+
+def test_the_fallback_is_noted_and_a_found_object_is_not():
+    flat = np.full((120, 160, 3), 128, np.uint8)
+    assert "a centred ellipse" in fallback_note(flat, salient_mask(flat))[0]
+    image, _ = textured_scene((160, 120))
+    assert fallback_note(image, salient_mask(image)) == []

@@ -15,6 +15,9 @@ CLOSE = 0.08  # of the picture's diagonal: a second part this near the main one 
 KEEP_RATIO = 0.2  # a second part at least this share of the main one's area is kept, if close
 CUT_SIDE_MIN = 0.05  # share of a side the seed must cover for that side to be the one the subject is cut by
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
+DARK_SKY = 60  # grey level under which the picture's median is a dark ground (a night sky, a star field)
+SPOT_RISE = 40  # grey levels above that median at which a place is a bright spot
+MIN_SPOTS = 10  # bright spots, at least, for a picture to be a field of them rather than one object
 
 
 def _strips(height: int, width: int) -> list[tuple[slice, slice]]:
@@ -133,6 +136,44 @@ def _central_ellipse(height: int, width: int) -> np.ndarray:
     return mask.astype(bool)
 
 
+def bright_spots(image: np.ndarray, grow: int) -> np.ndarray | None:
+    """Many small bright things over a dark ground (stars, lights at night): the spots, grown by `grow` pixels so
+    their feathered cores stay whole; None when the picture is not such a field."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    ground = float(np.median(grey))
+    if ground > DARK_SKY:
+        return None
+    spots = (grey > ground + SPOT_RISE).astype(np.uint8)
+    if cv2.connectedComponents(spots, connectivity=8)[0] - 1 < MIN_SPOTS:
+        return None
+    grown = cv2.dilate(spots, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
+    return grown if grown.mean() < MAX_FRACTION else None
+
+
+def is_sky(image: np.ndarray, region: np.ndarray) -> bool:
+    """A region of a field of bright spots that is mostly its dark ground: a patch of sky, not an object."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return float(np.median(grey[region])) <= DARK_SKY and bright_spots(image, grow=1) is not None
+
+
+def fallback_mask(image: np.ndarray) -> np.ndarray:
+    """The mask when no object stands out: a field's bright spots, else a centred ellipse, so something moves."""
+    height, width = image.shape[:2]
+    width_of_feather = max(height, width) / 100
+    spots = bright_spots(image, grow=max(1, round(width_of_feather / 2)))
+    if spots is None:
+        return feather(_central_ellipse(height, width), width=width_of_feather)
+    return feather(spots, width=width_of_feather / 2)  # a narrower edge: a wide one would fog the dark ground
+
+
+def fallback_note(image: np.ndarray, alpha: np.ndarray) -> list[str]:
+    """A note for the caller when `alpha` is `image`'s fallback mask (no object stood out); else none."""
+    if not np.array_equal(alpha, fallback_mask(image)):
+        return []
+    what = "its bright spots" if bright_spots(image, grow=1) is not None else "a centred ellipse"
+    return [f"note: no single object stood out, so {what} move (give --mask to choose what moves)"]
+
+
 def salient_mask(image: np.ndarray) -> np.ndarray:
     """Soft mask (H, W) in [0, 1] of the salient object of an RGB uint8 image (H, W, 3)."""
     height, width = image.shape[:2]
@@ -147,7 +188,10 @@ def salient_mask(image: np.ndarray) -> np.ndarray:
     candidates = [seed]
     if MIN_FRACTION < seed.mean() < MAX_FRACTION:
         candidates.insert(0, one_object(_grabcut(bgr, seed, score, background), score))
-    # No clear object: a centred ellipse, so the engine still animates the middle of the picture.
-    mask = next((c for c in candidates if is_object(c)), _central_ellipse(*bgr.shape[:2]))
+    mask = next((c for c in candidates if is_object(c)), None)
+    if mask is None:
+        return fallback_mask(image)
     full = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
+    if is_sky(image, full):
+        return fallback_mask(image)
     return feather(full, width=max(height, width) / 100)
