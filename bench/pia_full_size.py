@@ -21,8 +21,8 @@ import torch
 from diffusers import MotionAdapter, PIAPipeline, UNet2DConditionModel, UNetMotionModel
 from full_size import full_size_pipeline  # bench/full_size.py: the script's folder is on the path
 from measure import peak_since, start_peak  # bench/measure.py
-from small_scale import markdown_table  # bench/small_scale.py
 
+from loopanimate.evaluation.report import number_table
 from loopanimate.models.convert import (
     SD15_UNET_CONFIG,
     SOURCE_CONDITIONING,
@@ -131,7 +131,7 @@ def main() -> None:
     weights = "real (" + str(args.pia) + ")" if args.pia else "random"
     print(f"{args.device}, {args.dtype}, {side}x{side}, {steps} steps, text guidance 7.5, {weights} weights")
     rows = [[label, f"{r['seconds']:.2f}", f"{r['peak_gib']:.2f}"] for label, r in results.items()]
-    print(markdown_table(["run", "seconds", "peak GiB"], rows))
+    print(number_table(["run", "seconds", "peak GiB"], rows))
     if args.out:
         args.out.write_text(json.dumps({"device": args.device, "side": side, "steps": steps, "runs": results}))
 

@@ -12,8 +12,8 @@ Steps (all written under --out; a rerun reuses what is there):
      clean frames (small_scale.clean_frames: near a frame of the picture's own video); means over seeds, +- their
      standard deviation.
 
-    python bench/alss_ablation.py [--videos 300] [--steps 500] [--seeds 3] [--out runs/alss-seeds]
-    python bench/alss_ablation.py --fast      # a few seconds: checks the script, measures nothing
+    python experiments/alss_ablation.py [--videos 300] [--steps 500] [--seeds 3] [--out runs/alss-seeds]
+    python experiments/alss_ablation.py --fast      # a few seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from small_scale import (  # bench/small_scale.py: the script's folder is on the path
+from small_scale import (  # experiments/small_scale.py: the script's folder is on the path
     SIDE,
     clean_frames,
     clean_threshold,
@@ -31,7 +31,6 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     experiment_parser,
     first_frames,
     held_out_videos,
-    markdown_table,
     sample_clip,
     seeded_model,
     train_run,
@@ -46,6 +45,7 @@ from loopanimate.data.alss import MODES
 from loopanimate.data.synthetic import drifting_sprites
 from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, mse_f0, seam_ratio
 from loopanimate.evaluation.metrics import mirror_correlation
+from loopanimate.evaluation.report import number_table
 from loopanimate.export import to_uint8, write_video
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
 
@@ -118,7 +118,7 @@ def table(results: dict[str, list[dict]]) -> str:
     header = ["model", "Seam≈1", "Loop-C↑", "Motion", "MSE-F0↓", "mirror corr.", "clean frames↑"]
     rows = [[name, *(_cell([r[key] for r in per_seed], digits) for key, digits in COLUMNS)]
             for name, per_seed in results.items()]  # fmt: skip
-    return markdown_table(header, rows)
+    return number_table(header, rows)
 
 
 def main() -> None:

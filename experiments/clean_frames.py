@@ -2,8 +2,8 @@
 from its checkpoint, in a folder of its own, to each of --steps, and its held-out clips are scored at each: the share
 of clean frames (small_scale.clean_frames), the other measures of the ablation table, and a contact sheet.
 
-    python bench/clean_frames.py [--steps 1000 2000 3000] [--out runs/alss-seeds]   # after alss_ablation.py
-    python bench/clean_frames.py --fast --out DIR     # DIR from `alss_ablation.py --fast`: checks the script
+    python experiments/clean_frames.py [--steps 1000 2000 3000] [--out runs/alss-seeds]   # after alss_ablation.py
+    python experiments/clean_frames.py --fast --out DIR     # DIR from `alss_ablation.py --fast`: checks the script
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from alss_ablation import FRAMES, score  # bench/: the script's folder is on the path
-from small_scale import clean_threshold, data_clips, first_frames, held_out_videos, markdown_table, train_run
+from alss_ablation import FRAMES, score  # experiments/: the script's folder is on the path
+from small_scale import clean_threshold, data_clips, first_frames, held_out_videos, train_run
 
 from loopanimate.cli import quiet_libraries
 from loopanimate.contact_sheet import contact_sheet
+from loopanimate.evaluation.report import number_table
 from loopanimate.export import to_uint8
 from loopanimate.pipelines import load_pipeline
 
@@ -60,7 +61,7 @@ def main() -> None:
         rows[steps] = json.loads(record.read_text())
         print(f"{steps} steps: " + ", ".join(f"{key} {value:.3f}" for key, value in rows[steps].items() if value))
     columns = (("clean", 2), ("seam", 2), ("loop_c", 3), ("motion", 2), ("mse_f0", 4))
-    table = markdown_table(
+    table = number_table(
         ["steps", "clean frames↑", "Seam≈1", "Loop-C↑", "Motion", "MSE-F0↓"],
         [[str(steps), *(f"{r[key]:.{digits}f}" for key, digits in columns)] for steps, r in rows.items()],
     )

@@ -11,8 +11,8 @@ role: `alss_ablation.py`'s `train-plain-seed0`, trained here if that run is not 
 Each stage is one `loopanimate train` process, timed, its peak resident memory read from the kernel. Both results are
 scored on 35-frame loops from held-out pictures: seam ratio, Motion, Loop-C and the share of clean frames.
 
-    python bench/curriculum.py [--stage-steps 200 150 150] [--out runs/alss-seeds]
-    python bench/curriculum.py --fast      # a few seconds: checks the script, measures nothing
+    python experiments/curriculum.py [--stage-steps 200 150 150] [--out runs/alss-seeds]
+    python experiments/curriculum.py --fast      # a few seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from alss_ablation import PROMPT, video  # the same videos: bench/ is on the path
-from small_scale import (  # bench/small_scale.py: the script's folder is on the path
+from alss_ablation import PROMPT, video  # the same videos: experiments/ is on the path
+from small_scale import (  # experiments/small_scale.py: the script's folder is on the path
     SIDE,
     clean_frames,
     clean_threshold,
@@ -36,7 +36,6 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
     experiment_parser,
     first_frames,
     held_out_videos,
-    markdown_table,
     sample_clip,
     seeded_model,
     train_run,
@@ -48,6 +47,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
 from loopanimate.cli import quiet_libraries
 from loopanimate.contact_sheet import contact_sheet
 from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, seam_ratio
+from loopanimate.evaluation.report import number_table
 from loopanimate.export import to_uint8
 from loopanimate.pipelines import load_pipeline
 
@@ -172,7 +172,7 @@ def main() -> None:
         peak = "—" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
         rows.append([name, seconds, peak, f"{r['seam']:.2f}", f"{r['motion']:.2f}", f"{r['loop_c']:.3f}",
                      f"{r['clean']:.2f}"])  # fmt: skip
-    table = markdown_table(["model", "training s", "peak MiB", "Seam≈1", "Motion", "Loop-C↑", "clean frames↑"], rows)
+    table = number_table(["model", "training s", "peak MiB", "Seam≈1", "Motion", "Loop-C↑", "clean frames↑"], rows)
     summary = {
         "stage_steps": args.stage_steps,
         "steps_35": steps_35,

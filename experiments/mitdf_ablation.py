@@ -12,8 +12,8 @@ Steps (all written under --out; a rerun reuses what is there):
      optical flow is classified as the captioned motion, by a nearest-centroid classifier fitted on the data's clips),
      MSE-F0, CLIP-I (weight-free embedding) and the seam ratio.
 
-    python bench/mitdf_ablation.py [--videos 300] [--steps 500] [--out runs/mitdf-ablation]
-    python bench/mitdf_ablation.py --fast      # a few seconds: checks the script, measures nothing
+    python experiments/mitdf_ablation.py [--videos 300] [--steps 500] [--out runs/mitdf-ablation]
+    python experiments/mitdf_ablation.py --fast      # a few seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from small_scale import (  # bench/small_scale.py: the script's folder is on the path
+from small_scale import (  # experiments/small_scale.py: the script's folder is on the path
     SIDE,
     data_clips,
     experiment_parser,
     first_frames,
-    markdown_table,
     sample_clip,
     seeded_model,
     train_run,
@@ -43,6 +42,7 @@ from loopanimate.cli import quiet_libraries
 from loopanimate.contact_sheet import contact_sheet
 from loopanimate.data.synthetic import MOTIONS, motion_caption, moving_square
 from loopanimate.evaluation import WeightFreeEmbedding, clip_i, mse_f0, seam_ratio
+from loopanimate.evaluation.report import number_table
 from loopanimate.export import to_uint8
 from loopanimate.models.unet import CONTEXT_ROUTINGS
 from loopanimate.pipelines import load_pipeline
@@ -160,7 +160,7 @@ def main() -> None:
         results[routing], sheet = evaluate(load_pipeline(final), pictures, held_seeds, classifier, args.sample_steps)
         contact_sheet(to_uint8(sheet), columns=FRAMES, thumb_width=64).save(out / f"sheet-{routing}.png")
 
-    table = markdown_table(
+    table = number_table(
         ["routing", "follows the text↑", "still", "MSE-F0↓", "CLIP-I↑", "Seam≈1"],
         [[routing, f"{r['follows_text']:.2f}", f"{r['still']:.2f}", f"{r['mse_f0']:.4f}", f"{r['clip_i']:.3f}",
           f"{r['seam']:.2f}"] for routing, r in results.items()],

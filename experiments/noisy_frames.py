@@ -11,8 +11,8 @@ the frame position (a bug)? Three tests on a trained tiny model, and a look at o
 A frame is noise-like when it is further from both of its neighbours in time than any frame of the data is
 (`small_scale.noise_threshold`): an outlier in its clip, like the frames the first ablation showed.
 
-    python bench/noisy_frames.py --run runs/alss-ablation --model runs/alss-ablation/train-alss/final
-    python bench/noisy_frames.py --fast      # a few seconds on a tiny random model: checks the script, measures nothing
+    python experiments/noisy_frames.py --run runs/alss-ablation --model runs/alss-ablation/train-alss/final
+    python experiments/noisy_frames.py --fast  # seconds on a tiny random model: checks the script, measures nothing
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from alss_ablation import PROMPT, video  # the ablation's videos: bench/ is on the path
+from alss_ablation import PROMPT, video  # the ablation's videos: experiments/ is on the path
 from diffusers import DDPMScheduler
-from small_scale import (  # bench/small_scale.py: the script's folder is on the path
+from small_scale import (  # experiments/small_scale.py: the script's folder is on the path
     SIDE,
     data_clips,
     first_frames,

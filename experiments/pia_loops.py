@@ -10,8 +10,8 @@
    affinity table. Scores: seam ratio (about 1 is invisible), Loop-C (last frame against the first), Loop-C of the
    last frame a player shows, Motion.
 
-    python bench/pia_loops.py [--videos 96] [--steps 400] [--seeds 3] [--out runs/pia-loops]
-    python bench/pia_loops.py --fast      # seconds: checks the script, measures nothing
+    python experiments/pia_loops.py [--videos 96] [--steps 400] [--seeds 3] [--out runs/pia-loops]
+    python experiments/pia_loops.py --fast      # seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
-from small_scale import (  # bench/small_scale.py: the script's folder is on the path
+from small_scale import (  # experiments/small_scale.py: the script's folder is on the path
     SIDE,
     data_clips,
     experiment_parser,
     first_frames,
-    markdown_table,
     trained_vae_model,
     write_results,
     write_videos,
@@ -40,6 +39,7 @@ from small_scale import (  # bench/small_scale.py: the script's folder is on the
 from loopanimate.data.synthetic import drifting_sprites
 from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, seam_ratio
 from loopanimate.evaluation.pixel_metrics import is_closed_loop
+from loopanimate.evaluation.report import number_table
 from loopanimate.models import LoopAnimateUNet
 from loopanimate.models.conditioning import PIA_CONDITIONING
 from loopanimate.models.latents import encode_latents
@@ -174,7 +174,7 @@ def main() -> None:
             mine = [r for r in results if r["mode"] == name and r["motion_scale"] == scale]
             cells = [f"{mean([r[key] for r in mine]):.{digits}f}" for key, digits in COLUMNS]
             rows.append([f"{name}, motion_scale {scale}", f"{len(mine)}", *cells])
-    table = markdown_table(["loop", "loops", "Seam≈1", "Loop-C↑", "Loop-C shown↑", "Motion"], rows)
+    table = number_table(["loop", "loops", "Seam≈1", "Loop-C↑", "Loop-C shown↑", "Motion"], rows)
     summary = {"vae_psnr_db": psnr, "training_seconds": seconds, "settings": vars(args), "loops": results}
     write_results(out, table, summary)
 

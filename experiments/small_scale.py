@@ -38,12 +38,6 @@ def experiment_parser(doc: str, out: str, vae_steps: int) -> argparse.ArgumentPa
     return parser
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A markdown table: the first column names a row (left-aligned), the others are numbers (right-aligned)."""
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
-
-
 def write_results(folder: Path, table: str, summary: dict) -> None:
     """An experiment's outcome: results.json (everything), table.md (the markdown table), and the table printed."""
     (folder / "results.json").write_text(json.dumps(summary, indent=2))

@@ -1,4 +1,5 @@
-"""Benchmarks that the suite runs in their fast form: they must run end to end and write their results."""
+"""Benchmarks and learning experiments that the suite runs in their fast form: they must run end to end and write
+their results, so none rots."""
 
 import json
 import os
@@ -12,8 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bench(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """`--fast` form of a speed or memory bench (bench/) or of a learning experiment (experiments/)."""
     environment = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, str(ROOT / "bench" / script), "--fast", *arguments]
+    folder = "bench" if (ROOT / "bench" / script).is_file() else "experiments"
+    command = [sys.executable, str(ROOT / folder / script), "--fast", *arguments]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
@@ -52,7 +55,7 @@ def test_the_vae_scaling_factor_gives_unit_variance_latents(alss_run):
         [read_frames(path, np.arange(0, 48, 6)) for path in sorted((alss_run / "videos").glob("*.mp4"))]
     )
     latents = encode_latents(vae, torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1)
-    # SD's 0.18215 gave 0.22 on these videos: a noise schedule 20x too loud for them (bench/noisy_frames.py).
+    # SD's 0.18215 gave 0.22 on these videos: a noise schedule 20x too loud for them (experiments/noisy_frames.py).
     assert 0.7 < float(latents.std()) < 1.4
 
 

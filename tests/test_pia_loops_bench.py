@@ -1,4 +1,4 @@
-"""bench/pia_loops.py in its fast form: it trains a PIA-layout model, loops it both ways and writes its table."""
+"""experiments/pia_loops.py in its fast form: it trains a PIA-layout model, loops it both ways and writes its table."""
 
 import json
 

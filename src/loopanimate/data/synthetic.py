@@ -53,8 +53,8 @@ def drifting_sprites(num_frames: int, size: tuple[int, int], seed: int, sprites:
         yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
-# Captioned motion (bench/mitdf_ablation.py): the picture shows where the square is, only the caption says where it
-# goes. Each motion is a (dy, dx) direction in pixels per frame, or None for a turn about the square's centre.
+# Captioned motion (experiments/mitdf_ablation.py): the picture shows where the square is, only the caption says
+# where it goes. Each motion is a (dy, dx) direction in pixels per frame, or None for a turn about the square's centre.
 MOTIONS: dict[str, tuple[float, float] | None] = {
     "left": (0.0, -1.0),
     "right": (0.0, 1.0),

@@ -153,6 +153,12 @@ def _cell(value: float | None, decimals: int) -> str:
     return "n/a" if value is None else f"{value:.{decimals}f}"
 
 
+def number_table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table: the first column names a row (left-aligned), the others are numbers (right-aligned)."""
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
 def markdown_table(rows: list[dict], backend: str) -> str:
     shown = columns(rows)
     lines = [

@@ -17,8 +17,8 @@ from loopanimate.models.conditioning import Conditioning
 from loopanimate.models.layout import LOOPANIMATE_IN_CHANNELS, LOOPANIMATE_MAX_FRAMES
 
 # Which tokens each stage's cross-attention reads. `mitdf` is the paper's; the other two exist for its ablation
-# (bench/mitdf_ablation.py): `everywhere` concatenates image and text tokens in every cross-attention, `text` never
-# reads the image tokens (the picture then enters only at conv_in).
+# (experiments/mitdf_ablation.py): `everywhere` concatenates image and text tokens in every cross-attention, `text`
+# never reads the image tokens (the picture then enters only at conv_in).
 CONTEXT_ROUTINGS = ("mitdf", "everywhere", "text")
 
 # Note: DiffusionPipeline.from_pretrained picks a component's loader by looking its base class

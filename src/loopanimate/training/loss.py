@@ -12,7 +12,7 @@ from loopanimate.pipelines import LoopAnimatePipeline
 from loopanimate.training.config import TrainConfig
 
 # Scaled latents should have unit variance (Stable Diffusion's rule); far from it, the noise schedule drowns the
-# signal or barely touches it (bench/noisy_frames.py: a std of 0.22 left frames noise-like).
+# signal or barely touches it (experiments/noisy_frames.py: a std of 0.22 left frames noise-like).
 LATENT_STD_RANGE = (0.5, 2.0)
 
 
