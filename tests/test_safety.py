@@ -204,3 +204,24 @@ def test_a_port_in_use_is_one_line(capsys):
         assert main(["serve", "--port", str(port)]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and f"cannot listen on 127.0.0.1:{port}" in error[0]
+
+
+def test_a_truncated_mp4_from_an_earlier_run_is_made_again(tmp_path):
+    """A file cut short keeps its index (MP4 +faststart) and a few frames: it must decode whole to count as done."""
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parent.parent / "examples" / "coffee.png", tmp_path / "coffee.png")
+    out = tmp_path / "out"
+    assert main(["animate-batch", str(tmp_path), "-o", str(out), "--frames", "9"]) == 0
+    whole = (out / "coffee.mp4").read_bytes()
+    (out / "coffee.mp4").write_bytes(whole[: len(whole) // 3])
+    assert main(["animate-batch", str(tmp_path), "-o", str(out), "--frames", "9"]) == 0
+    assert json.loads((out / "run.jsonl").read_text())["status"] == "done"
+    assert len(read_video(out / "coffee.mp4")[0]) == 8
+
+
+def test_a_manifest_output_with_the_format_extension_is_not_doubled(tmp_path):
+    PIL.Image.new("RGB", (32, 32), (10, 120, 200)).save(tmp_path / "in.png")
+    (tmp_path / "rows.jsonl").write_text('{"image": "in.png", "output": "beach.mp4"}\n')
+    rows = read_rows(tmp_path / "rows.jsonl", tmp_path / "out", "mp4")
+    assert rows[0].output.name == "beach.mp4" and rows[0].error is None

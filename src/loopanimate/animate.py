@@ -35,6 +35,7 @@ MIN_SIDE = 16  # a picture thinner than this after fitting is no wallpaper (a 40
 MAX_SIDE = 8192  # 8K; a longer side is a typo (99992) or a poster, refused before a byte is allocated
 MAX_SEED = 2**32 - 1
 MAX_FPS = 120.0
+MAX_PLAYBACK_FPS = 240.0  # the rate after interpolation: above it, players drop frames
 MAX_INTERPOLATE = 15
 MAX_STEPS = 1000
 MAX_FRAMES = 1024  # generated frames; a wallpaper loop is tens of frames, a thousand is a minute at 16 fps
@@ -183,6 +184,12 @@ class LoopRequest:
         check_int("seed", self.seed, 0, MAX_SEED)
         check_int("interpolate", self.interpolate, 0, MAX_INTERPOLATE)
         check_number("fps", self.fps, 0.0, MAX_FPS, low_open=True)
+        if self.fps * (self.interpolate + 1) > MAX_PLAYBACK_FPS:
+            raise InvalidArgumentError(
+                f"fps {self.fps:g} with {self.interpolate} frames between each pair plays at "
+                f"{self.fps * (self.interpolate + 1):g} fps: give at most {MAX_PLAYBACK_FPS:g} in all (lower --fps "
+                "or --interpolate)"
+            )
         check_number("motion", self.motion_strength, 0.0, 1.0)
         if isinstance(self.size, str) and self.size not in SIZE_PRESETS:
             raise InvalidArgumentError(
@@ -195,7 +202,8 @@ class LoopRequest:
                     f"size {width}x{height} does not work: give both sides as multiples of 8, from {MIN_SIDE} to "
                     f"{MAX_SIDE}"
                 )
-            check_loop_size(self.num_frames, self.interpolate, height, width)
+            label = f"the {self.size} box" if isinstance(self.size, str) else None
+            check_loop_size(self.num_frames, self.interpolate, height, width, label)
         if engine == "motion":
             self._check_motion()
         else:
@@ -330,7 +338,7 @@ def save_mask(loop: Loop, path: str | os.PathLike, inputs: tuple = ()) -> None:
 
 def request_inputs(request: LoopRequest) -> tuple:
     """The files a request reads, which no output of it may overwrite."""
-    return tuple(path for path in (request.image, request.mask) if isinstance(path, str | os.PathLike))
+    return tuple(p for p in (request.image, request.mask) if isinstance(p, str | os.PathLike) and str(p).strip())
 
 
 def animate(request: LoopRequest, output: str | os.PathLike, progress: ProgressCallback | None = None) -> Loop:
@@ -350,14 +358,15 @@ def loop_bytes(num_frames: int, interpolate: int, height: int, width: int) -> in
     return height * width * (WORKING_BYTES_PER_PIXEL + HELD_BYTES_PER_PIXEL_FRAME * shown)
 
 
-def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) -> None:
+def check_loop_size(num_frames: int, interpolate: int, height: int, width: int, label: str | None = None) -> None:
     """Refuse, before the work, a loop larger than MEMORY_BUDGET or MAX_PIXEL_FRAMES, naming the most frames that
-    fit at this size."""
+    fit at this size (`label` names it, e.g. a preset's box)."""
+    where = label or f"{width}x{height}"
     shown = num_frames * (interpolate + 1)
     if shown * height * width > MAX_PIXEL_FRAMES:
         longest = MAX_PIXEL_FRAMES // (height * width * (interpolate + 1))
         raise InvalidArgumentError(
-            f"{num_frames} frames at {width}x{height} are too many: give at most {longest} frames at this size "
+            f"{num_frames} frames at {where} are too many: give at most {longest} frames at this size "
             "(or a smaller --size)"
         )
     if loop_bytes(num_frames, interpolate, height, width) > MEMORY_BUDGET:
@@ -365,7 +374,7 @@ def check_loop_size(num_frames: int, interpolate: int, height: int, width: int) 
         longest = max(0, spare // (HELD_BYTES_PER_PIXEL_FRAME * (interpolate + 1)))
         needed = loop_bytes(num_frames, interpolate, height, width) / 2**30
         raise InvalidArgumentError(
-            f"{num_frames} frames at {width}x{height} need about {needed:.0f} GiB, more than the "
+            f"{num_frames} frames at {where} need about {needed:.0f} GiB, more than the "
             f"{MEMORY_BUDGET / 2**30:.0f} GiB allowed: give at most {longest} frames at this size, or a smaller --size"
         )
 

@@ -53,6 +53,9 @@ def check_destination(
     if path.name in ("", ".", "..") or _real(path) == _real(Path.cwd()):
         raise OutputPathError(f"{what} {str(path)!r} is a folder in use: name a new file or folder")
     target = _real(path)
+    existing = next(folder for folder in target.parents if folder.exists())
+    if not existing.is_dir():
+        raise OutputPathError(f"{what} {path} lies under {existing}, which is a file: choose a path in a folder")
     for source in inputs:
         if source is None or not Path(source).exists():
             continue
@@ -80,6 +83,8 @@ def check_destination(
 def check_owned_folder(path: str | os.PathLike, owns: Callable[[Path], bool], what: str) -> Path:
     """A folder we may replace whole: new, empty, or holding only entries `owns` accepts. Never a user's folder."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path} exists and is not a folder: nothing was replaced; name a new {what}")
     if path.exists():
         strangers = [entry.name for entry in path.iterdir()] if path.is_dir() else [path.name]
         strangers = [name for name in strangers if not path.is_dir() or not owns(path / name)]

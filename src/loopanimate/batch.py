@@ -83,6 +83,9 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
     rows, outputs = [], {}
     for index, entry in enumerate(entries):
         name = entry.get("output") or Path(entry["image"]).stem
+        suffix = Path(name).suffix.lower()
+        if fmt != "frames" and suffix == f".{fmt}":
+            name = name[: -len(suffix)]  # `output: beach.mp4` with --format mp4 is beach.mp4, not beach.mp4.mp4
         output = out_dir / (name if fmt == "frames" else f"{name}.{fmt}")
         if output in outputs:
             raise InvalidArgumentError(
@@ -95,6 +98,8 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
         row = BatchRow(index, root / entry["image"], entry.get("prompt"), output, settings)
         if not is_inside(output, out_dir):
             row.error = f"output {name!r} is outside the output folder {out_dir}: give a plain file name"
+        elif suffix[1:] in FORMATS and suffix != f".{fmt}":
+            row.error = f"output {name!r} is not a .{fmt} (the batch's --format): name it without the extension"
         rows.append(row)
     return rows
 

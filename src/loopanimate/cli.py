@@ -180,7 +180,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     between = f", {args.interpolate} between each pair" if args.interpolate else ""
     print(
-        f"wrote {args.output}: {written.frames} frames at {loop.fps:g} fps ({loop.generated} generated{between}, "
+        f"wrote {args.output}: {written.frames} frames at {written.fps:g} fps ({loop.generated} generated{between}, "
         "the repeated seam frame dropped)"
     )
     return 0
@@ -210,6 +210,16 @@ def cmd_animate_batch(args: argparse.Namespace) -> int:
         )
     if counts is None:  # not the main process: it reports nothing
         return 0
+    if counts["failed"]:
+        from loopanimate.batch import RUN_LOG
+        from loopanimate.jsonl import WHOLE, iter_jsonl
+
+        log = iter_jsonl(Path(args.output) / RUN_LOG, "row", "", {"row": WHOLE})
+        failed = [record for record in log if record["status"] == "failed"]
+        for record in failed[:10]:
+            print(f"row {record['row'] + 1} ({record['input']}): {record['error']}", file=sys.stderr)
+        if len(failed) > 10:
+            print(f"... and {len(failed) - 10} more failed rows", file=sys.stderr)
     print(
         f"{len(rows)} rows: {counts['done']} done, {counts['skipped']} skipped (made before), "
         f"{counts['failed']} failed; see {Path(args.output) / 'run.jsonl'}"

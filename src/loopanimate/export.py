@@ -113,17 +113,20 @@ def write_video(
     notes = timing_notes(fmt, fps)
     delays = video_delays(fmt, len(frames), fps)
     verify = functools.partial(check_written, fmt=fmt, frames=len(frames), total_ms=sum(delays) if delays else None)
-    if fmt == "frames":
-        with atomic_dir(path, verify) as folder:
-            for index, frame in enumerate(stream):
-                PIL.Image.fromarray(frame).save(folder / f"frame_{index:04d}.png")
-    else:
-        with atomic_file(path, verify) as tmp:
-            if fmt in FFMPEG_FORMATS:
-                _write_ffmpeg(stream, tmp, fmt, fps, transparent=opacity is not None)
-            else:
-                _write_animated(frames, stream, tmp, fmt, delays)
-    return Written(len(frames), notes)
+    try:
+        if fmt == "frames":
+            with atomic_dir(path, verify) as folder:
+                for index, frame in enumerate(stream):
+                    PIL.Image.fromarray(frame).save(folder / f"frame_{index:04d}.png")
+        else:
+            with atomic_file(path, verify) as tmp:
+                if fmt in FFMPEG_FORMATS:
+                    _write_ffmpeg(stream, tmp, fmt, fps, transparent=opacity is not None)
+                else:
+                    _write_animated(frames, stream, tmp, fmt, delays)
+    finally:
+        stream.close()  # stops the frame workers now, not when the garbage collector finds them (Ctrl-C)
+    return Written(len(frames), notes, min(fps, GIF_MAX_FPS) if fmt == "gif" else fps)
 
 
 def _stream(
@@ -139,10 +142,11 @@ def _stream(
 
 @dataclass
 class Written:
-    """What `write_video` wrote: the frames, and one-line notes of what changed on the way (e.g. a GIF's rate)."""
+    """What `write_video` wrote: the frames, one-line notes of what changed on the way (e.g. a GIF's rate), the rate."""
 
     frames: int
     notes: list[str]
+    fps: float  # the rate the file plays at (a GIF's is at most 50)
 
 
 def frame_delays(count: int, fps: float, unit_ms: int, shortest: int = 1) -> list[int]:
@@ -170,18 +174,22 @@ def timing_notes(fmt: str, fps: float) -> list[str]:
     return []
 
 
-def probe_video(path: str | os.PathLike, fmt: str) -> tuple[int, int | None]:
+def probe_video(path: str | os.PathLike, fmt: str, decode: bool = False) -> tuple[int, int | None]:
     """A written video's stored frames and, for GIF/WebP/animated PNG, its total duration in ms (Pillow stores a run
-    of equal GIF or WebP frames as one longer frame, so only the duration tells their number)."""
+    of equal GIF or WebP frames as one longer frame, so only the duration tells their number). MP4 and WebM frames
+    are counted by demuxing, or with `decode` by decoding every one (a file someone else cut short)."""
     path = Path(path)
     if fmt == "frames":
         return sum(1 for entry in path.iterdir() if is_frame_file(entry)), None
     if fmt in ("mp4", "webm"):
         import av
 
-        # Demuxing counts the encoded frames 10x faster than decoding them; a file cut short loses its last ones.
+        # Demuxing counts the encoded frames 10x faster than decoding them, enough to check what we just wrote.
         with av.open(str(path)) as container:
-            return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size), None
+            stream = container.streams.video[0]
+            if decode:
+                return sum(1 for _ in container.decode(stream)), None
+            return sum(1 for packet in container.demux(stream) if packet.size), None
     with PIL.Image.open(path) as image:
         durations = []
         for index in range(getattr(image, "n_frames", 1)):
@@ -211,7 +219,7 @@ def check_written(path: Path, fmt: str, frames: int, total_ms: int | None) -> No
 def is_complete_video(path: str | os.PathLike) -> bool:
     """Whether `path` exists and decodes (a batch redoes a row whose output does not)."""
     try:
-        return Path(path).exists() and probe_video(path, video_format(path))[0] > 0
+        return Path(path).exists() and probe_video(path, video_format(path), decode=True)[0] > 0
     except Exception:  # a broken or foreign file is not a finished output
         return False
 
@@ -243,7 +251,11 @@ def _write_animated(frames: Frames, stream: Iterator[np.ndarray], path: Path, fm
 FFMPEG_FORMATS = {
     # x264's veryfast is 3x faster than the default `medium` here, and no larger; faststart: playable while loading.
     "mp4": ("libx264", ("yuv420p", None), ["-preset", "veryfast", "-movflags", "+faststart"]),
-    "webm": ("libvpx-vp9", ("yuv420p", "yuva420p"), ["-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8"]),
+    "webm": (
+        "libvpx-vp9",
+        ("yuv420p", "yuva420p"),
+        ["-row-mt", "1", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "32"],
+    ),  # constant quality
     "png": ("apng", ("rgb24", "rgba"), ["-plays", "0", "-f", "apng"]),  # by name: .png alone means one picture
 }
 
@@ -274,8 +286,9 @@ def _write_ffmpeg(stream: Iterator[np.ndarray], path: Path, fmt: str, fps: float
     writer.close()
 
 
-def read_video(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
-    """Read a GIF, MP4, WebP or PNG-frame folder: (F, H, W, 3) uint8 frames and {'fps', 'loop'} (loop: GIF/WebP)."""
+def read_video(path: str | os.PathLike, max_side: int | None = None) -> tuple[np.ndarray, dict]:
+    """Read a GIF, MP4, WebM, WebP, animated PNG or PNG-frame folder: (F, H, W, 3) uint8 frames and {'fps', 'loop'}
+    (loop: GIF/WebP). `max_side`: MP4 and WebM frames are shrunk as they are decoded (a 4K loop in little memory)."""
     path = Path(path)
     if not path.exists():
         raise VideoReadError(f"video not found: {path} (check the path)")
@@ -285,9 +298,9 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
             if not files:
                 raise VideoReadError(f"no PNG frames in folder {path}: give a folder of frame_NNNN.png files")
             return np.stack([np.asarray(PIL.Image.open(f).convert("RGB")) for f in files]), {"fps": None, "loop": None}
-        if path.suffix.lower() in (".gif", ".webp"):
+        if path.suffix.lower() in (".gif", ".webp", ".png"):
             return _read_animated_image(path)
-        return _read_av(path)
+        return _read_av(path, max_side)
     except VideoReadError:
         raise
     except Exception as error:  # any decoder failure means the same thing to the caller
@@ -308,12 +321,14 @@ def _read_animated_image(path: Path) -> tuple[np.ndarray, dict]:
     return np.stack(frames), {"fps": 1000.0 * len(frames) / duration if duration else None, "loop": loop}
 
 
-def _read_av(path: Path) -> tuple[np.ndarray, dict]:
+def _read_av(path: Path, max_side: int | None = None) -> tuple[np.ndarray, dict]:
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        scale = min(1.0, max_side / max(stream.width, stream.height)) if max_side else 1.0
+        size = {"width": max(2, round(stream.width * scale)), "height": max(2, round(stream.height * scale))}
+        frames = [frame.to_ndarray(format="rgb24", **size) for frame in container.decode(stream)]
         fps = float(stream.average_rate) if stream.average_rate else None
     if not frames:
         raise VideoReadError(f"no frames in video {path}: the file is empty or not a video")

@@ -41,14 +41,18 @@ def prefetched(frames: Frames, ahead: int = 2 * THREADS) -> Iterator[np.ndarray]
     if not isinstance(frames, LazyFrames):
         yield from frames
         return
-    with ThreadPoolExecutor(THREADS) as pool:
-        pending: collections.deque = collections.deque()
+    pool = ThreadPoolExecutor(THREADS)
+    pending: collections.deque = collections.deque()
+    try:
         for index in range(len(frames)):
             pending.append(pool.submit(frames.render, index))
             if len(pending) >= ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:
+        # A consumer that stops early (an error, Ctrl-C) drops the frames not started and waits for the few that are.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def materialise(frames: Frames) -> np.ndarray:

@@ -82,6 +82,8 @@ def _open(source: PictureSource, what: str) -> Image.Image:
         check_pixels(*source.size, f"the {what}")
         return ImageOps.exif_transpose(source)
     name = "the upload" if isinstance(source, bytes) else source
+    if not isinstance(source, bytes) and not str(source).strip():
+        raise InputImageError(f"the {what}'s path is empty: give a picture file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies, below

@@ -35,12 +35,13 @@ CSS = ".status-error{color:#b00020} .status-cancelled{color:#8a6d00} .status-don
 EDITOR_SIDE = 512  # the mask editor's square canvas (gradio's editor misplaces layers on other canvas sizes)
 MASK_COLOUR = (255, 48, 48)  # the mask over the photo: what moves
 MASK_OPACITY = 0.45  # see-through, so the photo stays visible under the mask and the strokes
-DOWNLOADS = ("mp4", "gif", "webp")
+DOWNLOADS = ("mp4", "gif", "webp")  # MP4 always (the page plays it); GIF and WebP when ticked
+SCORE_SIDE = 640  # the MP4 is read back at this long side for the scores, the sheet and the before/after
 SIZES = [
-    ("The picture's own (long side at most 1024)", ""),
-    ("Phone, 1080×1920 (turned to the photo)", "phone"),
-    ("Desktop, 1920×1080 (turned to the photo)", "desktop"),
-    ("4K, 3840×2160 (turned to the photo)", "4k"),
+    ("The photo's own", ""),
+    ("Phone 1080×1920", "phone"),
+    ("Desktop 1920×1080", "desktop"),
+    ("4K 3840×2160", "4k"),
     ("512×512", "512"),
 ]
 CLOSURE_HELP = (
@@ -48,7 +49,8 @@ CLOSURE_HELP = (
     "alone, as the paper (at most the model's length) · condition: the picture conditions the last frame too"
 )
 SEAM_HELP = (
-    "Seam: 1 means the jump from the last frame back to the first is as smooth as any other step; lower is smoother"
+    "Seam: the jump from the last frame back to the first over a typical step; at or below 1 it is as smooth as any "
+    "other step (lower is smoother), above about 1.5 it shows"
 )
 
 # Offline by design: no usage analytics, no version check.
@@ -183,19 +185,25 @@ class Jobs:
 class Made:
     """What one job made, for the page."""
 
-    files: list[str]  # MP4, GIF, WebP
+    files: list[str]  # the MP4 first, then GIF and WebP if asked for
     sheet: str  # the contact sheet PNG
     before_after: tuple[PIL.Image.Image, PIL.Image.Image]  # the photo, the loop's most moved frame
     report: str  # engine, frames, Seam and Motion, the library's notes
 
 
 def make_files(
-    request: LoopRequest, stem: str, folder: Path, flag: threading.Event, report: Callable[[str], None]
+    request: LoopRequest,
+    formats: list[str],
+    stem: str,
+    folder: Path,
+    flag: threading.Event,
+    report: Callable[[str], None],
 ) -> Made:
-    """Make the loop and its files in `folder`, telling `report` each step or frame; stop if `flag` is set."""
+    """Make the loop and its files (MP4 and the ticked `formats`) in `folder`, telling `report` each step or frame;
+    stop if `flag` is set. Scores, sheet and before/after come from the MP4 read back, as `evaluate` would see it."""
     from loopanimate.contact_sheet import contact_sheet
     from loopanimate.evaluation.pixel_metrics import loop_scores
-    from loopanimate.frames import materialise
+    from loopanimate.export import read_video
 
     def step(done: int, total: int) -> None:
         if flag.is_set():
@@ -204,7 +212,7 @@ def make_files(
 
     loop = make_loop(request, progress=step)
     files = []
-    for fmt in DOWNLOADS:
+    for fmt in ["mp4", *(fmt for fmt in DOWNLOADS[1:] if fmt in formats)]:
 
         def frame(done: int, total: int, fmt: str = fmt) -> None:
             if flag.is_set():
@@ -215,18 +223,18 @@ def make_files(
         save_loop(loop, path, progress=frame)
         files.append(str(path))
     report("scoring the loop")
-    small = materialise(loop.frames)  # as written in the GIF, the smallest file
-    scores = loop_scores(small)
+    shown, _ = read_video(files[0], max_side=SCORE_SIDE)  # the seam frame is not in the file
+    scores = loop_scores(np.concatenate([shown, shown[:1]]))
     sheet = folder / f"{stem}-contact-sheet.png"
-    contact_sheet(small[:-1], columns=6, every=max(1, (len(small) - 1) // 12)).save(sheet)
-    steps = [float(np.abs(frame.astype(np.int16) - small[0]).mean()) for frame in small]
+    contact_sheet(shown, columns=6, every=max(1, len(shown) // 12)).save(sheet)
+    steps = [float(np.abs(frame.astype(np.int16) - shown[0]).mean()) for frame in shown]
     seam = "n/a (still)" if scores["seam"] is None else f"{scores['seam']:.2f}"
     text = (
-        f"**{loop.engine}** · {len(small) - 1} frames at {loop.fps:g} fps · **Seam {seam}** · "
+        f"**{loop.engine}** · {len(shown)} frames at {loop.fps:g} fps · **Seam {seam}** · "
         f"Motion {scores['motion']:.2f} px/frame\n\n{SEAM_HELP}.\n\n" + "\n\n".join(loop.notes)
     )
-    before = PIL.Image.fromarray(small[0])
-    return Made(files, str(sheet), (before, PIL.Image.fromarray(small[int(np.argmax(steps))])), text)
+    before = PIL.Image.fromarray(shown[0])
+    return Made(files, str(sheet), (before, PIL.Image.fromarray(shown[int(np.argmax(steps))])), text)
 
 
 def run_job(work: Callable[[Callable[[str], None]], Made]) -> Iterator[str | Made | BaseException]:
@@ -277,7 +285,7 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                 upload = gr.File(label="Photo (PNG, JPEG, WebP)", file_types=["image"], type="filepath",
                                  elem_id="picture")  # fmt: skip
                 editor = gr.ImageEditor(
-                    label="What moves: the automatic mask in red over the photo; paint to add, erase to remove",
+                    label="What moves (red): paint to add, erase to remove",
                     type="pil",
                     sources=[],
                     layers=False,
@@ -298,11 +306,12 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                     frames = gr.Slider(3, 140, value=35, step=1, label="Frames")
                     motion = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Motion strength", info="0: still")
                 with gr.Row():
-                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                    seed = gr.Number(value=0, precision=0, label="Seed", info=f"0 to {MAX_SEED}")
                     random_seed = gr.Button("Random seed", size="sm")
                 with gr.Row():
                     size = gr.Dropdown(SIZES, value="", allow_custom_value=True, label="Size",
-                                       info="or type N or WIDTHxHEIGHT (multiples of 8)", elem_id="size")  # fmt: skip
+                                       info="the photo's own: long side at most 1024; presets turn to the photo; or "
+                                       "type N or WIDTHxHEIGHT (multiples of 8)", elem_id="size")  # fmt: skip
                     crop = gr.Checkbox(False, label="Crop to fill the size", info="else the photo fits inside it")
                 with gr.Row():
                     fps = gr.Number(value=8, label="Frames per second")
@@ -317,6 +326,9 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                                                info="1 = off: the photo conditions the model but is not amplified; "
                                                "above 1 keeps frames closer to the photo")  # fmt: skip
                     negative_prompt = gr.Textbox(value="", label="Negative prompt")
+                formats = gr.CheckboxGroup(["gif", "webp"], value=["gif", "webp"], label="Also as",
+                                           info="MP4 always; GIF and WebP take longer for long loops",
+                                           elem_id="formats")  # fmt: skip
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     cancel = gr.Button("Cancel", elem_id="cancel")
@@ -342,8 +354,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
         def on_upload(path):
             try:
                 photo = open_upload(path)
-            except LoopAnimateError as error:
-                return None, None, status_line("error", str(error))
+            except LoopAnimateError as error:  # the message names the file, not gradio's cache folder
+                return None, None, status_line("error", str(error).replace(str(path), Path(path).name))
             if photo is None:
                 return None, None, status_line("ready", "drop a photo to start")
             note = f"{Path(path).name}, {photo.width}x{photo.height}: paint what moves, type a prompt, Animate"
@@ -363,9 +375,10 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
             # A set of inputs arrives as one {component: value} dict (gradio injects `request` only beside it).
             values = {name: data[component] for name, component in form.items()}
             photo, upload_path, gallery_items = data[picture], data[upload], data[made]
+            wanted = list(data[formats] or [])
             skip = [gr.skip()] * (len(results) - 1)
             if photo is None:
-                yield [status_line("error", "no picture: drop a photo in the Photo box first"), *skip]
+                yield [status_line("error", "no picture: drop a PNG, JPEG or WebP photo in the Photo box"), *skip]
                 return
             try:
                 loop_request_ = loop_request(values, photo)
@@ -378,12 +391,12 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
             folder = Path(tempfile.mkdtemp(prefix="job-", dir=root))
             stem = Path(upload_path).stem if upload_path else "loop"
             try:
-                for outcome in run_job(lambda report: make_files(loop_request_, stem, folder, flag, report)):
+                for outcome in run_job(lambda report: make_files(loop_request_, wanted, stem, folder, flag, report)):
                     if isinstance(outcome, str):
                         yield [status_line("working", outcome), *skip]
                     elif isinstance(outcome, Made):
-                        gallery_path = root / f"gallery-{session}-{len(gallery_items)}.gif"
-                        shutil.copyfile(outcome.files[1], gallery_path)
+                        gallery_path = root / f"gallery-{session}-{len(gallery_items)}.png"
+                        shutil.copyfile(outcome.sheet, gallery_path)
                         items = [(str(gallery_path), f"{stem}: {values['prompt']}"), *gallery_items]
                         yield [status_line("done", f"{stem}-loop: {len(outcome.files)} files ready"),
                                outcome.files[0], outcome.before_after, outcome.files, outcome.report, outcome.sheet,
@@ -411,7 +424,7 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
         save_mask.click(on_save_mask, [editor, picture], [mask_file, status])
         random_seed.click(lambda: random.randint(0, MAX_SEED), None, seed)
         # One loop at a time (the queue's limit, set in `serve`): a second request waits, a model never runs two.
-        run.click(on_animate, {picture, upload, made, *form.values()}, results)
+        run.click(on_animate, {picture, upload, made, formats, *form.values()}, results)
         cancel.click(on_cancel, None, status, queue=False)
         examples = [
             [str(EXAMPLES / name), text] for name, text in EXAMPLE_PROMPTS.items() if (EXAMPLES / name).is_file()
