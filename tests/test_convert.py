@@ -100,8 +100,9 @@ def animatediff_keys(adapter: MotionAdapter) -> dict[str, torch.Tensor]:
     return state
 
 
-@pytest.fixture(scope="module")
-def sources():
+def random_sources(**adapter_options) -> tuple[UNet2DConditionModel, MotionAdapter]:
+    """A tiny SD UNet and a motion adapter for it (AnimateDiff's, or PIA's with `conv_in_channels=9`), every weight
+    random and reproducible."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**UNET2D).eval()
     adapter = MotionAdapter(
@@ -111,11 +112,17 @@ def sources():
         motion_norm_num_groups=8,
         use_motion_mid_block=True,
         motion_max_seq_length=32,
+        **adapter_options,
     )
     with torch.no_grad():
         for parameter in adapter.parameters():  # AnimateDiff zero-initialises outputs: make every weight count
             parameter.normal_(0, 0.05)
     return unet, adapter
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return random_sources()
 
 
 @pytest.fixture(scope="module")

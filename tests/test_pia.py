@@ -13,7 +13,6 @@ from diffusers import (
     DDIMScheduler,
     EulerDiscreteScheduler,
     MotionAdapter,
-    UNet2DConditionModel,
     UNetMotionModel,
 )
 from diffusers.pipelines.deprecated.pia.pipeline_pia import PIAPipeline, prepare_mask_coef_by_statistics
@@ -37,7 +36,7 @@ from loopanimate.pipelines.tiny import tiny_components
 from loopanimate.training.config import load_config
 from loopanimate.training.trainer import train
 from tests.conftest import SIZE, seeded
-from tests.test_convert import UNET2D, animatediff_keys
+from tests.test_convert import animatediff_keys, random_sources
 from tests.test_training import write_config
 
 PARITY_FRAMES = 16  # PIA's trained length: every loop preset's whole table is used
@@ -51,21 +50,7 @@ PARITY_TOLERANCE = 3e-5
 @pytest.fixture(scope="module")
 def pia_sources():
     """A tiny SD UNet and a PIA condition adapter (9-channel conv_in) with every weight random."""
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(**UNET2D).eval()
-    adapter = MotionAdapter(
-        block_out_channels=(32, 64),
-        motion_layers_per_block=1,
-        motion_num_attention_heads=8,
-        motion_norm_num_groups=8,
-        use_motion_mid_block=True,
-        motion_max_seq_length=32,
-        conv_in_channels=9,
-    )
-    with torch.no_grad():
-        for parameter in adapter.parameters():  # zero-initialised outputs would hide the motion modules
-            parameter.normal_(0, 0.05)
-    return unet, adapter
+    return random_sources(conv_in_channels=9)
 
 
 @pytest.fixture(scope="module")
