@@ -119,3 +119,14 @@ def test_the_motion_engine_says_the_size_it_used(image):
     loop = make_loop(LoopRequest(image, "the box bobs", num_frames=3, size=(64, 64)))
     assert loop.frames.shape[1:3] == (48, 64)
     assert any("size: 64x48, the picture inside 64x64 keeping its shape" in note for note in loop.notes)
+
+
+def test_offload_on_the_cpu_is_refused_before_loading(tiny_model_dir, image):
+    request = LoopRequest(image, "a box", model=tiny_model_dir, num_frames=4, size=(64, 64), device="cpu", offload=True)
+    with pytest.raises(InvalidArgumentError, match="--offload moves models between the CPU and a GPU"):
+        request.check()
+
+
+def test_offload_is_a_diffusion_setting(image):
+    with pytest.raises(InvalidArgumentError, match="--offload is used by the diffusion engine only"):
+        LoopRequest(image, "a box", offload=False).check()

@@ -57,7 +57,8 @@ DIFFUSION_DEFAULTS = {
     "loop_windows": LOOP_WINDOWS[0],
     "motion_scale": None,
     "device": None,
-    "dtype": "float32",
+    "dtype": None,  # by device: float16 on CUDA (an 8 GB card, README), float32 elsewhere
+    "offload": None,  # by device: on with CUDA (encoders, UNet and VAE take turns on the GPU)
     "compile": False,
 }
 
@@ -165,7 +166,8 @@ class LoopRequest:
     loop_windows: str | None = None  # diffusion: how a cycle longer than the model is split (tiled or overlap)
     motion_scale: int | None = None  # diffusion on PIA's weights: its motion preset 0-8 instead of motion_strength
     device: str | None = None  # diffusion: cpu, cuda, ... (None: cuda if available)
-    dtype: str | None = None  # diffusion: float32, float16 or bfloat16 (half precision: GPUs)
+    dtype: str | None = None  # diffusion: float32, float16 or bfloat16 (None: float16 on CUDA, else float32)
+    offload: bool | None = None  # diffusion: models take turns on the GPU (None: on with CUDA)
     compile: bool | None = None  # diffusion: torch.compile the UNet's blocks (slow first loop, faster after)
 
     def resolved_engine(self) -> str:
@@ -240,7 +242,9 @@ class LoopRequest:
             check_device(self.device)
         if self.setting("loop_windows") not in LOOP_WINDOWS:
             raise InvalidArgumentError(f"loop windows {self.loop_windows!r} are unknown: use {', '.join(LOOP_WINDOWS)}")
-        if self.setting("dtype") not in DTYPES:
+        if self.offload and (self.device or default_device()) == "cpu":
+            raise InvalidArgumentError("--offload moves models between the CPU and a GPU: drop it on the CPU")
+        if self.dtype is not None and self.dtype not in DTYPES:
             raise InvalidArgumentError(f"dtype {self.dtype!r} is unknown: use one of {', '.join(DTYPES)}")
 
 
@@ -458,13 +462,16 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
 
 
 @functools.lru_cache(maxsize=4)
-def loaded_pipeline(model: str, device: str, dtype: str = "float32", compile_unet: bool = False):
-    """A model folder's pipeline, loaded once per (folder, device, dtype, compile) and reused by later requests."""
+def loaded_pipeline(model: str, device: str, dtype: str = "float32", compile_unet: bool = False, offload: bool = False):
+    """A model folder's pipeline, loaded once per (folder, device, dtype, compile, offload) and reused by later
+    requests. With `offload`, the weights stay on the CPU and each model visits `device` in turn (diffusers' hooks)."""
     import torch
 
     from loopanimate.pipelines.loading import load_pipeline
 
-    pipe = load_pipeline(model, device=device, dtype=getattr(torch, dtype))
+    pipe = load_pipeline(model, device="cpu" if offload else device, dtype=getattr(torch, dtype))
+    if offload:
+        pipe.enable_model_cpu_offload(device=device)
     if compile_unet:
         pipe.unet.compile_blocks()
     return pipe
@@ -486,7 +493,10 @@ def _run_diffusion_engine(
     first = requests[0]  # every request shares its settings (batch_key)
     masks, notes = _diffusion_masks(requests, images)
     device = first.device or default_device()
-    pipe = loaded_pipeline(str(first.model), device, first.setting("dtype"), bool(first.setting("compile")))
+    gpu = device.startswith("cuda")
+    dtype = first.setting("dtype") or ("float16" if gpu else "float32")
+    offload = gpu if first.offload is None else first.offload
+    pipe = loaded_pipeline(str(first.model), device, dtype, bool(first.setting("compile")), offload)
     # One size for the batch: the first picture's shape inside the box (batched pictures share a latent size).
     default_box = None if first.size is not None else pipe.default_size()
     height, width = output_size(first.size, first.crop, images[0].size, default_box)

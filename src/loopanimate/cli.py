@@ -143,6 +143,7 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
         motion_scale=args.motion_scale,
         device=args.device,
         dtype=args.dtype,
+        offload=args.offload,
         compile=args.compile,
     )
 
@@ -529,7 +530,15 @@ def add_loop_options(parser: argparse.ArgumentParser, defaults: str = "") -> Non
         "diffusers' PIAPipeline numbers them)",
     )
     diffusion.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    diffusion.add_argument("--dtype", choices=DTYPES, default=None, help="weights and compute (default: float32)")
+    diffusion.add_argument(
+        "--dtype", choices=DTYPES, default=None, help="weights and compute (default: float16 on CUDA, else float32)"
+    )
+    diffusion.add_argument(
+        "--offload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="text encoder, image encoder, UNet and VAE take turns on the GPU (default: on with CUDA)",
+    )
     diffusion.add_argument(
         "--compile", action="store_const", const=True, default=None, help="torch.compile the UNet (faster on GPUs)"
     )
