@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from loopanimate.frames import Frames
 
 ENGINES = ("auto", "motion", "diffusion")
-# The motion engine's default: the long side shrunk to this (35 frames: 0.8 s at 512, 1.7 s at 1024, whole command,
-# bench/wallpaper_sizes.py); 1024 is sharp on a phone, and a larger photo is rarely worth 2.7x the wait of 1920.
+# The motion engine's default: the long side shrunk to this (35 frames: 0.7 s at 512, 1.3 s at 1024, whole command,
+# bench/wallpaper_sizes.py); 1024 is sharp on a phone, and a larger photo is rarely worth the 2.7x wait of 1920.
 MOTION_MAX_SIDE = 1024
 MIN_SIDE = 16  # a picture thinner than this after fitting is no wallpaper (a 4000x8 strip would become 512x1)
 MAX_SIDE = 8192  # 8K; a longer side is a typo (99992) or a poster, refused before a byte is allocated
