@@ -341,8 +341,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                 scores = gr.Markdown(elem_id="scores")
                 gr.Markdown("**Contact sheet** (every few frames, numbered)")
                 sheet = gr.Image(show_label=False, type="filepath", elem_id="contact-sheet")
-                gallery = gr.Gallery(label="Loops made since this page opened", columns=4, rows=1, preview=False,
-                                     object_fit="contain", elem_id="gallery")  # fmt: skip
+                gallery = gr.Gallery(label="Loops made since this page opened", columns=4,
+                                     allow_preview=False, object_fit="contain", elem_id="gallery")  # fmt: skip
         form = {
             "editor": editor, "prompt": prompt, "engine": engine, "frames": frames, "motion": motion, "seed": seed,
             "size": size, "crop": crop, "fps": fps, "interpolate": interpolate, "loop_closure": loop_closure,
