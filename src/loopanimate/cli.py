@@ -218,7 +218,7 @@ def cmd_animate_batch(args: argparse.Namespace) -> int:
         log = iter_jsonl(Path(args.output) / RUN_LOG, "row", "", {"row": WHOLE})
         failed = [record for record in log if record["status"] == "failed"]
         for record in failed[:10]:
-            print(f"row {record['row'] + 1} ({record['input']}): {record['error']}", file=sys.stderr)
+            print(f"row {record['row']} ({record['input']}): {record['error']}", file=sys.stderr)  # as in run.jsonl
         if len(failed) > 10:
             print(f"... and {len(failed) - 10} more failed rows", file=sys.stderr)
     print(
@@ -682,5 +682,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while threads and bars wind down stays quiet
         print("error: interrupted; a file being written was not kept (finished ones are)", file=sys.stderr)
         return 130

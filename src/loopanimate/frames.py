@@ -51,8 +51,9 @@ def prefetched(frames: Frames, ahead: int = 2 * THREADS) -> Iterator[np.ndarray]
         while pending:
             yield pending.popleft().result()
     finally:
-        # A consumer that stops early (an error, Ctrl-C) drops the frames not started and waits for the few that are.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # A consumer that stops early (an error, Ctrl-C) drops the frames not started; the one or two being made end
+        # on their own, so no wait here can be interrupted again.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def materialise(frames: Frames) -> np.ndarray:

@@ -326,7 +326,7 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                                                info="1 = off: the photo conditions the model but is not amplified; "
                                                "above 1 keeps frames closer to the photo")  # fmt: skip
                     negative_prompt = gr.Textbox(value="", label="Negative prompt")
-                formats = gr.CheckboxGroup(["gif", "webp"], value=["gif", "webp"], label="Also as",
+                formats = gr.CheckboxGroup([("GIF", "gif"), ("WebP", "webp")], value=["gif", "webp"], label="Also as",
                                            info="MP4 always; GIF and WebP take longer for long loops",
                                            elem_id="formats")  # fmt: skip
                 with gr.Row():
@@ -337,7 +337,7 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                 video = gr.Video(label="Loop", autoplay=True, loop=True, elem_id="loop-video")
                 before_after = gr.ImageSlider(label="Before / after (the photo, the most moved frame)",
                                               type="pil", elem_id="before-after")  # fmt: skip
-                downloads = gr.File(label="Downloads (MP4, GIF, WebP)", file_count="multiple", elem_id="downloads")
+                downloads = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
                 scores = gr.Markdown(elem_id="scores")
                 gr.Markdown("**Contact sheet** (every few frames, numbered)")
                 sheet = gr.Image(show_label=False, type="filepath", elem_id="contact-sheet")
@@ -398,7 +398,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                         gallery_path = root / f"gallery-{session}-{len(gallery_items)}.png"
                         shutil.copyfile(outcome.sheet, gallery_path)
                         items = [(str(gallery_path), f"{stem}: {values['prompt']}"), *gallery_items]
-                        yield [status_line("done", f"{stem}-loop: {len(outcome.files)} files ready"),
+                        kinds = ", ".join(Path(file).suffix[1:].upper() for file in outcome.files)
+                        yield [status_line("done", f"{stem}-loop: {kinds} ready"),
                                outcome.files[0], outcome.before_after, outcome.files, outcome.report, outcome.sheet,
                                items, items]  # fmt: skip
                     elif isinstance(outcome, JobCancelled):
