@@ -117,20 +117,6 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
     assert leftovers(tmp_path) == [] and not (tmp_path / "frames").exists()
 
 
-def test_ctrl_c_is_one_line_and_leaves_no_temporary_file(tmp_path):
-    PIL.Image.new("RGB", (256, 256), (30, 90, 200)).save(tmp_path / "in.png")
-    command = [sys.executable, "-m", "loopanimate", "animate", "in.png", "-o", "frames", "--frames", "400"]
-    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any(".tmp" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.005)  # wait until the frames are being written
-    process.send_signal(signal.SIGINT)
-    errors = process.communicate(timeout=60)[1].strip().splitlines()
-    assert process.returncode == 130 and errors == ["error: interrupted; a file being written was not kept (finished "
-                                                    "ones are)"]  # fmt: skip
-    assert leftovers(tmp_path) == [] and not (tmp_path / "frames").exists()
-
-
 # Rows stay inside the output folder -------------------------------------------------------------------------------
 
 
