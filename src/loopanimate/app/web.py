@@ -25,6 +25,7 @@ import numpy as np
 import PIL.Image
 
 from loopanimate.animate import DIFFUSION_DEFAULTS, MAX_SEED, LoopRequest, make_loop, parse_size, save_loop
+from loopanimate.atomic import atomic_file
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
 
@@ -226,7 +227,8 @@ def make_files(
     shown, _ = read_video(files[0], max_side=SCORE_SIDE)  # the seam frame is not in the file
     scores = loop_scores(np.concatenate([shown, shown[:1]]))
     sheet = folder / f"{stem}-contact-sheet.png"
-    contact_sheet(shown, columns=6, every=max(1, len(shown) // 12)).save(sheet)
+    with atomic_file(sheet) as tmp:
+        contact_sheet(shown, columns=6, every=max(1, len(shown) // 12)).save(tmp, format="PNG")
     steps = [float(np.abs(frame.astype(np.int16) - shown[0]).mean()) for frame in shown]
     seam = "n/a (still)" if scores["seam"] is None else f"{scores['seam']:.2f}"
     text = (
@@ -368,7 +370,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
             if mask is None:
                 return gr.update(visible=False), status_line("error", "no mask to save: paint what moves first")
             path = root / f"mask-{request.session_hash}.png"
-            PIL.Image.fromarray(mask, "L").save(path)
+            with atomic_file(path) as tmp:
+                PIL.Image.fromarray(mask, "L").save(tmp, format="PNG")
             return gr.update(value=str(path), visible=True), status_line("ready", "the mask is ready to download")
 
         def on_animate(data: dict, request: gr.Request):
@@ -396,7 +399,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                         yield [status_line("working", outcome), *skip]
                     elif isinstance(outcome, Made):
                         gallery_path = root / f"gallery-{session}-{len(gallery_items)}.png"
-                        shutil.copyfile(outcome.sheet, gallery_path)
+                        with atomic_file(gallery_path) as tmp:
+                            shutil.copyfile(outcome.sheet, tmp)
                         items = [(str(gallery_path), f"{stem}: {values['prompt']}"), *gallery_items]
                         kinds = ", ".join(Path(file).suffix[1:].upper() for file in outcome.files)
                         yield [status_line("done", f"{stem}-loop: {kinds} ready"),

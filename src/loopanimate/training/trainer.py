@@ -22,7 +22,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from loopanimate.atomic import atomic_dir
+from loopanimate.atomic import atomic_dir, atomic_file
 from loopanimate.data.dataset import SkipLog, open_dataset
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.models import LoopAnimateUNet
@@ -142,7 +142,8 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
     skip_log = SkipLog()
     if main:
         output.mkdir(parents=True, exist_ok=True)
-        (output / "config.json").write_text(json.dumps(config.__dict__, indent=2, default=list))
+        with atomic_file(output / "config.json") as tmp:
+            tmp.write_text(json.dumps(config.__dict__, indent=2, default=list))
         if tensorboard:
             accelerator.init_trackers("loopanimate")
     log_file = output / "log.jsonl"
