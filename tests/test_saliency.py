@@ -1,6 +1,7 @@
 """Weight-free salient-object masks."""
 
 import numpy as np
+import skimage.data
 
 from loopanimate.engines.saliency import fallback_note, salient_mask
 from loopanimate.evaluation.region_metrics import mask_sanity
@@ -97,3 +98,24 @@ def test_the_fallback_is_noted_and_a_found_object_is_not():
     assert "a centred ellipse" in fallback_note(flat, salient_mask(flat))[0]
     image, _ = textured_scene((160, 120))
     assert fallback_note(image, salient_mask(image)) == []
+
+
+def test_the_rocket_photo_s_mask_is_the_rocket_not_the_sky_between_its_towers():
+    """A photo no one here chose (scikit-image's): its night sky lightens towards the horizon, and a smooth region
+    joined to the border is background even where its colour drifts from the border's."""
+    mask = salient_mask(skimage.data.rocket()) > 0.5  # 640 x 427; the rocket stands at x 290-330
+    assert mask[200:380, 300:325].mean() > 0.7
+    assert mask.mean() < 0.1
+    assert not mask[150:280, 230:270].any() and not mask[150:280, 360:400].any()  # sky either side
+
+
+def test_a_strip_along_a_side_does_not_make_that_side_the_subject_s_cut():
+    """The astronaut's failure: a red flag strip along the left edge, joined to her suit, made the left the side she
+    was cut by, so her body lost the bottom edge and the strip came in."""
+    image, _ = textured_scene((160, 120))
+    image[150:, 110:210] = [240, 200, 40]  # the subject's body, cut by the bottom edge
+    image[20:, 0:24] = [230, 190, 50]  # a strip of her colour along the left side
+    image[150:170, 24:110] = [230, 190, 50]  # ... that touches her
+    mask = salient_mask(image) > 0.5
+    assert mask[-3:, 130:190].all()  # cut by the bottom: the body reaches it
+    assert not mask[40:140, :10].any()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from loopanimate.evaluation.region_metrics import local_detail
+
 WORK_SIDE = 192  # long side of the picture the mask is computed on: GrabCut's cost grows with pixels (128 lost parts)
 GRABCUT_ITERATIONS = 3  # a fourth pass changed the coffee photo's mask by 0.3% (IoU 0.997) and cost 0.1 s
 MIN_FRACTION, MAX_FRACTION = 0.01, 0.75  # a mask outside these parts of the picture is no object
@@ -15,6 +17,8 @@ CLOSE = 0.08  # of the picture's diagonal: a second part this near the main one 
 KEEP_RATIO = 0.2  # a second part at least this share of the main one's area is kept, if close
 CUT_SIDE_MIN = 0.05  # share of a side the seed must cover for that side to be the one the subject is cut by
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
+SMOOTH_CONTRAST = 0.5  # ... and under which a smooth region joined to the border is too: a sky's gradient, a wall
+SMOOTH_DETAIL = 4.0  # grey levels (5x5 standard deviation) under which a place is smooth
 DARK_SKY = 60  # grey level under which the picture's median is a dark ground (a night sky, a star field)
 SPOT_RISE = 40  # grey levels above that median at which a place is a bright spot
 MIN_SPOTS = 10  # bright spots, at least, for a picture to be a field of them rather than one object
@@ -64,9 +68,22 @@ def saliency_map(bgr: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     return cv2.normalize(score.astype(np.float32), None, 0.0, 1.0, cv2.NORM_MINMAX)
 
 
+BOTTOM = 1  # index of the bottom side in side_coverage's order
+
+
 def side_coverage(binary: np.ndarray) -> np.ndarray:
     """Share of each side (top, bottom, left, right) that `binary` covers."""
     return np.array([binary[0].mean(), binary[-1].mean(), binary[:, 0].mean(), binary[:, -1].mean()])
+
+
+def cut_side_of(seed: np.ndarray) -> int:
+    """The side (top, bottom, left, right) the subject is cut by, -1 for none: the bottom when the seed reaches it
+    (what stands on the ground is cut there; a flag or a wall along another side is not the subject), else the most
+    covered."""
+    coverage = side_coverage(seed)
+    if coverage[BOTTOM] >= CUT_SIDE_MIN:
+        return BOTTOM
+    return int(np.argmax(coverage)) if coverage.max() >= CUT_SIDE_MIN else -1
 
 
 def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -107,8 +124,7 @@ def _grabcut(bgr: np.ndarray, seed: np.ndarray, score: np.ndarray, background: n
     labels[near_seed & ~background] = cv2.GC_PR_FGD
     labels[background] = cv2.GC_BGD
     labels[seed & (score > np.quantile(score[seed], 0.6))] = cv2.GC_FGD
-    coverage = side_coverage(seed)
-    cut_side = int(np.argmax(coverage)) if coverage.max() >= CUT_SIDE_MIN else -1
+    cut_side = cut_side_of(seed)
     for side, strip in enumerate(_strips(*seed.shape)):
         if side != cut_side:
             labels[strip] = cv2.GC_BGD
@@ -182,7 +198,9 @@ def salient_mask(image: np.ndarray) -> np.ndarray:
     bgr = cv2.cvtColor(cv2.resize(image, small_size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
     contrast = border_contrast(cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab))
     score = saliency_map(bgr, contrast)
-    background = joined_to_border(contrast < BACKGROUND_CONTRAST)
+    background = joined_to_border(contrast < BACKGROUND_CONTRAST) | joined_to_border(
+        (contrast < SMOOTH_CONTRAST) & (local_detail(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)) < SMOOTH_DETAIL)
+    )
     _, otsu = cv2.threshold((score * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     seed = one_object((otsu > 0) & ~background, score)
     candidates = [seed]
