@@ -119,3 +119,16 @@ def test_a_strip_along_a_side_does_not_make_that_side_the_subject_s_cut():
     mask = salient_mask(image) > 0.5
     assert mask[-3:, 130:190].all()  # cut by the bottom: the body reaches it
     assert not mask[40:140, :10].any()
+
+
+def test_the_astronaut_photo_s_mask_is_the_person_not_the_flag_beside_her():
+    """A found face (scikit-image's LBP cascade) says a person is the subject: the flag along the left edge, in the
+    colours of her suit, stays out."""
+    mask = salient_mask(skimage.data.astronaut()) > 0.5  # 512 x 512; her face is at about x 180-280, y 60-140
+    assert mask[60:140, 180:280].mean() > 0.9 and mask[300:450, 100:250].mean() > 0.9
+    assert not mask[100:250, :60].any()
+
+
+def test_a_cat_s_face_is_not_a_person():
+    mask = salient_mask(skimage.data.chelsea()) > 0.5
+    assert mask.mean() > 0.2  # the cat, not a person's envelope around a false face

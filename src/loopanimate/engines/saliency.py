@@ -3,8 +3,12 @@ centre prior, refined by GrabCut and kept to one object (or a few close ones) th
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
+import skimage.data
+from skimage.feature import Cascade
 
 from loopanimate.evaluation.region_metrics import local_detail
 
@@ -19,6 +23,11 @@ CUT_SIDE_MIN = 0.05  # share of a side the seed must cover for that side to be t
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
 SMOOTH_CONTRAST = 0.5  # ... and under which a smooth region joined to the border is too: a sky's gradient, a wall
 SMOOTH_DETAIL = 4.0  # grey levels (5x5 standard deviation) under which a place is smooth
+FACE_MIN = 0.08  # of the picture's short side: smaller faces are a crowd's or a print's, not the subject's
+HAIR = 0.9  # face widths from the face's centre that the head may reach, to each side and above its middle
+NECK_TO_SHOULDERS = 1.5  # face heights below the chin at which the torso reaches its full width
+SHOULDERS = 4.4  # face widths across the torso at its widest: arms and held things at the side stay in
+PERSON_SHARE = 0.6  # of the salient seed, at least, inside a found face's person for the person to be the subject
 DARK_SKY = 60  # grey level under which the picture's median is a dark ground (a night sky, a star field)
 SPOT_RISE = 40  # grey levels above that median at which a place is a bright spot
 MIN_SPOTS = 10  # bright spots, at least, for a picture to be a field of them rather than one object
@@ -190,6 +199,32 @@ def fallback_note(image: np.ndarray, alpha: np.ndarray) -> list[str]:
     return [f"note: no single object stood out, so {what} move (give --mask to choose what moves)"]
 
 
+@functools.cache
+def _face_detector() -> Cascade:
+    return Cascade(skimage.data.lbp_frontal_face_cascade_filename())
+
+
+def person_envelope(image: np.ndarray) -> np.ndarray | None:
+    """Where a person whose face the picture shows may be (bool, the picture's size): the face grown for hair, and
+    a torso below it that widens to SHOULDERS face widths, down to the bottom; None when no face is found. The face
+    detector is scikit-image's LBP frontal-face cascade (decision 125)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    side = min(grey.shape)
+    faces = _face_detector().detect_multi_scale(
+        img=grey, scale_factor=1.2, step_ratio=1, min_size=(FACE_MIN * side,) * 2, max_size=(side, side)
+    )
+    if not faces:
+        return None
+    face = max(faces, key=lambda found: found["width"] * found["height"])
+    top, left, size = face["r"], face["c"], face["width"]
+    centre = left + size / 2
+    y, x = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
+    head = (abs(x - centre) <= size * HAIR) & (y >= top - size * (HAIR - 0.5)) & (y <= top + size)
+    below = np.clip((y - top - size) / (NECK_TO_SHOULDERS * size), 0.0, 1.0)
+    torso = (y > top + size * 0.8) & (abs(x - centre) <= size * (0.5 + (SHOULDERS / 2 - 0.5) * below))
+    return head | torso
+
+
 def salient_mask(image: np.ndarray) -> np.ndarray:
     """Soft mask (H, W) in [0, 1] of the salient object of an RGB uint8 image (H, W, 3)."""
     height, width = image.shape[:2]
@@ -203,6 +238,10 @@ def salient_mask(image: np.ndarray) -> np.ndarray:
     )
     _, otsu = cv2.threshold((score * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     seed = one_object((otsu > 0) & ~background, score)
+    person = person_envelope(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    if person is not None and (seed & person).sum() >= PERSON_SHARE * seed.sum():
+        background |= ~person  # the person is the subject: the person, not the props and flags beside them
+        seed = one_object(seed & person, score)
     candidates = [seed]
     if MIN_FRACTION < seed.mean() < MAX_FRACTION:
         candidates.insert(0, one_object(_grabcut(bgr, seed, score, background), score))
