@@ -1,18 +1,19 @@
-"""The paper's three-stage curriculum at small scale, against training 35-frame clips from the start for the same
-compute (paper §3). Both start from a tiny video model trained on plain, non-looping 15-frame clips (AnimateDiff's
-role: `alss_ablation.py`'s `train-plain-seed0`, trained here if that run is not in --out).
+"""The paper's three-stage curriculum in the toy world, against training 35-frame clips from the start for the same
+compute (paper §3). Per seed, both arms start from the seed's MITDF model of `mitdf_ablation.py` (8-frame clips, the
+role AnimateDiff's short-clip motion module plays; trained here if it is not in --out).
 
   curriculum: `loopanimate train` with configs/stage1.yaml (15 frames: conv_in, spatial cross-attention, motion
               modules), then stage2.yaml (21 frames: conv_in, motion modules), then stage3.yaml (35 frames: conv_in,
-              motion-module Q and V), each scaled down (64x64, whole steps below, learning rates x5);
+              motion-module Q and V), each at this world's size and batch, learning rates x LEARNING_RATE_SCALE;
   35 frames:  stage 1's modules and learning rate on 35-frame clips, for as many frames in all (steps x frames) as the
               three stages together.
 
-Each stage is one `loopanimate train` process, timed, its peak resident memory read from the kernel. Both results are
-scored on 35-frame loops from held-out pictures: seam ratio, Motion, Loop-C and the share of clean frames.
+Each stage is one `loopanimate train` process, timed, its peak resident memory read from the kernel. Both arms are
+scored on 35-frame loops from the held-out pictures, captioned with their own direction: seam ratio, Loop-C, Motion and
+the share of clean frames.
 
-    python experiments/curriculum.py [--stage-steps 200 150 150] [--out runs/alss-seeds]
-    python experiments/curriculum.py --fast      # a few seconds: checks the script, measures nothing
+    python experiments/curriculum.py [--stage-steps 300 200 200] [--seeds 0 1 2] [--out runs/toy-world]
+    python experiments/curriculum.py --fast --out DIR     # a few seconds: checks the script, measures nothing
 """
 
 from __future__ import annotations
@@ -27,22 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from alss_ablation import PROMPT, video  # the same videos: experiments/ is on the path
-from small_scale import (  # experiments/small_scale.py: the script's folder is on the path
-    SIDE,
-    clean_frames,
-    clean_threshold,
-    data_clips,
-    experiment_parser,
-    first_frames,
-    held_out_videos,
-    sample_clip,
-    seeded_model,
-    train_run,
-    trained_vae_model,
-    write_results,
-    write_videos,
-)
+from mitdf_ablation import cell  # experiments/: the script's folder is on the path
+from small_scale import write_results
+from toy_world import SETTINGS, SIDE, ToyWorld, toy_parser
 
 from loopanimate.cli import quiet_libraries
 from loopanimate.contact_sheet import contact_sheet
@@ -54,18 +42,20 @@ from loopanimate.pipelines import load_pipeline
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 STAGE_FRAMES = (15, 21, 35)
 LOOP_FRAMES = 35
-LEARNING_RATE_SCALE = 5  # the paper's rates are for a pretrained SD-size model; the tiny one needs larger steps
+LEARNING_RATE_SCALE = 10  # the paper's rates are for an SD-size model; the tiny one needs larger steps
+MEASURES = (("seam", 2), ("loop_c", 3), ("motion", 2), ("clean", 2))
 
 
-def scaled_config(stage: str, model: Path, data: Path, output: Path, steps: int, **changes) -> dict:
-    """configs/STAGE.yaml at this experiment's scale."""
+def scaled_config(stage: str, model: Path, data: Path, output: Path, steps: int, seed: int, fast: bool, **changes):
+    """configs/STAGE.yaml at this world's size, batch and data order."""
     config = yaml.safe_load((CONFIGS / f"{stage}.yaml").read_text())
     config.update(
         model=str(model),
         data=str(data),
         output=str(output),
+        seed=seed,
         resolution=SIDE,
-        batch_size=4,
+        batch_size=2 if fast else SETTINGS["batch_size"],
         num_workers=1,
         learning_rate=config["learning_rate"] * LEARNING_RATE_SCALE,
         lr_warmup_steps=min(50, steps),
@@ -76,7 +66,7 @@ def scaled_config(stage: str, model: Path, data: Path, output: Path, steps: int,
         gradient_checkpointing=False,  # nothing to save at this size, and it costs time
         mixed_precision="no",
         image_dropout=0.1,
-        text_dropout=0.0,
+        text_dropout=SETTINGS["text_dropout"],
     )
     config.update(changes)
     return config
@@ -94,93 +84,85 @@ def run_stage(config: dict, path: Path) -> dict:
         [sys.executable, "-m", "loopanimate", "train", "--config", str(path)], env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, in KiB on Linux
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{path}: loopanimate train exited with {child.returncode}")
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{path}: loopanimate train exited with {os.waitstatus_to_exitcode(status)}")
     result = {"seconds": time.perf_counter() - started, "peak_mib": usage.ru_maxrss / 1024}
     record.write_text(json.dumps(result))
     return result
 
 
-def score(pipe, pictures: list[np.ndarray], videos: list[np.ndarray], threshold: float, steps: int):
+def score(world: ToyWorld, model: Path, steps: int) -> tuple[dict, np.ndarray]:
     """Mean measures of one 35-frame loop per held-out picture; the first loop for a sheet."""
-    embed, rows, first = WeightFreeEmbedding(), [], None
-    for number, (picture, own_video) in enumerate(zip(pictures, videos, strict=True)):
-        frames = sample_clip(pipe, picture, PROMPT, LOOP_FRAMES, steps, seed=number)
-        clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-        rows.append(
-            {
-                "seam": seam_ratio(clip),
-                "motion": motion(clip),
-                "loop_c": loop_consistency(clip, embed),
-                "clean": float(np.mean(clean_frames(frames, own_video, threshold))),
-            }
-        )
-        first = frames if first is None else first
-    return {key: float(np.mean([r[key] for r in rows if r[key] is not None])) for key in rows[0]}, first
+    clips = world.clips(load_pipeline(model), LOOP_FRAMES, steps)
+    embed = WeightFreeEmbedding()
+    videos = [torch.from_numpy(clip).permute(0, 3, 1, 2).float() for clip in clips]
+    scores = {
+        "seam": float(np.mean([seam_ratio(video) for video in videos])),
+        "loop_c": float(np.mean([loop_consistency(video, embed) for video in videos])),
+        "motion": float(np.mean([motion(video) for video in videos])),
+        "clean": world.clean_share(clips),
+    }
+    return scores, clips[0]
+
+
+def arms(world: ToyWorld, start: Path, seed: int, stage_steps: list[int], fast: bool) -> dict[str, tuple[Path, list]]:
+    """Both arms trained from `start`: each one's final model and its stages' records."""
+    folder = world.out / f"curriculum-seed{seed}"
+    folder.mkdir(exist_ok=True)
+    stages, model = [], start
+    for number, steps in enumerate(stage_steps, start=1):
+        output = folder / f"stage{number}"
+        config = scaled_config(f"stage{number}", model, world.videos, output, steps, seed, fast)
+        stages.append(run_stage(config, folder / f"stage{number}.yaml"))
+        model = output / "final"
+    frames_in_all = sum(steps * frames for steps, frames in zip(stage_steps, STAGE_FRAMES, strict=True))
+    output = folder / "frames35"
+    config = scaled_config("stage1", start, world.videos, output, round(frames_in_all / LOOP_FRAMES), seed, fast,
+                           num_frames=LOOP_FRAMES)  # fmt: skip
+    peer = run_stage(config, folder / "frames35.yaml")
+    return {"curriculum": (model, stages), "35 frames": (output / "final", [peer])}
 
 
 def main() -> None:
-    parser = experiment_parser(__doc__, out="runs/alss-seeds", vae_steps=1000)  # alss_ablation.py's folder
-    parser.add_argument("--stage-steps", type=int, nargs=3, default=[200, 150, 150], help="steps of stages 1, 2, 3")
-    parser.add_argument("--pretrain-steps", type=int, default=500, help="the plain-clip start, if trained here")
+    parser = toy_parser(__doc__, steps=2000)
+    parser.add_argument("--stage-steps", type=int, nargs=3, default=[300, 200, 200], help="steps of stages 1, 2, 3")
     args = parser.parse_args()
     quiet_libraries()
     if args.fast:
-        args.stage_steps, args.pretrain_steps, args.videos, args.held_out = [1, 1, 1], 1, 4, 1
-        args.vae_steps, args.sample_steps = 1, 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    train_paths = write_videos(out / "videos", args.videos, 0, video)
-    held_paths = write_videos(out / "held-out", args.held_out, 1_000_000, video)
-    pictures = first_frames(held_paths)
-    base, _ = trained_vae_model(out, train_paths, held_paths, args.vae_steps)
-    start = train_run(seeded_model(base, 0, out), out / "videos", out / "train-plain-seed0", args.pretrain_steps,
-                      sampling="plain", seed=0)  # fmt: skip
-    base_pipe = load_pipeline(base)
-    threshold = clean_threshold(base_pipe, data_clips(out / "videos", LOOP_FRAMES, 16))
-    videos = held_out_videos(base_pipe, held_paths)
-
-    folder = out / "curriculum"
-    folder.mkdir(exist_ok=True)
-    runs: dict[str, list[dict]] = {"curriculum": [], "35 frames": []}
-    model = start
-    for number, steps in enumerate(args.stage_steps, start=1):
-        output = folder / f"stage{number}"
-        runs["curriculum"].append(run_stage(scaled_config(f"stage{number}", model, out / "videos", output, steps),
-                                            folder / f"stage{number}.yaml"))  # fmt: skip
-        model = output / "final"
-    frames_in_all = sum(steps * frames for steps, frames in zip(args.stage_steps, STAGE_FRAMES, strict=True))
-    steps_35 = round(frames_in_all / LOOP_FRAMES)
-    output_35 = folder / "frames35"
-    config_35 = scaled_config("stage1", start, out / "videos", output_35, steps_35, num_frames=LOOP_FRAMES)
-    runs["35 frames"].append(run_stage(config_35, folder / "frames35.yaml"))
-
-    results, sheets = {}, []
-    for name, final in (("start (plain clips)", start), ("curriculum", model), ("35 frames", output_35 / "final")):
-        results[name], first = score(load_pipeline(final), pictures, videos, threshold, args.sample_steps)
-        stages = runs.get(name, [])
-        results[name]["seconds"] = sum(stage["seconds"] for stage in stages) if stages else None
-        results[name]["peak_mib"] = max(stage["peak_mib"] for stage in stages) if stages else None
-        sheets.append(first)
-    contact_sheet(to_uint8(np.concatenate(sheets)), columns=LOOP_FRAMES, thumb_width=48).save(folder / "sheet.png")
-
+        args.stage_steps, args.steps, args.sample_steps, args.seeds = [1, 1, 1], 2, 2, args.seeds[:1]
+    world = ToyWorld(Path(args.out), fast=args.fast)
+    results: dict[str, list[dict]] = {"start (8-frame MITDF model)": [], "curriculum": [], "35 frames": []}
+    sheets = []
+    for seed in args.seeds:
+        start = world.train("mitdf-mitdf", seed, args.steps, unet_config={"context_routing": "mitdf"})
+        runs = {"start (8-frame MITDF model)": (start, []), **arms(world, start, seed, args.stage_steps, args.fast)}
+        for name, (model, stages) in runs.items():
+            record = model.parent / f"loop-scores-{args.sample_steps}.json"
+            if not record.is_file():
+                scores, first = score(world, model, args.sample_steps)
+                np.save(model.parent / "first-loop.npy", first)
+                record.write_text(json.dumps(scores))
+            scores = json.loads(record.read_text())
+            scores["seconds"] = sum(stage["seconds"] for stage in stages) if stages else None
+            scores["peak_mib"] = max(stage["peak_mib"] for stage in stages) if stages else None
+            results[name].append(scores)
+            if seed == args.seeds[0]:
+                sheets.append(np.load(model.parent / "first-loop.npy"))
+        print(f"seed {seed}: " + "; ".join(f"{name} {r[-1]}" for name, r in results.items()), flush=True)
+    contact_sheet(to_uint8(np.concatenate(sheets)), columns=LOOP_FRAMES, thumb_width=32).save(
+        world.out / "curriculum-sheet.png"
+    )
     rows = []
-    for name, r in results.items():
-        seconds = "—" if r["seconds"] is None else f"{r['seconds']:.0f}"
-        peak = "—" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
-        rows.append([name, seconds, peak, f"{r['seam']:.2f}", f"{r['motion']:.2f}", f"{r['loop_c']:.3f}",
-                     f"{r['clean']:.2f}"])  # fmt: skip
-    table = number_table(["model", "training s", "peak MiB", "Seam≈1", "Motion", "Loop-C↑", "clean frames↑"], rows)
-    summary = {
-        "stage_steps": args.stage_steps,
-        "steps_35": steps_35,
-        "frames_in_all": frames_in_all,
-        "clean_threshold": threshold,
-        "stages": runs,
-        "results": results,
-    }
+    for name, per_seed in results.items():
+        timed = per_seed[0]["seconds"] is not None
+        rows.append([name, cell([r["seconds"] for r in per_seed], 0) if timed else "—",
+                     cell([r["peak_mib"] for r in per_seed], 0) if timed else "—",
+                     *(cell([r[key] for r in per_seed], digits) for key, digits in MEASURES)])  # fmt: skip
+    table = number_table(["model", "training s", "peak MiB", "Seam≈1", "Loop-C↑", "Motion", "clean frames↑"], rows)
+    summary = {"stage_steps": args.stage_steps, "seeds": args.seeds, "clean_threshold": world.threshold,
+               "results": results}  # fmt: skip
+    folder = world.out / "curriculum"
+    folder.mkdir(exist_ok=True)
     write_results(folder, table, summary)
 
 

@@ -179,15 +179,16 @@ def sample_clip(
     seed: int,
     latents: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """One clip (F, H, W, 3) in [0, 1], without loop closure: a loop must come from training alone."""
+    """One clip (F, H, W, 3) in [0, 1] at the picture's size, without loop closure: a loop must come from training
+    alone."""
     return pipe(
         PIL.Image.fromarray(picture),
         prompt,
         num_frames=num_frames,
         num_inference_steps=steps,
         guidance_scale_text=1.0,
-        height=SIDE,
-        width=SIDE,
+        height=picture.shape[0],
+        width=picture.shape[1],
         generator=torch.Generator().manual_seed(seed),
         latents=latents,
         output_type="np",
@@ -195,12 +196,16 @@ def sample_clip(
     ).frames[0]
 
 
-def data_clips(folder: Path, num_frames: int, count: int, mode: str = "alss") -> list[np.ndarray]:
+def data_clips(
+    folder: Path, num_frames: int, count: int, mode: str = "alss", side: int = SIDE, max_stride: int = 4
+) -> list[np.ndarray]:
     """The first `count` training clips of `folder` as the trainer samples them, (F, H, W, 3) uint8."""
     from loopanimate.data.dataset import LoopClipDataset
     from loopanimate.data.manifest import read_manifest
 
-    dataset = LoopClipDataset(read_manifest(folder)[:count], num_frames, (SIDE, SIDE), mode=mode, seed=0)
+    dataset = LoopClipDataset(
+        read_manifest(folder)[:count], num_frames, (side, side), mode=mode, max_stride=max_stride, seed=0
+    )
     clips = [dataset[index]["pixel_values"] for index in range(len(dataset))]  # (F, 3, H, W) in [-1, 1]
     return [((clip.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy() for clip in clips]
 

@@ -67,16 +67,6 @@ def test_clean_frames_goes_on_from_the_ablation_checkpoint(alss_run):
     assert set(json.loads((longer / "scores-3.json").read_text())) >= {"clean", "seam"}
 
 
-def test_curriculum_trains_three_stages_and_the_35_frame_peer(alss_run):
-    run_bench("curriculum.py", "--out", str(alss_run))
-    results = json.loads((alss_run / "curriculum" / "results.json").read_text())
-    assert len(results["stages"]["curriculum"]) == 3 and len(results["stages"]["35 frames"]) == 1
-    assert all(stage["peak_mib"] > 0 for stage in results["stages"]["curriculum"])
-    stage3 = (alss_run / "curriculum" / "stage3.yaml").read_text()
-    assert "num_frames: 35" in stage3 and "to_[qv]" in stage3
-    assert set(results["results"]) == {"start (plain clips)", "curriculum", "35 frames"}
-
-
 def test_noisy_frames_reports_seed_and_position_tests(tmp_path):
     run_bench("noisy_frames.py", "--run", str(tmp_path), "--out", str(tmp_path / "result.json"))
     (result,) = json.loads((tmp_path / "result.json").read_text()).values()
@@ -85,11 +75,37 @@ def test_noisy_frames_reports_seed_and_position_tests(tmp_path):
     assert result["training_batch"][0]["condition_mask"] == 1 and result["training_batch"][1]["condition_mask"] == 0
 
 
-def test_mitdf_ablation_scores_every_routing(tmp_path):
-    run_bench("mitdf_ablation.py", "--out", str(tmp_path))
-    results = json.loads((tmp_path / "results.json").read_text())
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> Path:
+    """The toy world, made small by converge.py's fast form; the MITDF and curriculum experiments reuse it."""
+    out = tmp_path_factory.mktemp("toy")
+    result = run_bench("converge.py", "--out", str(out))
+    assert "| steps | training min | clean frames↑ |" in result.stdout
+    return out
+
+
+def test_converge_scores_the_clean_frame_curve_at_each_step(toy_run):
+    scores = [json.loads((toy_run / "mitdf-mitdf-seed0" / f"scores-{steps}.json").read_text()) for steps in (1, 2)]
+    assert all(set(score) == {"clean", "seam", "motion", "train_seconds"} for score in scores)
+    assert (toy_run / "mitdf-mitdf-seed0" / "sheet-2.png").is_file()
+
+
+def test_mitdf_ablation_scores_every_routing_with_an_interval(toy_run):
+    run_bench("mitdf_ablation.py", "--out", str(toy_run))
+    results = json.loads((toy_run / "mitdf" / "results.json").read_text())
     assert set(results["results"]) == {"mitdf", "everywhere", "text"}
-    assert set(results["results"]["text"]) == {"follows_text", "still", "mse_f0", "clip_i", "seam"}
+    assert set(results["results"]["text"]["0"]) == {"follows_text", "still", "mse_f0", "clip_i", "seam", "clean"}
+    assert results["chance"] == 0.25
+    assert "[" in (toy_run / "mitdf" / "table.md").read_text().splitlines()[2]  # a 95% interval
+
+
+def test_curriculum_trains_three_stages_and_the_35_frame_peer(toy_run):
+    run_bench("curriculum.py", "--out", str(toy_run))
+    results = json.loads((toy_run / "curriculum" / "results.json").read_text())
+    assert set(results["results"]) == {"start (8-frame MITDF model)", "curriculum", "35 frames"}
+    assert all(run["peak_mib"] > 0 for run in results["results"]["curriculum"])
+    stage3 = (toy_run / "curriculum-seed0" / "stage3.yaml").read_text()
+    assert "num_frames: 35" in stage3 and "to_[qv]" in stage3
 
 
 def test_pia_full_size_runs_the_peer_and_ours_on_the_same_converted_weights(tmp_path):

@@ -73,15 +73,23 @@ def motion_caption(motion: str, rng: np.random.Generator) -> str:
 
 
 def moving_square(
-    motion: str, num_frames: int, size: tuple[int, int], seed: int, speed: float = 0.7, turn: float = 4.0
+    motion: str,
+    num_frames: int,
+    size: tuple[int, int],
+    seed: int,
+    speed: float = 0.7,
+    turn: float = 4.0,
+    flat_background: bool = False,
 ) -> Iterator[np.ndarray]:
     """Frames of a two-coloured square over a still, smooth random background, moving the way `motion` names:
-    `speed` pixels per frame along MOTIONS[motion], or `turn` degrees per frame about its centre (half of it is
-    another colour, so a turn shows). The square starts near the middle whatever the motion, so the first frame does
-    not tell where it goes; keep `num_frames * speed` under a third of the side to stay in the frame."""
+        `speed` pixels per frame along MOTIONS[motion], or `turn` degrees per frame about its centre (half of it is
+        another colour, so a turn shows). The square starts near the middle whatever the motion, so the first frame does
+        not tell where it goes; keep `num_frames * speed` under a third of the side to stay in the frame. A flat
+    background is one colour instead of a smooth field."""
     height, width = size
     rng = np.random.default_rng(seed)
-    coarse = rng.uniform(40, 215, size=(max(2, height // 16), max(2, width // 16), 3))
+    cells = (1, 1) if flat_background else (max(2, height // 16), max(2, width // 16))
+    coarse = rng.uniform(40, 215, size=(*cells, 3))
     background = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
     side = min(height, width) / 4
     colours = rng.uniform(0, 255, size=(2, 3))
