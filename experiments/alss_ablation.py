@@ -31,7 +31,9 @@ from small_scale import (  # experiments/small_scale.py: the script's folder is 
     experiment_parser,
     first_frames,
     held_out_videos,
+    mean_scores,
     sample_clip,
+    seed_cell,
     seeded_model,
     train_run,
     trained_vae_model,
@@ -74,12 +76,6 @@ def clip_scores(
     }
 
 
-def mean_scores(rows: list[dict]) -> dict:
-    """Per measure, the mean over rows that have it (None where none has)."""
-    values = {key: [row[key] for row in rows if row[key] is not None] for key in rows[0]}
-    return {key: float(np.mean(xs)) if xs else None for key, xs in values.items()}
-
-
 def score(pipe: LoopAnimatePipeline, pictures: list[np.ndarray], videos: list[np.ndarray], folder: Path, steps: int,
           threshold: float):  # fmt: skip
     """Mean measures over one clip per held-out picture, and the first clip (for a sheet); clips are written as GIFs."""
@@ -104,19 +100,9 @@ def reference_rows(folder: Path, clips: int, threshold: float) -> dict[str, dict
     return rows
 
 
-def _cell(values: list[float | None], digits: int) -> str:
-    """Mean +- standard deviation over seeds; the mean alone for one seed."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
 def table(results: dict[str, list[dict]]) -> str:
     header = ["model", "Seam≈1", "Loop-C↑", "Motion", "MSE-F0↓", "mirror corr.", "clean frames↑"]
-    rows = [[name, *(_cell([r[key] for r in per_seed], digits) for key, digits in COLUMNS)]
+    rows = [[name, *(seed_cell([r[key] for r in per_seed], digits) for key, digits in COLUMNS)]
             for name, per_seed in results.items()]  # fmt: skip
     return number_table(header, rows)
 

@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from mitdf_ablation import cell  # experiments/: the script's folder is on the path
-from small_scale import write_results
+from small_scale import seed_cell, write_results
 from toy_world import SETTINGS, SIDE, ToyWorld, toy_parser
 
 from loopanimate.cli import quiet_libraries
@@ -155,9 +154,9 @@ def main() -> None:
     rows = []
     for name, per_seed in results.items():
         timed = per_seed[0]["seconds"] is not None
-        rows.append([name, cell([r["seconds"] for r in per_seed], 0) if timed else "—",
-                     cell([r["peak_mib"] for r in per_seed], 0) if timed else "—",
-                     *(cell([r[key] for r in per_seed], digits) for key, digits in MEASURES)])  # fmt: skip
+        rows.append([name, seed_cell([r["seconds"] for r in per_seed], 0) if timed else "—",
+                     seed_cell([r["peak_mib"] for r in per_seed], 0) if timed else "—",
+                     *(seed_cell([r[key] for r in per_seed], digits) for key, digits in MEASURES)])  # fmt: skip
     table = number_table(["model", "training s", "peak MiB", "Seam≈1", "Loop-C↑", "Motion", "clean frames↑"], rows)
     summary = {"stage_steps": args.stage_steps, "seeds": args.seeds, "clean_threshold": world.threshold,
                "results": results}  # fmt: skip

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from small_scale import clean_frames, sample_clip, write_results
+from small_scale import clean_frames, mean_scores, sample_clip, seed_cell, write_results
 from toy_world import (  # experiments/: the script's folder is on the path
     CLIP_FRAMES,
     DIRECTIONS,
@@ -49,7 +49,6 @@ from loopanimate.pipelines import load_pipeline
 FLOW_SIDE = 128  # flow is measured at this size
 MOVING = 1.0  # pixels (at FLOW_SIDE) of summed flow above which a pixel counts as moving
 STILL = "still"  # the class of a clip in which nothing moves
-MEASURES = ("follows_text", "still", "mse_f0", "clip_i", "seam", "clean")
 
 
 def flow_features(clip: np.ndarray) -> np.ndarray | None:
@@ -121,25 +120,15 @@ def score(world: ToyWorld, pipe, classifier: MotionClassifier, steps: int) -> tu
     return rows, np.concatenate(sheet)
 
 
-def means(rows: list[dict]) -> dict[str, float]:
-    return {key: float(np.mean([row[key] for row in rows if row[key] is not None])) for key in MEASURES}
-
-
-def cell(values: list[float], digits: int) -> str:
-    """Mean ± standard deviation over seeds; the mean alone for one seed."""
-    text = f"{np.mean(values):.{digits}f}"
-    return text if len(values) == 1 else f"{text} ± {np.std(values, ddof=1):.{digits}f}"
-
-
 def table(results: dict[str, dict[int, list[dict]]]) -> str:
     lines = []
     for routing, per_seed in results.items():
         pooled = [row for rows in per_seed.values() for row in rows]
         low, high = wilson_interval(int(sum(row["follows_text"] for row in pooled)), len(pooled))
-        seeds = [means(rows) for rows in per_seed.values()]
+        seeds = [mean_scores(rows) for rows in per_seed.values()]
         lines.append(
-            [routing, f"{means(pooled)['follows_text']:.2f} [{low:.2f}, {high:.2f}]",
-             *(cell([s[key] for s in seeds], digits) for key, digits in
+            [routing, f"{mean_scores(pooled)['follows_text']:.2f} [{low:.2f}, {high:.2f}]",
+             *(seed_cell([s[key] for s in seeds], digits) for key, digits in
                (("follows_text", 2), ("still", 2), ("mse_f0", 4), ("clip_i", 3), ("seam", 2), ("clean", 2)))]
         )  # fmt: skip
     header = ["routing", "follows the text↑ [95% CI]", "per seed", "still", "MSE-F0↓", "CLIP-I↑", "Seam≈1", "clean↑"]
@@ -172,13 +161,13 @@ def main() -> None:
             )
             record.write_text(json.dumps(rows))
         results[routing][seed] = json.loads(record.read_text())
-        print(f"seed {seed}, {routing}: {means(results[routing][seed])} ({time.perf_counter() - started:.0f} s)")
+        print(f"seed {seed}, {routing}: {mean_scores(results[routing][seed])} ({time.perf_counter() - started:.0f} s)")
     summary = {
         "steps": args.steps,
         "seeds": args.seeds,
         "classifier_accuracy_on_data": float(np.mean(hits)),
         "chance": 1 / len(DIRECTIONS),
-        "results": {routing: {str(seed): means(rows) for seed, rows in per_seed.items()} for routing, per_seed in
+        "results": {routing: {str(seed): mean_scores(rows) for seed, rows in per_seed.items()} for routing, per_seed in
                     results.items()},
     }  # fmt: skip
     write_results(folder, table(results), summary)

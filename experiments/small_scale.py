@@ -46,6 +46,22 @@ def write_results(folder: Path, table: str, summary: dict) -> None:
     print(f"wrote {folder / 'table.md'}, {folder / 'results.json'} and contact sheets in {folder}")
 
 
+def mean_scores(rows: list[dict]) -> dict:
+    """Per measure, the mean over rows that have it (None where none has)."""
+    values = {key: [row[key] for row in rows if row[key] is not None] for key in rows[0]}
+    return {key: float(np.mean(xs)) if xs else None for key, xs in values.items()}
+
+
+def seed_cell(values: list[float | None], digits: int) -> str:
+    """Mean ± standard deviation over seeds; the mean alone for one seed; n/a for none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
 def write_videos(folder: Path, count: int, first_seed: int, make: VideoMaker) -> list[Path]:
     """`count` MP4s with .txt captions, seeds from `first_seed`; videos already written are kept."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -113,12 +113,11 @@ class ToyWorld:
         merged = {**SETTINGS, "batch_size": 2 if self.fast else SETTINGS["batch_size"], **settings}
         return train_run(model, self.videos, output, steps, resume=True, seed=seed, **merged)
 
-    def clips(self, pipe: LoopAnimatePipeline, num_frames: int, steps: int, directions=None) -> list[np.ndarray]:
-        """One clip (F, H, W, 3) in [0, 1] per held-out picture, captioned with its own direction or `directions[i]`."""
-        directions = directions or [direction_of(seed) for seed in self.held_seeds]
+    def clips(self, pipe: LoopAnimatePipeline, num_frames: int, steps: int) -> list[np.ndarray]:
+        """One clip (F, H, W, 3) in [0, 1] per held-out picture, captioned with its own direction."""
         return [
-            sample_clip(pipe, picture, caption(direction), num_frames, steps, seed=i)
-            for i, (picture, direction) in enumerate(zip(self.pictures, directions, strict=True))
+            sample_clip(pipe, picture, caption(direction_of(seed)), num_frames, steps, seed=i)
+            for i, (picture, seed) in enumerate(zip(self.pictures, self.held_seeds, strict=True))
         ]
 
     def clean_share(self, clips: list[np.ndarray]) -> float:

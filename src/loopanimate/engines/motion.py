@@ -22,6 +22,7 @@ from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
 from loopanimate.engines.saliency import salient_mask
 from loopanimate.errors import InvalidArgumentError
+from loopanimate.evaluation.region_metrics import local_detail
 from loopanimate.frames import LazyFrames, materialise
 
 # Peak movement at amplitude 1 ("normal"), before the strain limits; prompts scale it by 0.5 (gently) or 1.8 (strongly).
@@ -105,9 +106,7 @@ def _surroundings_texture(image: np.ndarray, binary: np.ndarray) -> np.ndarray:
     """For every pixel, the share of the ring around the mask near it (from RING_START to RING pixels out) whose local
     detail (5x5 grey std) exceeds FLAT_DETAIL: low where what lies around the object is flat (sky, a wall, paper).
     A share, not a mean, so the object's own outline just past an imprecise mask does not count. (H, W) float32."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    mean, mean_square = cv2.blur(grey, (5, 5)), cv2.blur(grey * grey, (5, 5))
-    textured = (np.sqrt(np.maximum(mean_square - mean * mean, 0.0)) > FLAT_DETAIL).astype(np.float32)
+    textured = (local_detail(image) > FLAT_DETAIL).astype(np.float32)
     ring = (cv2.dilate(binary, _disc(RING)) & ~cv2.dilate(binary, _disc(RING_START))).astype(np.float32)
     window = (2 * RING + 1, 2 * RING + 1)
     share = cv2.blur(ring, window)
