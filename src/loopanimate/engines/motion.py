@@ -1,13 +1,14 @@
 """The weight-free motion engine: the salient object moves inside its own outline, in a perfect loop.
 
-Sway, bob, breathe, wave and a non-round object's turn are one displacement field over the mask, so the object's
+Sway, bob, breathe, wave and a shapeless object's turn are one displacement field over the mask, so the object's
 parts move together. At the edges the object would push against, or whose surroundings are textured, the field fades
 to zero and the object is squeezed against its outline; at edges it leaves or slides along over flat surroundings the
 field does not fade, and what it uncovers is the textured plate. So nothing outside the mask ever changes, while the
 object's inside moves by many pixels. The field's strength is the largest that magnifies no place more than
 MAX_MAGNIFY and squeezes none more than MAX_SQUEEZE: no smears, no creases. A round object spins whole, as a layer over
-the plate. Every movement is a periodic function of the frame's phase, zero at phase 0, so frame 0 is the input
-exactly and the frame after the last is frame 0 again.
+the plate; an elliptical one (a disc seen at a slant) turns to and fro on its turntable, rigid, as a layer. Every
+movement is a periodic function of the frame's phase, zero at phase 0, so frame 0 is the input exactly and the frame
+after the last is frame 0 again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ BOB_FRACTION = 0.15  # travel, of the object's height
 BREATHE_FRACTION = 0.2  # scale change about the centroid
 WAVE_FRACTION = 0.06  # displacement of the travelling wave, of the object's size
 TURN_DEGREES = 12.0  # a "spin" of a non-round object: it turns to and fro about its centroid, staying upright
+TURNTABLE_DEGREES = 20.0  # ... of an elliptical one: to and fro on the disc it is a slanted view of (foreshortened)
 FLICKER_GAIN = 0.3  # brightness change of the object
 MAX_MAGNIFY = 1.8  # no place is magnified more: its detail keeps over half its contrast
 MAX_SQUEEZE = 1.9  # nor squeezed more against its edge: finer, stripes alias to grey (2.0 lost 1.1% on a disc)
@@ -43,7 +45,8 @@ FLAT_DETAIL = 4.0  # grey levels (5x5 std) above which a place around the object
 FLAT_SHARE = 0.25  # an edge whose surroundings are textured in under this share may be uncovered with the plate
 RING_START, RING = 4, 16  # pixels outside the mask between which the surroundings of an edge are judged
 SLIDE = 0.3  # an edge the field points into by less than this (cosine) is left or slid along, not pushed against
-ROUND = 0.9  # area over the enclosing circle's: a round object spins whole; another turns to and fro
+ROUND = 0.9  # area over the enclosing circle's: a round object spins whole
+ELLIPTICAL = 0.9  # overlap (IoU) with the ellipse of its moments: such an object turns rigidly on a turntable
 CHECK_PHASES = 16  # phases over the loop at which the strain limits are checked
 CHECK_STRIDE = 2  # pixels between strain samples at least (the fields are smooth over several pixels)
 CHECK_SAMPLES = 20_000  # strain samples at most: a 4K object is checked as densely as a 512 one, not 60x slower
@@ -113,6 +116,20 @@ def _surroundings_texture(image: np.ndarray, binary: np.ndarray) -> np.ndarray:
     return np.where(share > 0, cv2.blur(textured * ring, window) / np.maximum(share, 1e-6), 1.0).astype(np.float32)
 
 
+def _moment_ellipse(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The filled ellipse (h, w) bool with the same centroid and second moments as the mask `binary`, and the (2, 2)
+    map that takes it, about the centroid, onto a circle of the same area."""
+    ys, xs = np.nonzero(binary)
+    points = np.column_stack([xs, ys]).astype(np.float64)
+    centre = points.mean(axis=0)
+    variances, axes = np.linalg.eigh(np.cov((points - centre).T) + 1e-6 * np.eye(2))
+    semi_axes = 2.0 * np.sqrt(variances)  # a filled ellipse's variance along an axis is a quarter of its semi-axis^2
+    grid = np.stack(np.meshgrid(np.arange(binary.shape[1]), np.arange(binary.shape[0])), axis=-1) - centre
+    ellipse = (((grid @ axes) / semi_axes) ** 2).sum(axis=-1) <= 1.0
+    to_disc = axes @ np.diag(np.sqrt(semi_axes.prod()) / semi_axes) @ axes.T
+    return ellipse, to_disc
+
+
 @dataclasses.dataclass
 class Region:
     """The part of the picture the object may change: its box (grown by MARGIN), cropped arrays, and its shape."""
@@ -132,6 +149,8 @@ class Region:
     base: tuple[float, float]  # (x, y): bottom centre, the pivot of a sway
     size: tuple[float, float]  # (width, height) of the object
     round: bool  # near a disc: it can spin whole without leaving its outline
+    elliptical: bool  # near an ellipse (a disc is one): it can turn on its turntable without leaving its outline
+    to_disc: np.ndarray  # (2, 2): maps the object's ellipse, about its centroid, onto a circle
 
     @classmethod
     def of(cls, image: np.ndarray, alpha: np.ndarray) -> Region:
@@ -154,6 +173,8 @@ class Region:
         centroid = (float(xs.mean()), float(ys.mean()))
         size = (float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
         _, radius = cv2.minEnclosingCircle(np.column_stack([xs, ys]).astype(np.float32))
+        object_ = binary[box] > 0
+        ellipse, to_disc = _moment_ellipse(object_)
         grown_box = grown[box].astype(np.float32)
         soft = (cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 0.7), (alpha[box] * grown_box).astype(np.float32))
         cover = cv2.GaussianBlur(cv2.dilate(inside, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), 0.7)
@@ -173,6 +194,8 @@ class Region:
             base=(centroid[0], float(ys.max())),
             size=size,
             round=len(xs) >= ROUND * np.pi * max(radius, 1.0) ** 2,
+            elliptical=bool((ellipse & object_).sum() >= ELLIPTICAL * (ellipse | object_).sum()),
+            to_disc=to_disc,
         )
 
 
@@ -183,15 +206,15 @@ class MotionEngine:
         self.image, self.plan = image, plan
         self.region = Region.of(image, alpha)
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
-        self.spins_whole = "spin" in plan.families and self.region.round
+        self.turns_as_layer = "spin" in plan.families and self.region.elliptical
         self.photo = self.region.image.astype(np.float32)
         self.layers = np.dstack([self.photo, self.region.solid])  # colour and solidity, moved by one warp
         self.templates = self._templates()
         self.layer = self.plate = None
-        if self.spins_whole or (self.templates and self.region.flat_edge.any()):
+        if self.turns_as_layer or (self.templates and self.region.flat_edge.any()):
             hole = cv2.dilate((alpha > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8))
             self.plate = clean_plate(image, hole)[self.region.box]
-        if self.spins_whole:
+        if self.turns_as_layer:
             # Premultiplied colour and alpha, so one warp moves both; the plate shows where the object was.
             self.layer = np.dstack(
                 [self.region.alpha[..., None] * self.region.image.astype(np.float32), self.region.alpha]
@@ -206,7 +229,7 @@ class MotionEngine:
         if "sway" in plan.families:
             radians = np.radians(SWAY_DEGREES)  # small turns: the displacement of a rotation, to first order
             fields.append(("sway", radians * np.dstack([-(y - region.base[1]), x - region.base[0]])))
-        if "spin" in plan.families and not region.round:
+        if "spin" in plan.families and not region.elliptical:
             # Spun whole, a cup stands on its head and a long object leaves its outline: it turns to and fro instead.
             radians = np.radians(TURN_DEGREES)
             fields.append(("turn", radians * np.dstack([-(y - region.centroid[1]), x - region.centroid[0]])))
@@ -310,10 +333,20 @@ class MotionEngine:
         return total
 
     def spin(self, phase: float) -> np.ndarray:
-        """The round object turned (whole turns over the loop) over the plate, within its mask: (h, w, 3) float32."""
+        """The object turned over the plate, within its mask: (h, w, 3) float32. A round one turns whole turns over the
+        loop; an elliptical one turns to and fro on its turntable."""
         side = self.plan.direction[0] if self.plan.direction is not None else 0.0
-        degrees = np.degrees(eased(phase)) * (-1.0 if side > 0 else 1.0)  # "right": clockwise, else counterclockwise
-        matrix = cv2.getRotationMatrix2D(self.region.centroid, degrees, 1.0)
+        if self.region.round:
+            degrees = np.degrees(eased(phase)) * (
+                -1.0 if side > 0 else 1.0
+            )  # "right": clockwise, else counterclockwise
+        else:
+            degrees = TURNTABLE_DEGREES * self.plan.amplitude * self.signals(phase)["turn"]
+        # A rotation of the disc the ellipse is a slanted view of: to the disc, turn, and back.
+        from_disc = self.region.to_disc
+        turn = np.linalg.inv(from_disc) @ cv2.getRotationMatrix2D((0.0, 0.0), degrees, 1.0)[:, :2] @ from_disc
+        centre = np.array(self.region.centroid)
+        matrix = np.column_stack([turn, centre - turn @ centre])
         size = self.layer.shape[1::-1]
         moved = cv2.warpAffine(self.layer, matrix, size, flags=INTERPOLATION, borderMode=cv2.BORDER_CONSTANT)
         return moved[..., :3] + (1.0 - np.clip(moved[..., 3:], 0.0, 1.0)) * self.plate
@@ -328,12 +361,12 @@ class MotionEngine:
         """The frame at `phase` (radians, already multiplied by the plan's cycles), uint8 (H, W, 3)."""
         region, photo = self.region, self.photo
         source, cover = photo, region.cover
-        if self.spins_whole:
-            source, cover = self.spin(phase), region.alpha
+        if self.turns_as_layer:
+            source = self.spin(phase)
         if self.templates:
             field = self.field(phase)
             map_x, map_y = region.grid[0] - field[..., 0], region.grid[1] - field[..., 1]  # backward, to first order
-            layers = np.dstack([source, region.solid]) if self.spins_whole else self.layers
+            layers = np.dstack([source, region.solid]) if self.turns_as_layer else self.layers
             moved = cv2.remap(layers, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
             source = moved[..., :3]
             if self.plate is not None:  # where the object left, the plate: what lies behind it
