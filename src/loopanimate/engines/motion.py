@@ -1,14 +1,15 @@
 """The weight-free motion engine: the salient object moves inside its own outline, in a perfect loop.
 
 Sway, bob, breathe, wave and a shapeless object's turn are one displacement field over the mask, so the object's
-parts move together. At the edges the object would push against, or whose surroundings are textured, the field fades
-to zero and the object is squeezed against its outline; at edges it leaves or slides along over flat surroundings the
-field does not fade, and what it uncovers is the textured plate. So nothing outside the mask ever changes, while the
-object's inside moves by many pixels. The field's strength is the largest that magnifies no place more than
-MAX_MAGNIFY and squeezes none more than MAX_SQUEEZE: no smears, no creases. A round object spins whole, as a layer over
-the plate; an elliptical one (a disc seen at a slant) turns to and fro on its turntable, rigid, as a layer. Every
-movement is a periodic function of the frame's phase, zero at phase 0, so frame 0 is the input exactly and the frame
-after the last is frame 0 again.
+parts move together. At the edges the object would push against, or whose surroundings are textured, the field's
+part across the edge fades to zero and the object slides along its outline there (or, where sliding would allow much
+less motion, the whole field fades and the object is squeezed against its outline); at edges it leaves or slides
+along over flat surroundings the field does not fade, and what it uncovers is the textured plate. So nothing outside
+the mask ever changes, while the object's inside moves by many pixels. The field's strength is the largest that
+magnifies no place more than MAX_MAGNIFY and squeezes none more than MAX_SQUEEZE: no smears, no creases. A round
+object spins whole, as a layer over the plate; an elliptical one (a disc seen at a slant) spins and sways to and fro
+on its turntable, rigid, as a layer. Every movement is a periodic function of the frame's phase, zero at phase 0, so
+frame 0 is the input exactly and the frame after the last is frame 0 again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ BREATHE_FRACTION = 0.2  # scale change about the centroid
 WAVE_FRACTION = 0.06  # displacement of the travelling wave, of the object's size
 TURN_DEGREES = 12.0  # a "spin" of a non-round object: it turns to and fro about its centroid, staying upright
 TURNTABLE_DEGREES = 20.0  # ... of an elliptical one: to and fro on the disc it is a slanted view of (foreshortened)
+TURNTABLE_SWAY_DEGREES = (
+    10.0  # an elliptical object's sway: the same turn, smaller (it is cut where it leaves its mask)
+)
 FLICKER_GAIN = 0.3  # brightness change of the object
 MAX_MAGNIFY = 1.8  # no place is magnified more: its detail keeps over half its contrast
 MAX_SQUEEZE = 1.9  # nor squeezed more against its edge: finer, stripes alias to grey (2.0 lost 1.1% on a disc)
@@ -44,6 +48,7 @@ MIN_BAND = 3.0  # pixels: the narrowest fade, so a thin object's field stays smo
 FLAT_DETAIL = 4.0  # grey levels (5x5 std) above which a place around the object is textured
 FLAT_SHARE = 0.25  # an edge whose surroundings are textured in under this share may be uncovered with the plate
 RING_START, RING = 4, 16  # pixels outside the mask between which the surroundings of an edge are judged
+SLIDE_SHARE = 0.75  # sliding along held edges is chosen if its strain limit is at least this share of holding's
 SLIDE = 0.3  # an edge the field points into by less than this (cosine) is left or slid along, not pushed against
 ROUND = 0.9  # area over the enclosing circle's: a round object spins whole
 ELLIPTICAL = 0.9  # overlap (IoU) with the ellipse of its moments: such an object turns rigidly on a turntable
@@ -130,6 +135,17 @@ def _moment_ellipse(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ellipse, to_disc
 
 
+def _uncut(binary: np.ndarray, band: float) -> np.ndarray:
+    """(H, W) float32: 0 where the object (`binary`) meets the picture's edge, rising to 1 over `band` pixels."""
+    cut = np.zeros_like(binary)
+    for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
+        cut[side] = binary[side]
+    if not cut.any():
+        return np.ones(binary.shape, np.float32)
+    distance = cv2.distanceTransform((cut == 0).astype(np.uint8), cv2.DIST_L2, 5)
+    return _smoothstep(distance / band).astype(np.float32)
+
+
 @dataclasses.dataclass
 class Region:
     """The part of the picture the object may change: its box (grown by MARGIN), cropped arrays, and its shape."""
@@ -151,6 +167,7 @@ class Region:
     round: bool  # near a disc: it can spin whole without leaving its outline
     elliptical: bool  # near an ellipse (a disc is one): it can turn on its turntable without leaving its outline
     to_disc: np.ndarray  # (2, 2): maps the object's ellipse, about its centroid, onto a circle
+    uncut: np.ndarray  # (h, w) float32: 0 where the picture's edge cuts the object, rising to 1 over the band
 
     @classmethod
     def of(cls, image: np.ndarray, alpha: np.ndarray) -> Region:
@@ -162,6 +179,7 @@ class Region:
         box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
         inside = cv2.dilate(binary, _disc(FRINGE))[box]
         inner = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+        band = max(BAND_FRACTION * float(inner.max()), MIN_BAND)
         edge = (inside > 0) & (cv2.erode(inside, np.ones((3, 3), np.uint8)) == 0)
         gradient_y, gradient_x = np.gradient(cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 2.0))
         length = np.hypot(gradient_x, gradient_y) + 1e-6
@@ -188,7 +206,7 @@ class Region:
             edge=edge,
             normal=normal,
             flat_edge=flat_edge,
-            band=max(BAND_FRACTION * float(inner.max()), MIN_BAND),
+            band=band,
             grid=grid,
             centroid=centroid,
             base=(centroid[0], float(ys.max())),
@@ -196,6 +214,7 @@ class Region:
             round=len(xs) >= ROUND * np.pi * max(radius, 1.0) ** 2,
             elliptical=bool((ellipse & object_).sum() >= ELLIPTICAL * (ellipse | object_).sum()),
             to_disc=to_disc,
+            uncut=_uncut(binary, band)[box],
         )
 
 
@@ -206,7 +225,9 @@ class MotionEngine:
         self.image, self.plan = image, plan
         self.region = Region.of(image, alpha)
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
-        self.turns_as_layer = "spin" in plan.families and self.region.elliptical
+        # An elliptical object's spin and sway turn it on its turntable, rigid, as a layer: within its outline, the
+        # only rigid movement there is; a field held at its rim bent a cup's rim into a spout.
+        self.turns_as_layer = bool({"spin", "sway"} & set(plan.families)) and self.region.elliptical
         self.photo = self.region.image.astype(np.float32)
         self.layers = np.dstack([self.photo, self.region.solid])  # colour and solidity, moved by one warp
         self.templates = self._templates()
@@ -226,7 +247,7 @@ class MotionEngine:
         x, y = region.grid
         direction = plan.direction
         fields: list[tuple[str, np.ndarray]] = []
-        if "sway" in plan.families:
+        if "sway" in plan.families and not region.elliptical:
             radians = np.radians(SWAY_DEGREES)  # small turns: the displacement of a rotation, to first order
             fields.append(("sway", radians * np.dstack([-(y - region.base[1]), x - region.base[0]])))
         if "spin" in plan.families and not region.elliptical:
@@ -250,46 +271,65 @@ class MotionEngine:
             fields.append(("wave_cos", across * np.cos(along)[..., None]))
         return fields
 
-    def _fade(self, field: np.ndarray, sign: float) -> np.ndarray:
-        """The field's weight (h, w) while its signal has `sign`: 1 inside the object, falling to 0 over the band at
-        the edges it pushes against or whose surroundings are textured; 1 up to the edges it leaves or slides along
-        over flat surroundings (the plate shows there); 0 outside the object."""
+    def _hold(self, field: np.ndarray, sign: float, slide: bool) -> np.ndarray:
+        """The field (h, w, 2) while its signal has `sign`, held at the edges it pushes against or whose surroundings
+        are textured: near them it falls to 0 over the band, or with `slide` only its part across the edge does (the
+        object slides along its outline there); whole up to the edges it leaves or slides along over flat
+        surroundings (the plate shows there); 0 outside the object."""
         region = self.region
         outward = sign * (field * region.normal).sum(axis=-1)
         pushing = outward > SLIDE * np.hypot(field[..., 0], field[..., 1])
         fixed = region.edge & ~(region.flat_edge & ~pushing)
+        inside = region.inside[..., None]
         if not fixed.any():
-            return region.inside.astype(np.float32)
-        distance = cv2.distanceTransform((~fixed).astype(np.uint8), cv2.DIST_L2, 5)
-        return (_smoothstep(distance / region.band) * region.inside).astype(np.float32)
+            return field * inside
+        distance, labels = cv2.distanceTransformWithLabels(
+            (~fixed).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        weight = _smoothstep(distance / region.band)[..., None]
+        held = field  # the part of the field that is held
+        if slide:
+            nearest = labels - 1  # the nearest held edge pixel, of those in raster order
+            normal = region.normal[fixed][nearest]  # the outline's normal there, smoothed: a pixel outline has steps
+            normal = cv2.GaussianBlur(normal, (0, 0), max(MIN_BAND, region.band / 6))
+            normal /= np.maximum(np.hypot(normal[..., :1], normal[..., 1:]), 1e-6)
+            # Along an edge over textured surroundings the object slides; at one over flat ground it pushes against,
+            # it stops: the plate would show through any slip there.
+            across = (field * normal).sum(axis=-1, keepdims=True) * normal
+            held = np.where(region.flat_edge[fixed][nearest][..., None], field, across)
+        return (field - (1.0 - weight) * held) * inside
 
     def _templates(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """Each field family's displacement (h, w, 2) at signal +1 and at signal -1 (faded for that sign), scaled
-        together as far as the strain limits allow."""
-        faded = [
-            (name, field * self._fade(field, 1.0)[..., None], field * self._fade(field, -1.0)[..., None])
-            for name, field in self._nominal_fields()
-        ]
-        if not faded:
+        """Each field family's displacement (h, w, 2) at signal +1 and at signal -1 (held for that sign), scaled
+        together as far as the strain limits allow: sliding along held edges where that allows SLIDE_SHARE of the
+        motion that holding still there does (it keeps a rigid object rigid), else held still."""
+        fields = self._nominal_fields()
+        if not fields:
             return []
-        limit = self._strain_limit(faded)
+        choices = []
+        for slide in (True, False):
+            held = [(name, self._hold(f, 1.0, slide), self._hold(f, -1.0, slide)) for name, f in fields]
+            choices.append((self._strain_limit(held), held))
+        limit, held = choices[0] if choices[0][0] >= SLIDE_SHARE * choices[1][0] else choices[1]
         amplitude = self.plan.amplitude
         # The limit is reached at "strongly"; below it, gentler prompts keep a share of it, so the three stay ordered.
         gain = min(amplitude, limit * np.sqrt(amplitude / STRONG))
         return [
-            (name, (gain * plus).astype(np.float32), (gain * minus).astype(np.float32)) for name, plus, minus in faded
+            (name, (gain * plus).astype(np.float32), (gain * minus).astype(np.float32)) for name, plus, minus in held
         ]
 
-    def _strain_limit(self, faded: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
-        """The largest multiple (up to MAX_GAIN) of the faded fields that, at every checked phase, magnifies no place
+    def _strain_limit(self, held: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
+        """The largest multiple (up to MAX_GAIN) of the held fields that, at every checked phase, magnifies no place
         of the object (but STRAIN_SHARE) more than MAX_MAGNIFY, squeezes none more than MAX_SQUEEZE, and folds none."""
         inside = cv2.erode(self.region.inside.astype(np.uint8), _disc(2))
         stride = max(CHECK_STRIDE, int(np.ceil(np.sqrt(np.count_nonzero(inside) / CHECK_SAMPLES))))
         sampled = inside[::stride, ::stride] > 0
         if not sampled.any():
             return MAX_GAIN
-        plus = {name: _jacobian(field[::stride, ::stride], stride)[sampled] for name, field, _ in faded}
-        minus = {name: _jacobian(field[::stride, ::stride], stride)[sampled] for name, _, field in faded}
+        # Derivatives over neighbouring pixels, then sampled: over `stride` pixels their stencil would reach past the
+        # object's edge, where a field that slides along it steps to zero, and see strain the object never has.
+        plus = {name: _jacobian(field, 1)[::stride, ::stride][sampled] for name, field, _ in held}
+        minus = {name: _jacobian(field, 1)[::stride, ::stride][sampled] for name, _, field in held}
         jacobians = []  # (phases, N, 4)
         for phase in 2 * np.pi * np.arange(1, CHECK_PHASES) / CHECK_PHASES:
             signals = self.signals(phase)
@@ -332,23 +372,36 @@ class MotionEngine:
             total += np.float32(signal) * (plus if signal >= 0 else minus)
         return total
 
+    def turn_degrees(self, phase: float) -> float:
+        """How far the turntable has turned at `phase`, counterclockwise: a round object's spin whole turns over the
+        loop, an elliptical one's spin and sway to and fro ("right": clockwise, and to the right at the top)."""
+        families, side = self.plan.families, self.plan.direction[0] if self.plan.direction is not None else 0.0
+        signals = self.signals(phase)
+        degrees = 0.0
+        if "spin" in families:
+            whole = np.degrees(eased(phase)) * (-1.0 if side > 0 else 1.0)
+            degrees += whole if self.region.round else TURNTABLE_DEGREES * self.plan.amplitude * signals["turn"]
+        if "sway" in families:
+            degrees -= TURNTABLE_SWAY_DEGREES * self.plan.amplitude * signals["sway"]
+        return float(degrees)
+
     def spin(self, phase: float) -> np.ndarray:
         """The object turned over the plate, within its mask: (h, w, 3) float32. A round one turns whole turns over the
         loop; an elliptical one turns to and fro on its turntable."""
-        side = self.plan.direction[0] if self.plan.direction is not None else 0.0
-        if self.region.round:
-            degrees = np.degrees(eased(phase)) * (
-                -1.0 if side > 0 else 1.0
-            )  # "right": clockwise, else counterclockwise
-        else:
-            degrees = TURNTABLE_DEGREES * self.plan.amplitude * self.signals(phase)["turn"]
+        degrees = self.turn_degrees(phase)
         # A rotation of the disc the ellipse is a slanted view of: to the disc, turn, and back.
         from_disc = self.region.to_disc
         turn = np.linalg.inv(from_disc) @ cv2.getRotationMatrix2D((0.0, 0.0), degrees, 1.0)[:, :2] @ from_disc
-        centre = np.array(self.region.centroid)
-        matrix = np.column_stack([turn, centre - turn @ centre])
-        size = self.layer.shape[1::-1]
-        moved = cv2.warpAffine(self.layer, matrix, size, flags=INTERPOLATION, borderMode=cv2.BORDER_CONSTANT)
+        x, y = self.region.grid
+        centre_x, centre_y = self.region.centroid
+        back = np.linalg.inv(turn)  # where each output pixel's colour comes from, about the centroid
+        source_x = centre_x + back[0, 0] * (x - centre_x) + back[0, 1] * (y - centre_y)
+        source_y = centre_y + back[1, 0] * (x - centre_x) + back[1, 1] * (y - centre_y)
+        # Near the picture's edge that cuts the object it stays: what turns in from beyond would be invented.
+        uncut = self.region.uncut
+        map_x = (x + uncut * (source_x - x)).astype(np.float32)
+        map_y = (y + uncut * (source_y - y)).astype(np.float32)
+        moved = cv2.remap(self.layer, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_CONSTANT)
         return moved[..., :3] + (1.0 - np.clip(moved[..., 3:], 0.0, 1.0)) * self.plate
 
     def gain(self, phase: float) -> float:
