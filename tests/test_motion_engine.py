@@ -343,3 +343,16 @@ def test_a_sway_slides_along_a_held_edge_instead_of_stopping_short_of_it():
     frames = animate_without_weights(image, "it sways", num_frames=FRAMES, mask=post.astype(np.float32))
     assert travel(frames, 2)[0] > 1.5 * travel(frames, 1)[0]
     assert background_change(frames, image, post.astype(np.float32)) == 0.0
+
+
+def test_the_strain_check_sees_no_step_at_an_edge_the_object_may_leave():
+    """The astronaut's 0.05 px a frame: over 80,000 object pixels the strain check samples every 3rd pixel, and its
+    derivatives over 3 pixels reached past an edge the field may leave over flat ground, where it is whole, into the
+    zero outside: a step that limited the sway to a fifth of what the object itself allows."""
+    y, x = np.mgrid[0:480, 0:480]
+    post = ((abs(x - 240) < 150) & (y > 60) & (y < 420)) | ((abs(x - 240) < 30) & (y >= 420))  # no ellipse
+    image = np.where(post[..., None], [200, 180, 60], [90, 140, 200]).astype(np.uint8)
+    image[post & ((x + 2 * y) % 7 < 2)] = [150, 130, 30]
+    image[76:85, 236:245] = [0, 0, 255]
+    frames = animate_without_weights(image, "it sways", num_frames=13, mask=post.astype(np.float32))
+    assert travel(frames, 2)[0] > 20  # 6.5 px when the step counted
