@@ -14,7 +14,6 @@ import sys
 import zlib
 from pathlib import Path
 
-import numpy as np
 import PIL.Image
 import pytest
 import yaml
@@ -73,6 +72,14 @@ def model_with_notes(folder: Path, model: str) -> None:
     (folder / "m" / "notes.txt").write_text("my notes on this model")
 
 
+def a_photo_named_like_the_output(folder: Path, model: str) -> None:
+    PIL.Image.new("RGB", (16, 16), (200, 90, 10)).save(folder / "holiday.png")  # a still picture of the user's
+
+
+def notes_named_like_the_output(folder: Path, model: str) -> None:
+    (folder / "notes.gif").write_text("my notes, saved under an odd name")
+
+
 def frames_clip(folder: Path, model: str) -> None:
     (folder / "clip").mkdir()
     for index in range(3):
@@ -115,6 +122,8 @@ CASES = [
     ("size of a poster", [*ANIMATE, "--size", "99992"], ["size 99992x99992 does not work"], None),
     ("picture bomb", ["animate", "bomb.png", "-o", "out.gif"], ["bomb.png is 20000x20000 pixels", "scale it down"], picture_bomb),
     ("output onto the input", ["animate", "out.gif", "-o", "out.gif"], ["would overwrite the input out.gif"], None),
+    ("output onto a still photo of the user's", [*ANIMATE[:-1], "holiday.png"], ["holiday.png exists and is not a PNG video or animation", "nothing was replaced"], a_photo_named_like_the_output),
+    ("output onto a text file", [*ANIMATE[:-1], "notes.gif"], ["notes.gif exists and is not a GIF video"], notes_named_like_the_output),
     ("save-mask onto the photo", [*ANIMATE[:-1], "new.gif", "--save-mask", "in.png"], ["would overwrite the input in.png"], None),
     ("frames folder with a folder named like a frame", [*ANIMATE[:-1], "frames"], ["frame_0000.png"], frame_named_folder),
     ("init-model over a model folder with a user's file", ["init-model", "--tiny", "m"], ["holds what is not a model folder (notes.txt)"], model_with_notes),
@@ -196,9 +205,8 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
 @pytest.mark.parametrize(("argv", "words", "setup"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_bad_input_gets_one_line_and_changes_nothing(tmp_path, image, tiny_model_dir, argv, words, setup):
     image.save(tmp_path / "in.png")
-    old = np.zeros((3, 16, 16, 3), np.uint8)
-    PIL.Image.fromarray(old[0]).save(
-        tmp_path / "out.gif", save_all=True, append_images=[PIL.Image.new("RGB", (16, 16))]
+    PIL.Image.new("RGB", (16, 16)).save(  # an earlier loop: two frames, looping
+        tmp_path / "out.gif", save_all=True, append_images=[PIL.Image.new("RGB", (16, 16), "white")], loop=0
     )
     if setup is not None:
         setup(tmp_path, tiny_model_dir)

@@ -103,6 +103,21 @@ def test_existing_output_is_replaced_by_the_new_video(tmp_path):
     assert len(read_video(tmp_path / "v")[0]) == 3
 
 
+@pytest.mark.parametrize("name", ["loop.gif", "loop.webp", "loop.png", "loop.mp4", "loop.webm"])
+def test_an_earlier_loop_in_each_format_is_replaced(tmp_path, name):
+    write_video(closed_loop(), tmp_path / name)
+    write_video(closed_loop(5), tmp_path / name)
+    assert len(read_video(tmp_path / name)[0]) == 4  # the new loop's, its repeated seam frame dropped
+
+
+@pytest.mark.parametrize("name", ["still.gif", "still.webp", "still.png", "still.mp4"])
+def test_a_still_loop_is_written_in_each_format(tmp_path, name):
+    """Pillow stores a WebP loop of one repeated picture as a still picture without a duration: still complete."""
+    frames = np.repeat(closed_loop()[:1], 5, axis=0)
+    write_video(frames, tmp_path / name, closed_loop=True)
+    assert np.abs(read_video(tmp_path / name)[0][0].astype(int) - frames[0]).mean() < 8
+
+
 def test_corrupt_video_gets_a_read_error(tmp_path):
     (tmp_path / "bad.mp4").write_bytes(b"not a video at all")
     with pytest.raises(VideoReadError, match="corrupt or not a video"):

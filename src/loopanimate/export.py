@@ -56,7 +56,45 @@ def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
         check_owned_folder(path, is_frame_file, "folder of our frame_NNNN.png files")
     elif path.is_dir():
         raise OutputPathError(f"output {path} is a folder: give a file name such as {path / 'loop'}.{fmt}")
+    elif path.exists() and not may_replace(path, fmt):
+        raise OutputPathError(
+            f"output {path} exists and is not a {fmt.upper()} video or animation (a still picture, or another kind "
+            "of file): nothing was replaced; choose a new name, or remove it first"
+        )
     return fmt
+
+
+# The first bytes of each format's file (MP4's are at offset 4), to know a broken file of that kind.
+SIGNATURES = {
+    "gif": (0, b"GIF8"),
+    "png": (0, b"\x89PNG"),
+    "webp": (8, b"WEBP"),
+    "mp4": (4, b"ftyp"),
+    "webm": (0, b"\x1aE\xdf\xa3"),
+}
+
+
+def may_replace(path: Path, fmt: str) -> bool:
+    """Whether an output in `fmt` may replace the file at `path`: a video or an animation in that format (an earlier
+    loop), or a broken file of that kind (an interrupted copy); never a still picture or another kind of file that
+    happens to have the name."""
+    try:
+        if fmt in ("mp4", "webm"):
+            import av
+
+            with av.open(str(path)) as container:
+                return bool(container.streams.video)
+        with PIL.Image.open(path) as image:
+            # A GIF loop of one picture repeated is stored as one frame, with the loop count a still GIF lacks.
+            looping = image.format == "GIF" and "loop" in image.info
+            return image.format == fmt.upper() and (getattr(image, "is_animated", False) or looping)
+    except Exception:  # it does not decode: replace it if it is a broken file of this kind, not another file
+        offset, signature = SIGNATURES[fmt]
+        try:
+            with open(path, "rb") as file:
+                return file.read(offset + len(signature))[offset:] == signature
+        except OSError:  # unreadable: not ours to replace
+            return False
 
 
 def check_file_output(
@@ -209,6 +247,8 @@ def check_written(path: Path, fmt: str, frames: int, total_ms: int | None) -> No
             "check the free space and try again"
         ) from None
     complete = (1 <= stored <= frames and duration == total_ms) if total_ms is not None else stored == frames
+    # Pillow writes a WebP loop whose frames are all the same (a still loop) as one still picture, without a duration.
+    complete = complete or (fmt == "webp" and stored == 1 and duration == 0)
     if not complete:
         raise OutputPathError(
             f"the encoder wrote an incomplete {fmt.upper()} ({stored} of {frames} frames): nothing was replaced; "
