@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from loopanimate.engines import animate_without_weights
-from loopanimate.engines.motion import eased
+from loopanimate.engines.motion import MotionEngine, eased
+from loopanimate.engines.prompt import plan_motion
 from loopanimate.engines.saliency import feather
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.evaluation.region_metrics import background_change, texture_loss
@@ -356,3 +357,20 @@ def test_the_strain_check_sees_no_step_at_an_edge_the_object_may_leave():
     image[76:85, 236:245] = [0, 0, 255]
     frames = animate_without_weights(image, "it sways", num_frames=13, mask=post.astype(np.float32))
     assert travel(frames, 2)[0] > 20  # 6.5 px when the step counted
+
+
+@pytest.mark.parametrize("textured", [True, False])
+def test_behind_a_turned_object_at_its_outline_is_the_photo_over_textured_ground(textured):
+    """The demo saucer's doubled rim: its mask ends inside its dark rim, and as it turned, invented ground showed
+    between that rim and the saucer. Over textured ground the outline's last pixels show the photo behind a turned
+    object; over flat ground the plate, which is exact there, so the object's own edge goes with it."""
+    y, x = np.mgrid[0:160, 0:200]
+    r = ((x - 100) / 70.0) ** 2 + ((y - 80) / 45.0) ** 2
+    ground = np.stack([60 + 40 * np.sin(x / 2.5), 100 + 40 * np.cos(y / 3.0), 80 + 30 * np.sin((x - y) / 4.0)], -1)
+    image = np.where((r < 1)[..., None], [200, 60, 40], ground if textured else [90, 140, 200]).astype(np.uint8)
+    mask = (r < 0.86).astype(np.float32)  # tight: the object's outer ring is left out
+    engine = MotionEngine(image, mask, plan_motion("it sways"), seed=0)
+    assert engine.turns_as_layer
+    outline = engine.region.edge  # the outermost pixels that turn with the object
+    off_photo = np.abs(engine.plate[outline] - engine.photo[outline]).mean()  # 64 with the plate alone
+    assert off_photo < 35 if textured else off_photo > 60

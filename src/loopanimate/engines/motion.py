@@ -56,6 +56,7 @@ CHECK_PHASES = 16  # phases over the loop at which the strain limits are checked
 CHECK_STRIDE = 2  # pixels between strain samples at least (the fields are smooth over several pixels)
 CHECK_SAMPLES = 20_000  # strain samples at most: a 4K object is checked as densely as a 512 one, not 60x slower
 MARGIN = 3  # pixels past the mask's half-way edge that its feather may change (the measures allow 4)
+RIM = 3.0  # pixels inside the outline over which what shows behind a turned object goes from the photo to the plate
 FRINGE = 2  # pixels past the half-way edge that move with the object: a tight mask leaves its outermost pixels there
 # Cubic keeps moved frames as sharp as frame 0 (the untouched input), so the seam shows no change of focus.
 INTERPOLATION = cv2.INTER_CUBIC
@@ -159,6 +160,7 @@ class Region:
     edge: np.ndarray  # (h, w) bool: the object's outermost pixels
     normal: np.ndarray  # (h, w, 2) float32: unit normal pointing out of the object (meaningful on its edge)
     flat_edge: np.ndarray  # (h, w) bool: edge pixels over flat surroundings, which the object may uncover
+    textured_around: np.ndarray  # (h, w) float32: share of the surroundings near each pixel that is textured
     band: float  # pixels over which a field fades at an edge it may not leave
     grid: tuple[np.ndarray, np.ndarray]  # (h, w) float32 x and y of every pixel, in box coordinates
     centroid: tuple[float, float]  # (x, y) in box coordinates
@@ -184,7 +186,8 @@ class Region:
         gradient_y, gradient_x = np.gradient(cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 2.0))
         length = np.hypot(gradient_x, gradient_y) + 1e-6
         normal = np.dstack([-gradient_x / length, -gradient_y / length]).astype(np.float32)
-        flat_edge = edge & (_surroundings_texture(image, binary)[box] < FLAT_SHARE)
+        textured_around = _surroundings_texture(image, binary)[box]
+        flat_edge = edge & (textured_around < FLAT_SHARE)
         height, width = inside.shape
         grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         ys, xs = np.nonzero(binary[box])
@@ -206,6 +209,7 @@ class Region:
             edge=edge,
             normal=normal,
             flat_edge=flat_edge,
+            textured_around=textured_around,
             band=band,
             grid=grid,
             centroid=centroid,
@@ -240,6 +244,12 @@ class MotionEngine:
             self.layer = np.dstack(
                 [self.region.alpha[..., None] * self.region.image.astype(np.float32), self.region.alpha]
             )
+            # ... but at the outline over textured surroundings the photo does: a tight mask leaves the object's own
+            # rim just outside it, and the invented plate between that rim and the turned object drew a second
+            # outline. (Over flat ground the plate is exact, and the object's outermost pixels go with it.)
+            depth = cv2.distanceTransform(self.region.inside.astype(np.uint8), cv2.DIST_L2, 5)
+            rim = ((1.0 - _smoothstep(depth / RIM)) * self.region.textured_around)[..., None]
+            self.plate = rim * self.photo + (1.0 - rim) * self.plate
 
     def _nominal_fields(self) -> list[tuple[str, np.ndarray]]:
         """Each field family's displacement (h, w, 2) at amplitude 1 and signal 1, before fading and strain limits."""
