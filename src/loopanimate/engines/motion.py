@@ -47,6 +47,8 @@ BAND_FRACTION = 0.35  # the field fades over this share of the object's deepest 
 MIN_BAND = 3.0  # pixels: the narrowest fade, so a thin object's field stays smooth
 FLAT_DETAIL = 4.0  # grey levels (5x5 std) above which a place around the object is textured
 FLAT_SHARE = 0.25  # an edge whose surroundings are textured in under this share may be uncovered with the plate
+CONTOUR = 40.0  # colour gradient (Lab, 3x3 Sobel) above which a place is on an object's contour
+CONTOUR_SHARE = 0.5  # share of an elliptical object's outline on its contour for it to turn as a layer
 RING_START, RING = 4, 16  # pixels outside the mask between which the surroundings of an edge are judged
 SLIDE_SHARE = 0.75  # sliding along held edges is chosen if its strain limit is at least this share of holding's
 SLIDE = 0.3  # an edge the field points into by less than this (cosine) is left or slid along, not pushed against
@@ -111,6 +113,14 @@ def _disc(size: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
 
 
+def _near_contour(image: np.ndarray) -> np.ndarray:
+    """(h, w) bool: within 2 px of a strong colour edge, where an object's outline can end it."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    gradient = np.hypot(cv2.Sobel(lab, cv2.CV_32F, 1, 0), cv2.Sobel(lab, cv2.CV_32F, 0, 1))
+    strong = (np.sqrt((gradient**2).sum(axis=-1)) > CONTOUR).astype(np.uint8)
+    return cv2.dilate(strong, np.ones((5, 5), np.uint8)) > 0
+
+
 def _surroundings_texture(image: np.ndarray, binary: np.ndarray) -> np.ndarray:
     """For every pixel, the share of the ring around the mask near it (from RING_START to RING pixels out) whose local
     detail (5x5 grey std) exceeds FLAT_DETAIL: low where what lies around the object is flat (sky, a wall, paper).
@@ -159,7 +169,7 @@ class Region:
     cover: np.ndarray  # (h, w) float32: where a moved frame replaces the photo: the object and 1-2 px around it
     edge: np.ndarray  # (h, w) bool: the object's outermost pixels
     normal: np.ndarray  # (h, w, 2) float32: unit normal pointing out of the object (meaningful on its edge)
-    flat_edge: np.ndarray  # (h, w) bool: edge pixels over flat surroundings, which the object may uncover
+    flat_edge: np.ndarray  # (h, w) bool: edge pixels on the object's contour over flat surroundings: it may leave them
     textured_around: np.ndarray  # (h, w) float32: share of the surroundings near each pixel that is textured
     band: float  # pixels over which a field fades at an edge it may not leave
     grid: tuple[np.ndarray, np.ndarray]  # (h, w) float32 x and y of every pixel, in box coordinates
@@ -167,7 +177,7 @@ class Region:
     base: tuple[float, float]  # (x, y): bottom centre, the pivot of a sway
     size: tuple[float, float]  # (width, height) of the object
     round: bool  # near a disc: it can spin whole without leaving its outline
-    elliptical: bool  # near an ellipse (a disc is one): it can turn on its turntable without leaving its outline
+    elliptical: bool  # near an ellipse (a disc is one), outlined by its contour: it can turn on its turntable
     to_disc: np.ndarray  # (2, 2): maps the object's ellipse, about its centroid, onto a circle
     uncut: np.ndarray  # (h, w) float32: 0 where the picture's edge cuts the object, rising to 1 over the band
 
@@ -187,7 +197,8 @@ class Region:
         length = np.hypot(gradient_x, gradient_y) + 1e-6
         normal = np.dstack([-gradient_x / length, -gradient_y / length]).astype(np.float32)
         textured_around = _surroundings_texture(image, binary)[box]
-        flat_edge = edge & (textured_around < FLAT_SHARE)
+        on_contour = _near_contour(image[box])  # where the object ends, not where the mask cuts through it
+        flat_edge = edge & (textured_around < FLAT_SHARE) & on_contour
         height, width = inside.shape
         grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         ys, xs = np.nonzero(binary[box])
@@ -216,7 +227,9 @@ class Region:
             base=(centroid[0], float(ys.max())),
             size=size,
             round=len(xs) >= ROUND * np.pi * max(radius, 1.0) ** 2,
-            elliptical=bool((ellipse & object_).sum() >= ELLIPTICAL * (ellipse | object_).sum()),
+            # A mask that cuts through the object (the colour wheel's inner part) would show the cut as it turns.
+            elliptical=bool((ellipse & object_).sum() >= ELLIPTICAL * (ellipse | object_).sum())
+            and on_contour[edge].mean() >= CONTOUR_SHARE,
             to_disc=to_disc,
             uncut=_uncut(binary, band)[box],
         )
