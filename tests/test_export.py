@@ -183,3 +183,10 @@ def test_a_transparent_gif_is_refused_before_work(tmp_path):
     with pytest.raises(OutputPathError, match=r"transparent loop needs \.webm, \.png or \.webp"):
         write_video(closed_loop(), tmp_path / "object.gif", alpha=np.ones((32, 32), np.float32))
     assert not (tmp_path / "object.gif").exists()
+
+
+@pytest.mark.parametrize(("size", "noted"), [(31, True), (32, False)])
+def test_an_mp4_of_odd_size_says_its_padded_size(tmp_path, size, noted):
+    written = write_video(closed_loop(size=size), tmp_path / "v.mp4")
+    assert len(read_video(tmp_path / "v.mp4")[0][0]) == 32  # yuv420p: the odd side padded by one row
+    assert any("this one is 32x32" in note for note in written.notes) == noted

@@ -148,7 +148,7 @@ def write_video(
         raise ValueError("no frames to write")
     opacity = None if alpha is None else np.clip(np.asarray(alpha, np.float32) * 255.0, 0, 255).round()
     stream = _stream(frames, opacity, progress)
-    notes = timing_notes(fmt, fps)
+    notes = timing_notes(fmt, fps) + even_size_notes(fmt, frame_uint8(frames[0]).shape[:2])
     delays = video_delays(fmt, len(frames), fps)
     verify = functools.partial(check_written, fmt=fmt, frames=len(frames), total_ms=sum(delays) if delays else None)
     try:
@@ -199,6 +199,17 @@ def video_delays(fmt: str, count: int, fps: float) -> list[int]:
     if fmt == "gif":
         return frame_delays(count, min(fps, GIF_MAX_FPS), unit_ms=10, shortest=2)
     return frame_delays(count, fps, unit_ms=1) if fmt == "webp" else []
+
+
+def even_size_notes(fmt: str, size: tuple[int, int]) -> list[str]:
+    """H.264's yuv420p needs even sides: an odd side of an MP4 is padded by repeating its last row or column."""
+    height, width = size
+    if fmt != "mp4" or (height % 2 == 0 and width % 2 == 0):
+        return []
+    return [
+        f"note: an MP4 needs even sides, so this one is {width + width % 2}x{height + height % 2} (the last row or "
+        f"column of the {width}x{height} loop repeated); use .webm, .webp or .png for the exact size"
+    ]
 
 
 def timing_notes(fmt: str, fps: float) -> list[str]:
