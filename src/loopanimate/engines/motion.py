@@ -171,6 +171,7 @@ class Region:
     normal: np.ndarray  # (h, w, 2) float32: unit normal pointing out of the object (meaningful on its edge)
     flat_edge: np.ndarray  # (h, w) bool: edge pixels on the object's contour over flat surroundings: it may leave them
     textured_around: np.ndarray  # (h, w) float32: share of the surroundings near each pixel that is textured
+    on_contour: np.ndarray  # (h, w) bool: near a strong colour edge, where an outline can be the object's own end
     band: float  # pixels over which a field fades at an edge it may not leave
     grid: tuple[np.ndarray, np.ndarray]  # (h, w) float32 x and y of every pixel, in box coordinates
     centroid: tuple[float, float]  # (x, y) in box coordinates
@@ -221,6 +222,7 @@ class Region:
             normal=normal,
             flat_edge=flat_edge,
             textured_around=textured_around,
+            on_contour=on_contour,
             band=band,
             grid=grid,
             centroid=centroid,
@@ -316,10 +318,12 @@ class MotionEngine:
             normal = region.normal[fixed][nearest]  # the outline's normal there, smoothed: a pixel outline has steps
             normal = cv2.GaussianBlur(normal, (0, 0), max(MIN_BAND, region.band / 6))
             normal /= np.maximum(np.hypot(normal[..., :1], normal[..., 1:]), 1e-6)
-            # Along an edge over textured surroundings the object slides; at one over flat ground it pushes against,
-            # it stops: the plate would show through any slip there.
+            # Along its own contour over textured surroundings the object slides; at an edge over flat ground it
+            # pushes against, it stops (the plate would show through any slip), and where the mask cuts through the
+            # object too (what goes on past the cut would not slide with it).
             across = (field * normal).sum(axis=-1, keepdims=True) * normal
-            held = np.where(region.flat_edge[fixed][nearest][..., None], field, across)
+            stops = region.flat_edge[fixed] | ~region.on_contour[fixed]
+            held = np.where(stops[nearest][..., None], field, across)
         return (field - (1.0 - weight) * held) * inside
 
     def _templates(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
