@@ -136,3 +136,18 @@ def test_a_false_face_that_would_keep_little_of_the_object_is_not_its_person():
     chelsea = cv2.resize(skimage.data.chelsea(), (256, 170), interpolation=cv2.INTER_AREA)
     assert person_envelope(cv2.resize(chelsea, (192, 128), interpolation=cv2.INTER_AREA)) is not None
     assert (salient_mask(chelsea) > 0.5).mean() > 0.2
+
+
+def test_a_crack_of_background_colour_through_the_object_is_the_object_s():
+    """The scikit-image logo: a white line through the disc split its mask in two halves with a gap, which showed as
+    ghost lines when the disc spun. A crack that narrow is closed (20% of it was in the mask before)."""
+    y, x = np.mgrid[0:240, 0:320]
+    truth = (x - 160) ** 2 + (y - 120) ** 2 < 90**2
+    image = np.full((240, 320, 3), 255, np.uint8)
+    image[truth & (y < 120)] = [240, 120, 30]
+    image[truth & (y >= 120)] = [120, 190, 60]
+    line = truth & (np.abs(y - 120 - 25 * np.sin((x - 160) / 30.0)) < 2.5)  # 5 px wide, white as the ground
+    image[line] = 255
+    mask = salient_mask(image) > 0.5
+    assert mask[line].mean() > 0.95
+    assert iou(mask, truth) > 0.95

@@ -22,7 +22,7 @@ import PIL.Image
 
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
-from loopanimate.engines.saliency import salient_mask
+from loopanimate.engines.saliency import disc, salient_mask
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.evaluation.region_metrics import local_detail
 from loopanimate.frames import LazyFrames, materialise
@@ -109,10 +109,6 @@ def _singular_values(gain: float, jacobians: np.ndarray) -> tuple[np.ndarray, np
     return (q - r) / 2, (q + r) / 2
 
 
-def _disc(size: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
-
-
 def _near_contour(image: np.ndarray) -> np.ndarray:
     """(h, w) bool: within 2 px of a strong colour edge, where an object's outline can end it."""
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -126,7 +122,7 @@ def _surroundings_texture(image: np.ndarray, binary: np.ndarray) -> np.ndarray:
     detail (5x5 grey std) exceeds FLAT_DETAIL: low where what lies around the object is flat (sky, a wall, paper).
     A share, not a mean, so the object's own outline just past an imprecise mask does not count. (H, W) float32."""
     textured = (local_detail(image) > FLAT_DETAIL).astype(np.float32)
-    ring = (cv2.dilate(binary, _disc(RING)) & ~cv2.dilate(binary, _disc(RING_START))).astype(np.float32)
+    ring = (cv2.dilate(binary, disc(RING)) & ~cv2.dilate(binary, disc(RING_START))).astype(np.float32)
     window = (2 * RING + 1, 2 * RING + 1)
     share = cv2.blur(ring, window)
     return np.where(share > 0, cv2.blur(textured * ring, window) / np.maximum(share, 1e-6), 1.0).astype(np.float32)
@@ -187,10 +183,10 @@ class Region:
         binary = (alpha > 0.5).astype(np.uint8)
         if not binary.any():
             binary = (alpha >= alpha.max()).astype(np.uint8)  # a faint mask: its strongest part
-        grown = cv2.dilate(binary, _disc(MARGIN))
+        grown = cv2.dilate(binary, disc(MARGIN))
         rows, columns = np.nonzero(grown)
         box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
-        inside = cv2.dilate(binary, _disc(FRINGE))[box]
+        inside = cv2.dilate(binary, disc(FRINGE))[box]
         inner = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
         band = max(BAND_FRACTION * float(inner.max()), MIN_BAND)
         edge = (inside > 0) & (cv2.erode(inside, np.ones((3, 3), np.uint8)) == 0)
@@ -348,7 +344,7 @@ class MotionEngine:
     def _strain_limit(self, held: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
         """The largest multiple (up to MAX_GAIN) of the held fields that, at every checked phase, magnifies no place
         of the object (but STRAIN_SHARE) more than MAX_MAGNIFY, squeezes none more than MAX_SQUEEZE, and folds none."""
-        inside = cv2.erode(self.region.inside.astype(np.uint8), _disc(2))
+        inside = cv2.erode(self.region.inside.astype(np.uint8), disc(2))
         stride = max(CHECK_STRIDE, int(np.ceil(np.sqrt(np.count_nonzero(inside) / CHECK_SAMPLES))))
         sampled = inside[::stride, ::stride] > 0
         if not sampled.any():

@@ -18,6 +18,8 @@ MIN_FRACTION, MAX_FRACTION = 0.01, 0.75  # a mask outside these parts of the pic
 STRIP = 1 / 30  # width of the border strips, of the short side, that describe the background
 BORDER_COLOURS = 3  # colour clusters per border strip
 CLOSE = 0.08  # of the picture's diagonal: a second part this near the main one belongs to the same subject
+CRACK = 2  # pixels at the working size: a gap this narrow between parts of the object is closed ...
+CRACK_SHARE = 0.1  # ... unless closing it grows the object by more than this share (it enclosed background)
 KEEP_RATIO = 0.2  # a second part at least this share of the main one's area is kept, if close
 CUT_SIDE_MIN = 0.05  # share of a side the seed must cover for that side to be the one the subject is cut by
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
@@ -96,7 +98,8 @@ def cut_side_of(seed: np.ndarray) -> int:
 
 
 def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """The part with the most saliency, and other parts near it of at least KEEP_RATIO its size; holes filled."""
+    """The part with the most saliency, and other parts near it of at least KEEP_RATIO its size; cracks and holes
+    filled."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros(binary.shape, bool)
@@ -111,8 +114,22 @@ def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
         if label == main or (areas[label] >= KEEP_RATIO * areas[main] and near_main[labels == label].any())
     ]
     kept = np.isin(labels, keep).astype(np.uint8)
-    contours, _ = cv2.findContours(kept, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    filled = np.zeros_like(kept)
+    filled = _filled(kept)
+    # A crack of background colour through the object (the white line through a logo) is the object's own; closing
+    # one that encloses much more (a tower's lattice around the sky) is not.
+    closed = _filled(cv2.morphologyEx(kept, cv2.MORPH_CLOSE, disc(CRACK)))
+    return closed if closed.sum() <= (1 + CRACK_SHARE) * filled.sum() else filled
+
+
+def disc(radius: int) -> np.ndarray:
+    """A filled disc of `radius` pixels, the structuring element of every grow, shrink and close."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _filled(binary: np.ndarray) -> np.ndarray:
+    """`binary` (uint8) with its holes filled, as bool."""
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(binary)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
     return filled.astype(bool)
 
@@ -171,7 +188,7 @@ def bright_spots(image: np.ndarray, grow: int) -> np.ndarray | None:
     spots = (grey > ground + SPOT_RISE).astype(np.uint8)
     if cv2.connectedComponents(spots, connectivity=8)[0] - 1 < MIN_SPOTS:
         return None
-    grown = cv2.dilate(spots, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
+    grown = cv2.dilate(spots, disc(grow)) > 0
     return grown if grown.mean() < MAX_FRACTION else None
 
 
