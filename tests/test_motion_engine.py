@@ -417,3 +417,23 @@ def test_a_mask_that_cuts_through_smooth_colours_does_not_show_its_cut(prompt):
         return float(np.sqrt(gradient.sum(axis=-1))[near_outline].max())
 
     assert max(sharpest(frame) for frame in frames) < 1.5 * sharpest(image)
+
+
+def test_each_part_of_a_mask_spins_about_its_own_centre():
+    """The coins: a mask of four coins turned to and fro as one shape about their common centre; each part of a mask
+    moves on its own, so two discs each spin whole about their own centres."""
+    y, x = np.mgrid[0:120, 0:240]
+    ground = np.stack([40 + 20 * np.sin(x / 7.0), 90 + 30 * np.cos(y / 9.0), 60 + 0 * x], -1)
+    discs = [(60, 60), (180, 60)]  # (x, y) centres, radius 40
+    inside = [np.hypot(x - cx, y - cy) < 40 for cx, cy in discs]
+    image = np.where((inside[0] | inside[1])[..., None], [230, 30, 30], ground).astype(np.uint8)
+    image[(inside[0] | inside[1]) & ((x + y) % 8 < 3)] = [170, 20, 20]
+    for (cx, cy), colour in zip(discs, ([0, 0, 255], [0, 255, 0]), strict=True):
+        image[cy - 28 : cy - 21, cx - 3 : cx + 4] = colour  # a mark 25 px above each centre
+    mask = (inside[0] | inside[1]).astype(np.float32)
+    frames = animate_without_weights(image, "they spin", num_frames=FRAMES, mask=mask)
+    for channel, (cx, cy) in zip((2, 1), discs, strict=True):
+        offsets = marks(frames, channel) - [cx, cy]
+        assert np.ptp(np.hypot(*offsets.T)) < 2.5  # about its own centre
+        assert np.ptp(np.degrees(np.unwrap(np.arctan2(offsets[:, 1], offsets[:, 0])))) > 270  # most of a turn
+    assert background_change(frames, image, mask) == 0.0

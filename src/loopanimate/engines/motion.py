@@ -62,6 +62,8 @@ RIM = 3.0  # pixels inside the outline over which what shows behind a turned obj
 FRINGE = 2  # pixels past the half-way edge that move with the object: a tight mask leaves its outermost pixels there
 # Cubic keeps moved frames as sharp as frame 0 (the untouched input), so the seam shows no change of focus.
 INTERPOLATION = cv2.INTER_CUBIC
+PART_SHARE = 0.05  # a piece of the mask this share of the largest's area, at least, moves on its own ...
+MAX_PARTS = 8  # ... when there are two to this many (a star field's hundreds move as one mask)
 HARMONIC = 0.2  # weight of the seeded second harmonic that makes each seed move a little differently
 
 
@@ -472,6 +474,24 @@ def load_mask(mask: np.ndarray | PIL.Image.Image, size: tuple[int, int]) -> np.n
     return cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
 
 
+def object_parts(alpha: np.ndarray) -> list[np.ndarray]:
+    """The mask split into its parts, each moved on its own (four coins spin each about its centre, not as one wheel):
+    a part is a connected piece of at least PART_SHARE of the largest's area, and owns every pixel of the mask
+    nearest to it (feather and specks move with their part). One part, or more than MAX_PARTS, is the mask whole."""
+    binary = (alpha > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    parts = [label for label in range(1, count) if areas[label - 1] >= PART_SHARE * areas.max()]
+    if not 2 <= len(parts) <= MAX_PARTS:
+        return [alpha]
+    seeds = np.isin(labels, parts)
+    _, nearest = cv2.distanceTransformWithLabels(
+        (~seeds).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    owner = labels[seeds][nearest - 1]  # the part whose pixel is nearest, for every pixel
+    return [np.where(owner == part, alpha, 0.0).astype(np.float32) for part in parts]
+
+
 def motion_frames(
     image: PIL.Image.Image | np.ndarray,
     prompt: str,
@@ -499,12 +519,17 @@ def motion_frames(
     if motion_strength == 0.0 or not plan.families:
         return LazyFrames(num_frames, lambda index: pixels, pixels.shape)
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
-    engine = MotionEngine(pixels, alpha, plan, seed)
+    engines = [MotionEngine(pixels, part, plan, seed) for part in object_parts(alpha)]
 
     def render(index: int) -> np.ndarray:
         if index % period == 0:
             return pixels  # phase 0 is the identity: frame 0 is the input, bit for bit
-        return engine.frame(2 * np.pi * engine.plan.cycles * index / period)
+        phase = 2 * np.pi * plan.cycles * index / period
+        if len(engines) == 1:
+            return engines[0].frame(phase)
+        # Each part changes only its own neighbourhood: add up what each changed.
+        changes = sum(engine.frame(phase).astype(np.int16) - pixels for engine in engines)
+        return np.clip(pixels + changes, 0, 255).astype(np.uint8)
 
     return LazyFrames(num_frames, render, pixels.shape)
 

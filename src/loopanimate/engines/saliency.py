@@ -98,8 +98,7 @@ def cut_side_of(seed: np.ndarray) -> int:
 
 
 def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """The part with the most saliency, and other parts near it of at least KEEP_RATIO its size; cracks and holes
-    filled."""
+    """The part with the most saliency, and other parts near it of at least KEEP_RATIO its size; holes filled."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros(binary.shape, bool)
@@ -113,12 +112,15 @@ def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
         for label in range(1, count)
         if label == main or (areas[label] >= KEEP_RATIO * areas[main] and near_main[labels == label].any())
     ]
-    kept = np.isin(labels, keep).astype(np.uint8)
-    filled = _filled(kept)
-    # A crack of background colour through the object (the white line through a logo) is the object's own; closing
-    # one that encloses much more (a tower's lattice around the sky) is not.
-    closed = _filled(cv2.morphologyEx(kept, cv2.MORPH_CLOSE, disc(CRACK)))
-    return closed if closed.sum() <= (1 + CRACK_SHARE) * filled.sum() else filled
+    return _filled(np.isin(labels, keep).astype(np.uint8))
+
+
+def close_cracks(mask: np.ndarray) -> np.ndarray:
+    """`mask` (bool) with narrow cracks closed: a line of background colour through the object (the white line
+    through a logo) is the object's own; closing one that encloses much more (a tower's lattice around the sky) is
+    not done."""
+    closed = _filled(cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, disc(CRACK)))
+    return closed if closed.sum() <= (1 + CRACK_SHARE) * mask.sum() else mask
 
 
 def disc(radius: int) -> np.ndarray:
@@ -265,7 +267,7 @@ def salient_mask(image: np.ndarray) -> np.ndarray:
     mask = next((c for c in candidates if is_object(c)), None)
     if mask is None:
         return fallback_mask(image)
-    full = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
+    full = cv2.resize(close_cracks(mask).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
     if is_sky(image, full):
         return fallback_mask(image)
     return feather(full, width=max(height, width) / 100)
