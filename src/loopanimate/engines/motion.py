@@ -415,8 +415,8 @@ class MotionEngine:
         loop; an elliptical one turns to and fro on its turntable."""
         degrees = self.turn_degrees(phase)
         # A rotation of the disc the ellipse is a slanted view of: to the disc, turn, and back.
-        from_disc = self.region.to_disc
-        turn = np.linalg.inv(from_disc) @ cv2.getRotationMatrix2D((0.0, 0.0), degrees, 1.0)[:, :2] @ from_disc
+        to_disc = self.region.to_disc
+        turn = np.linalg.inv(to_disc) @ cv2.getRotationMatrix2D((0.0, 0.0), degrees, 1.0)[:, :2] @ to_disc
         x, y = self.region.grid
         centre_x, centre_y = self.region.centroid
         back = np.linalg.inv(turn)  # where each output pixel's colour comes from, about the centroid
