@@ -1,15 +1,16 @@
 """The weight-free motion engine: the salient object moves inside its own outline, in a perfect loop.
 
 Sway, bob, breathe, wave and a shapeless object's turn are one displacement field over the mask, so the object's
-parts move together. At the edges the object would push against, or whose surroundings are textured, the field's
-part across the edge fades to zero and the object slides along its outline there (or, where sliding would allow much
-less motion, the whole field fades and the object is squeezed against its outline); at edges it leaves or slides
-along over flat surroundings the field does not fade, and what it uncovers is the textured plate. So nothing outside
-the mask ever changes, while the object's inside moves by many pixels. The field's strength is the largest that
-magnifies no place more than MAX_MAGNIFY and squeezes none more than MAX_SQUEEZE: no smears, no creases. A round
-object spins whole, as a layer over the plate; an elliptical one (a disc seen at a slant) spins and sways to and fro
-on its turntable, rigid, as a layer. Every movement is a periodic function of the frame's phase, zero at phase 0, so
-frame 0 is the input exactly and the frame after the last is frame 0 again.
+parts move together. At the edges the object would push against, or whose surroundings are textured, the whole field
+fades to zero and the object is squeezed against its outline (or, along its own contour where that allows about as
+much motion, only the part across the edge fades and the object slides along its outline); at edges of its contour
+that it leaves or slides along over flat surroundings the field does not fade, and what it uncovers is the textured
+plate. So nothing outside the mask ever changes, while the object's inside moves by many pixels. The field's strength
+is the largest that magnifies no place more than MAX_MAGNIFY and squeezes none more than MAX_SQUEEZE: no smears, no
+creases. A round object spins whole, as a layer over the plate; an elliptical one outlined by its contour (a disc
+seen at a slant) spins and sways to and fro on its turntable, rigid, as a layer. A mask of a few parts moves each on
+its own. Every movement is a periodic function of the frame's phase, zero at phase 0, so frame 0 is the input
+exactly and the frame after the last is frame 0 again.
 """
 
 from __future__ import annotations
