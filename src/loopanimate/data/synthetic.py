@@ -82,9 +82,9 @@ def moving_square(
     flat_background: bool = False,
 ) -> Iterator[np.ndarray]:
     """Frames of a two-coloured square over a still, smooth random background, moving the way `motion` names:
-        `speed` pixels per frame along MOTIONS[motion], or `turn` degrees per frame about its centre (half of it is
-        another colour, so a turn shows). The square starts near the middle whatever the motion, so the first frame does
-        not tell where it goes; keep `num_frames * speed` under a third of the side to stay in the frame. A flat
+    `speed` pixels per frame along MOTIONS[motion], or `turn` degrees per frame about its centre (half of it is
+    another colour, so a turn shows). The square starts near the middle whatever the motion, so the first frame does
+    not tell where it goes; keep `num_frames * speed` under a third of the side to stay in the frame. A flat
     background is one colour instead of a smooth field."""
     height, width = size
     rng = np.random.default_rng(seed)

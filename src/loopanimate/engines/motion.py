@@ -438,6 +438,12 @@ class MotionEngine:
 
     def frame(self, phase: float) -> np.ndarray:
         """The frame at `phase` (radians, already multiplied by the plan's cycles), uint8 (H, W, 3)."""
+        frame = self.image.copy()
+        frame[self.region.box] = self.patch(phase)
+        return frame
+
+    def patch(self, phase: float) -> np.ndarray:
+        """The object's box at `phase`, uint8 (h, w, 3): all of the frame that differs from the picture."""
         region, photo = self.region, self.photo
         source, cover = photo, region.cover
         if self.turns_as_layer:
@@ -458,9 +464,7 @@ class MotionEngine:
             # Its share grows with the square of brightness: highlights bloom, shadows stay dark (not a milky haze).
             share = region.alpha[..., None] * (lit.max(axis=-1, keepdims=True) / 255.0) ** 2
             result = result + share * (screen - result)
-        frame = self.image.copy()
-        frame[region.box] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
-        return frame
+        return np.clip(np.rint(result), 0, 255).astype(np.uint8)
 
 
 def load_mask(mask: np.ndarray | PIL.Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -528,9 +532,12 @@ def motion_frames(
         phase = 2 * np.pi * plan.cycles * index / period
         if len(engines) == 1:
             return engines[0].frame(phase)
-        # Each part changes only its own neighbourhood: add up what each changed.
-        changes = sum(engine.frame(phase).astype(np.int16) - pixels for engine in engines)
-        return np.clip(pixels + changes, 0, 255).astype(np.uint8)
+        # Each part changes only its own box: add up what each changed there.
+        frame = pixels.astype(np.int16)
+        for engine in engines:
+            box = engine.region.box
+            frame[box] += engine.patch(phase).astype(np.int16) - pixels[box]
+        return np.clip(frame, 0, 255).astype(np.uint8)
 
     return LazyFrames(num_frames, render, pixels.shape)
 
