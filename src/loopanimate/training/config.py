@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class TrainConfig:
         check_number("adam_epsilon:", self.adam_epsilon, 0.0, low_open=True)
         if self.ema_decay is not None:
             check_number("ema_decay:", self.ema_decay, 0.0, 1.0)
+        if self.use_8bit_adam and importlib.util.find_spec("bitsandbytes") is None:
+            raise InvalidArgumentError("use_8bit_adam: needs bitsandbytes (GPU only): pip install bitsandbytes")
         self.check_betas()
         self.check_patterns()
         self.check_start()
