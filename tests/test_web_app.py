@@ -4,6 +4,8 @@ Drop the coffee photo, type a prompt, click Animate, watch the progress, downloa
 decode it; a non-image upload and a bad size show the library's one-line message in the page, and the app goes on
 serving; Cancel stops a long job and the page says "cancelled". `make test` installs Chromium when it is missing.
 Set LOOPANIMATE_SCREENSHOTS=FOLDER to keep screenshots of the page's states (docs/web-app-*.png are made that way).
+The same server answers `gradio_client`: one call to the documented `animate` endpoint makes a loop, and a bad input
+comes back as the library's one-line message.
 """
 
 import os
@@ -181,3 +183,53 @@ def test_the_painted_mask_comes_back_at_the_photo_size():
     photo = PIL.Image.new("RGB", (1200, 600), (20, 60, 140))
     mask = painted_mask(editor_value(photo), photo)
     assert mask.shape == (600, 1200)
+
+
+def test_one_api_call_makes_a_loop_and_the_api_lists_animate_alone(server_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server_url, verbose=False, download_files=str(tmp_path))
+    endpoints = client.view_api(print_info=False, return_format="dict")
+    assert list(endpoints["named_endpoints"]) == ["/animate"] and not endpoints["unnamed_endpoints"]
+    files, report = client.predict(
+        photo=handle_file(EXAMPLE), prompt="the cup sways", size="256", frames=12, formats=["gif"], api_name="/animate"
+    )
+    assert [Path(file).name for file in files] == ["coffee-loop.mp4", "coffee-loop.gif"]  # named after the photo
+    frames, _ = read_video(files[0])
+    assert frames.shape[:3] == (11, 168, 256)  # 12 generated, the seam frame dropped; 600x400 inside 256x256
+    assert "Seam" in report
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"photo": "notes.png"}, "the uploaded file is not a readable image: notes.png (UnidentifiedImageError); "),
+        ({"size": "big"}, "invalid size 'big': give N, WIDTHxHEIGHT or a preset"),
+        ({"frames": 1}, "frames 1 is out of range: give a whole number, 2 to 1024"),
+    ],
+    ids=["text-as-photo", "size-big", "frames-1"],
+)
+def test_a_bad_api_input_is_the_librarys_one_line_message(server_url, tmp_path, given, message):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    (tmp_path / "notes.png").write_text("this is text, not a photo")
+    arguments = {"photo": EXAMPLE, **given}
+    arguments["photo"] = handle_file(tmp_path / arguments["photo"])  # an absolute EXAMPLE stays itself
+    client = Client(server_url, verbose=False, download_files=str(tmp_path))
+    with pytest.raises(AppError) as error:
+        client.predict(**arguments, api_name="/animate")
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_the_page_offers_examples_only_where_the_folder_is(monkeypatch, tmp_path):
+    import gradio as gr
+
+    from loopanimate.app import web
+
+    def has_examples() -> bool:
+        return any(isinstance(block, gr.Dataset) for block in web.build_app(work_root=str(tmp_path)).blocks.values())
+
+    assert has_examples()  # a checkout has examples/
+    monkeypatch.setattr(web, "EXAMPLES", tmp_path / "examples")  # an installed wheel has none
+    assert not has_examples()

@@ -4,6 +4,8 @@ A thin face: every loop is made by `loopanimate.animate.make_loop`, written by `
 `evaluation.pixel_metrics`, exactly as the CLI and the batch command do. Every error, an upload's included, shows the
 library's one-line message in the page's status line. A job runs on a worker thread that checks the session's Cancel
 flag between frames and steps, so a cancelled job stops there, and the next job waits for it (one at a time).
+Scripts use one documented `gradio_client` endpoint, `animate`: the photo and the options in, the loop's files out, in
+one call through the same functions; the page's own events stay out of the API.
 """
 
 from __future__ import annotations
@@ -17,26 +19,44 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import PIL.Image
 
-from loopanimate.animate import DIFFUSION_DEFAULTS, MAX_SEED, LoopRequest, make_loop, parse_size, save_loop
+from loopanimate.animate import (
+    DIFFUSION_DEFAULTS,
+    MAX_SEED,
+    LoopRequest,
+    MaskInput,
+    make_loop,
+    parse_size,
+    save_loop,
+)
 from loopanimate.atomic import atomic_file
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES
 
+# The repository's example photos, offered on the page when the app runs from a checkout; an installed wheel has no
+# such folder, and the page then shows no examples.
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLE_PROMPTS = {"coffee.png": "the coffee cup sways", "cat.png": "the cat breathes gently"}
-MOTION = "motion (no weights)"
+MOTION = "motion"  # the engine's value, on the page and in the API; diffusion is "diffusion: MODEL"
 CSS = ".status-error{color:#b00020} .status-cancelled{color:#8a6d00} .status-done{color:#1b6e20}"
 EDITOR_SIDE = 512  # the mask editor's square canvas (gradio's editor misplaces layers on other canvas sizes)
 MASK_COLOUR = (255, 48, 48)  # the mask over the photo: what moves
 MASK_OPACITY = 0.45  # see-through, so the photo stays visible under the mask and the strokes
 DOWNLOADS = ("mp4", "gif", "webp")  # MP4 always (the page plays it); GIF and WebP when ticked
+# The library's defaults, which the page's fields and the API's start from.
+LOOP_DEFAULTS = {field.name: field.default for field in fields(LoopRequest)}
+# What the API does not ask for, as the library would have it.
+API_DEFAULTS = {"interpolate": LOOP_DEFAULTS["interpolate"], **DIFFUSION_DEFAULTS}
+API_HELP = (
+    "One loop in one call: photo (a file) and prompt in, with engine, size, crop, frames, seed, fps, motion, an "
+    "optional mask file (white moves) and formats (gif, webp; MP4 always); out: the files (MP4 first) and the report"
+)
 SCORE_SIDE = 640  # the MP4 is read back at this long side for the scores, the sheet and the before/after
 SIZES = [
     ("The photo's own", ""),
@@ -59,9 +79,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
 
-def engine_choices(models: list[str]) -> list[str]:
-    """The motion engine, then one diffusion entry per model folder."""
-    return [MOTION, *(f"diffusion: {model}" for model in models)]
+def engine_choices(models: list[str]) -> list[tuple[str, str]]:
+    """The motion engine, then one diffusion entry per model folder, as (label, value)."""
+    diffusion = [f"diffusion: {model}" for model in models]
+    return [("motion (no weights)", MOTION), *zip(diffusion, diffusion, strict=True)]
 
 
 def editor_picture(picture: PIL.Image.Image) -> PIL.Image.Image:
@@ -119,6 +140,14 @@ def open_upload(path: str | None) -> PIL.Image.Image | None:
     return None if not path else read_picture(path, what="the uploaded file")
 
 
+def upload_message(error: LoopAnimateError, *paths: str | None) -> str:
+    """The library's one line, naming each uploaded file by its own name rather than gradio's cache folder."""
+    message = str(error)
+    for path in filter(None, paths):
+        message = message.replace(str(path), Path(path).name)
+    return message
+
+
 def number(values: dict, key: str, kind: type = float):
     """A form value as a number, or one line naming the field (the page's widgets and API callers alike)."""
     try:
@@ -130,9 +159,12 @@ def number(values: dict, key: str, kind: type = float):
     return value
 
 
-def loop_request(values: dict, picture: PIL.Image.Image) -> LoopRequest:
-    """The form as the library's request, with the painted mask (both engines)."""
+def loop_request(values: dict, picture: PIL.Image.Image, mask: MaskInput | None, engines: list[str]) -> LoopRequest:
+    """The form as the library's request, with `mask` (the painted one, or an API caller's file; both engines).
+    `engines` are the engine values served here (an API caller may send any text)."""
     engine = str(values["engine"])
+    if engine not in engines:
+        raise InvalidArgumentError(f"engine {engine!r} is not served here: give one of {', '.join(engines)}")
     motion = engine == MOTION
     size = str(values["size"] or "").strip()
     request = LoopRequest(
@@ -140,7 +172,7 @@ def loop_request(values: dict, picture: PIL.Image.Image) -> LoopRequest:
         prompt=str(values["prompt"] or ""),
         engine="motion" if motion else "diffusion",
         model=None if motion else engine.removeprefix("diffusion: "),
-        mask=painted_mask(values["editor"], picture),
+        mask=mask,
         num_frames=number(values, "frames", int),
         seed=number(values, "seed", int),
         size=parse_size(size) if size else None,
@@ -202,6 +234,11 @@ def make_files(
 ) -> Made:
     """Make the loop and its files (MP4 and the ticked `formats`) in `folder`, telling `report` each step or frame;
     stop if `flag` is set. Scores, sheet and before/after come from the MP4 read back, as `evaluate` would see it."""
+    unknown = [fmt for fmt in formats if fmt not in DOWNLOADS]
+    if unknown:  # the page offers only these; an API caller may send anything
+        raise InvalidArgumentError(
+            f"format {unknown[0]!r} is not offered: give {' or '.join(DOWNLOADS[1:])} (MP4 always)"
+        )
     from loopanimate.contact_sheet import contact_sheet
     from loopanimate.evaluation.pixel_metrics import loop_scores
     from loopanimate.export import read_video
@@ -276,6 +313,7 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
     files are written under `work_root` and removed once the page has them."""
     models = list(models or [])
     engines = engine_choices(models)
+    engine_values = [value for _, value in engines]
     root = Path(work_root or tempfile.mkdtemp(prefix="loopanimate-app-"))
     jobs = Jobs()
     with gr.Blocks(title="LoopAnimate", analytics_enabled=False, delete_cache=(600, 600)) as app:
@@ -303,21 +341,32 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                     save_mask = gr.Button("Save the mask as a PNG", size="sm", elem_id="save-mask")
                 mask_file = gr.File(label="Mask (white moves)", visible=False, elem_id="mask-file")
                 prompt = gr.Textbox(label="Prompt", placeholder="the cup sways gently", elem_id="prompt")
-                engine = gr.Radio(engines, value=engines[-1], label="Engine", elem_id="engine")
+                engine = gr.Radio(engines, value=engine_values[-1], label="Engine", elem_id="engine")
                 with gr.Row():
-                    frames = gr.Slider(3, 140, value=35, step=1, label="Frames")
-                    motion = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Motion strength", info="0: still")
+                    frames = gr.Slider(3, 140, value=LOOP_DEFAULTS["num_frames"], step=1, label="Frames")
+                    motion = gr.Slider(
+                        0.0,
+                        1.0,
+                        value=LOOP_DEFAULTS["motion_strength"],
+                        step=0.05,
+                        label="Motion strength",
+                        info="0: still",
+                    )
                 with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="Seed", info=f"0 to {MAX_SEED}")
+                    seed = gr.Number(value=LOOP_DEFAULTS["seed"], precision=0, label="Seed", info=f"0 to {MAX_SEED}")
                     random_seed = gr.Button("Random seed", size="sm")
                 with gr.Row():
                     size = gr.Dropdown(SIZES, value="", allow_custom_value=True, label="Size",
                                        info="the photo's own: long side at most 1024; presets turn to the photo; or "
                                        "type N or WIDTHxHEIGHT (multiples of 8)", elem_id="size")  # fmt: skip
-                    crop = gr.Checkbox(False, label="Crop to fill the size", info="else the photo fits inside it")
+                    crop = gr.Checkbox(
+                        LOOP_DEFAULTS["crop"], label="Crop to fill the size", info="else the photo fits inside it"
+                    )
                 with gr.Row():
-                    fps = gr.Number(value=8, label="Frames per second")
-                    interpolate = gr.Slider(0, 7, value=0, step=1, label="Smoother: frames between each pair")
+                    fps = gr.Number(value=LOOP_DEFAULTS["fps"], label="Frames per second")
+                    interpolate = gr.Slider(
+                        0, 7, value=LOOP_DEFAULTS["interpolate"], step=1, label="Smoother: frames between each pair"
+                    )
                 with gr.Accordion("Advanced (diffusion)", open=False, visible=bool(models)):
                     loop_closure = gr.Radio(list(LOOP_CLOSURES), value=LOOP_CLOSURES[0], label="Loop closure",
                                             info=CLOSURE_HELP)  # fmt: skip
@@ -356,8 +405,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
         def on_upload(path):
             try:
                 photo = open_upload(path)
-            except LoopAnimateError as error:  # the message names the file, not gradio's cache folder
-                return None, None, status_line("error", str(error).replace(str(path), Path(path).name))
+            except LoopAnimateError as error:
+                return None, None, status_line("error", upload_message(error, path))
             if photo is None:
                 return None, None, status_line("ready", "drop a photo to start")
             note = f"{Path(path).name}, {photo.width}x{photo.height}: paint what moves, type a prompt, Animate"
@@ -384,7 +433,7 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                 yield [status_line("error", "no picture: drop a PNG, JPEG or WebP photo in the Photo box"), *skip]
                 return
             try:
-                loop_request_ = loop_request(values, photo)
+                loop_request_ = loop_request(values, photo, painted_mask(values["editor"], photo), engine_values)
                 loop_request_.check()
             except LoopAnimateError as error:
                 yield [status_line("error", str(error)), *skip]
@@ -424,17 +473,68 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                 return status_line("working", "cancelling: the job stops at the next frame or step")
             return status_line("ready", "nothing is running")
 
-        upload.change(on_upload, upload, [picture, editor, status])
-        reset.click(lambda photo: editor_value(photo), picture, editor)
-        save_mask.click(on_save_mask, [editor, picture], [mask_file, status])
-        random_seed.click(lambda: random.randint(0, MAX_SEED), None, seed)
-        # One loop at a time (the queue's limit, set in `serve`): a second request waits, a model never runs two.
-        run.click(on_animate, {picture, upload, made, formats, *form.values()}, results)
-        cancel.click(on_cancel, None, status, queue=False)
+        def on_api(
+            photo: str | None,
+            prompt: str,
+            engine: str,
+            size: str,
+            crop: bool,
+            frames: float,
+            seed: float,
+            fps: float,
+            motion: float,
+            mask: str | None = None,  # None: the API's mask is optional (gradio reads this default)
+            formats: list[str] | None = None,
+        ) -> Iterator[tuple[list[str], str]]:
+            # A generator, so the job folder goes only once gradio has copied the files out (after the yield).
+            folder = Path(tempfile.mkdtemp(prefix="api-", dir=root))
+            try:
+                try:
+                    opened = open_upload(photo)
+                    if opened is None:
+                        raise InvalidArgumentError("no photo: give a PNG, JPEG or WebP file as `photo`")
+                    given = {"prompt": prompt, "engine": engine, "size": size, "crop": crop, "frames": frames,
+                             "seed": seed, "fps": fps, "motion": motion}  # fmt: skip
+                    request_ = loop_request({**API_DEFAULTS, **given}, opened, mask, engine_values)
+                    stem = Path(photo).stem
+                    outcome = make_files(request_, list(formats or []), stem, folder, threading.Event(), log.debug)
+                except LoopAnimateError as error:
+                    raise gr.Error(upload_message(error, photo, mask), print_exception=False) from None
+                yield outcome.files, outcome.report
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        # The page's own events are private: the API lists `animate` alone. A loop at a time, page and API together
+        # (one concurrency group under the queue's limit, set in `serve`): a model never runs two.
+        private = {"api_visibility": "private"}
+        upload.change(on_upload, upload, [picture, editor, status], **private)
+        reset.click(lambda photo: editor_value(photo), picture, editor, **private)
+        save_mask.click(on_save_mask, [editor, picture], [mask_file, status], **private)
+        random_seed.click(lambda: random.randint(0, MAX_SEED), None, seed, **private)
+        run.click(on_animate, {picture, upload, made, formats, *form.values()}, results, concurrency_id="loop",
+                  **private)  # fmt: skip
+        cancel.click(on_cancel, None, status, queue=False, **private)
+        with gr.Column(visible=False):  # the API's own fields, without the page's bounds: the library judges values
+            api_inputs = [
+                gr.File(type="filepath", label="photo"),
+                gr.Textbox("", label="prompt"),
+                gr.Textbox(engine_values[-1], label="engine"),
+                gr.Textbox("", label="size"),
+                gr.Checkbox(LOOP_DEFAULTS["crop"], label="crop"),
+                gr.Number(LOOP_DEFAULTS["num_frames"], label="frames"),
+                gr.Number(LOOP_DEFAULTS["seed"], label="seed"),
+                gr.Number(LOOP_DEFAULTS["fps"], label="fps"),
+                gr.Number(LOOP_DEFAULTS["motion_strength"], label="motion"),
+                gr.File(type="filepath", label="mask"),
+                gr.Dropdown(list(DOWNLOADS[1:]), value=[], multiselect=True, allow_custom_value=True, label="formats"),
+            ]
+            api_outputs = [gr.File(file_count="multiple", label="files"), gr.Markdown(label="report")]
+        gr.on([], on_api, api_inputs, api_outputs, api_name="animate", api_description=API_HELP, concurrency_id="loop")
         examples = [
             [str(EXAMPLES / name), text] for name, text in EXAMPLE_PROMPTS.items() if (EXAMPLES / name).is_file()
         ]
-        gr.Examples(examples, [upload, prompt], label="Examples: click one, then Animate")
+        if examples:
+            gr.Examples(examples, [upload, prompt], label="Examples: click one, then Animate", api_visibility="private")
     return app
 
 
