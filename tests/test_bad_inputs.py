@@ -105,6 +105,11 @@ def config(**settings):
     return write
 
 
+def mixed_keys_config(folder: Path, model: str) -> None:
+    config()(folder, model)
+    (folder / "c.yaml").write_text((folder / "c.yaml").read_text() + "1: one\nzoom: two\n")  # a number and a word
+
+
 ANIMATE = ["animate", "in.png", "--prompt", "the box bobs", "-o", "out.gif"]
 DIFFUSE = [*ANIMATE, "--model", "{model}", "--size", "64", "--steps", "2"]
 
@@ -112,6 +117,13 @@ DIFFUSE = [*ANIMATE, "--model", "{model}", "--size", "64", "--steps", "2"]
 CASES = [
     ("fps zero", [*ANIMATE, "--fps", "0"], ["fps 0.0 is out of range"], None),
     ("fps nan", [*ANIMATE, "--fps", "nan"], ["fps nan is out of range", "finite"], None),
+    ("fps past a GIF's longest frame", [*ANIMATE, "--fps", "0.0001"], ["fps 0.0001 is out of range", "from 0.1"], None),
+    ("preview fps past a GIF's longest frame", ["data", "preview", "v", "--fps", "0.0001", "-o", "p.gif"], ["fps 0.0001 is out of range"], None),
+    ("data synth size H.264 refuses", ["data", "synth", "syn", "--size", "33x33"], ["33x33 cannot be encoded as H.264", "even sides"], None),
+    ("train keys of mixed types", ["train", "--config", "c.yaml"], ["unknown setting '1'"], mixed_keys_config),
+    ("train output an existing file", ["train", "--config", "c.yaml", "--output", "in.png"], ["output: in.png is a file"], config()),
+    ("train output under a file", ["train", "--config", "c.yaml", "--output", "in.png/run"], ["lies under", "which is a file"], config()),
+    ("train 8-bit Adam without bitsandbytes", ["train", "--config", "c.yaml"], ["use_8bit_adam: needs bitsandbytes"], config(use_8bit_adam=True)),
     ("negative seed", [*ANIMATE, "--seed", "-1"], ["seed -1 is out of range"], None),
     ("huge seed", [*DIFFUSE, "--seed", "99999999999999999999"], ["seed 99999999999999999999 is out of range"], None),
     ("negative interpolate", [*ANIMATE, "--interpolate", "-1"], ["interpolate -1 is out of range"], None),
@@ -192,7 +204,7 @@ CASES = [
     ("train max_stride a hang", ["train", "--config", "c.yaml"], ["max_stride: 1000000000000 is out of range"],
      config(max_stride=10**12)),
     ("train empty data", ["train", "--config", "c.yaml"], ["holds 0 clip(s)", "add videos"], config()),
-    ("train missing validation picture", ["train", "--config", "c.yaml"], ["validation image not found: gone.png"],
+    ("train missing validation picture", ["train", "--config", "c.yaml"], ["validation image not found", "gone.png"],
      config(validation_images=["gone.png"], validation_prompts=["x"])),
 ]  # fmt: skip
 

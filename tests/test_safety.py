@@ -56,6 +56,32 @@ def test_full_disk_is_one_line_and_keeps_the_old_loop(tmp_path, monkeypatch, nam
     assert leftovers(tmp_path) == []
 
 
+def test_a_full_disk_while_saving_a_model_is_one_line(tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+
+    def disk_full(*args, **kwargs):  # safetensors' own error, as a real full disk raises it
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    assert main(["init-model", "--tiny", str(tmp_path / "model")]) == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and "No space left on device" in message and "nothing was replaced" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_a_symlinked_output_is_followed(tmp_path, kind):
+    target = tmp_path / ("real" if kind == "folder" else "real.gif")
+    write_video(loop(), target)
+    (tmp_path / "link").symlink_to(target.name)
+    link = tmp_path / ("link" if kind == "folder" else "link.gif")
+    if kind == "file":
+        (tmp_path / "link").rename(link)
+    write_video(loop(4), link)
+    assert link.is_symlink() and len(read_video(target)[0]) == 3  # the target was replaced, the link points there
+    assert leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("name", ["loop.mp4", "loop.gif", "loop.webp"])
 def test_a_truncated_encoding_never_replaces_a_good_loop(tmp_path, monkeypatch, name):
     write_video(loop(), tmp_path / name)

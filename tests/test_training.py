@@ -82,13 +82,22 @@ def test_stage_sets_shrink():
 
 
 def test_stage_configs_load_and_chain(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    shutil.copytree(CONFIGS, tmp_path / "configs")
     (tmp_path / "data" / "webvid").mkdir(parents=True)
     (tmp_path / "data" / "webvid" / "results_2M_train.csv").write_text("videoid,name,page_dir\n")
-    frames = [load_config(CONFIGS / f"stage{n}.yaml").num_frames for n in (1, 2, 3)]
-    assert frames == [15, 21, 35]
-    assert load_config(CONFIGS / "stage2.yaml").model == "runs/stage1/final"
-    assert load_config(CONFIGS / "stage3.yaml").model == "runs/stage2/final"
+    monkeypatch.chdir(tmp_path / "data")  # anywhere but the configs' parent: their paths are relative to their folder
+    stages = [load_config(tmp_path / "configs" / f"stage{n}.yaml") for n in (1, 2, 3)]
+    assert [stage.num_frames for stage in stages] == [15, 21, 35]
+    assert Path(stages[0].data) == tmp_path / "data" / "webvid" / "results_2M_train.csv"
+    assert Path(stages[1].model) == Path(stages[0].output) / "final" == tmp_path / "runs" / "stage1" / "final"
+    assert Path(stages[2].model) == Path(stages[1].output) / "final"
+
+
+def test_output_on_the_command_line_is_relative_to_the_working_folder(tmp_path, monkeypatch, tiny_model_dir, videos):
+    (tmp_path / "configs").mkdir()
+    path = write_config(tmp_path / "configs" / "c.yaml", tiny_model_dir, videos)
+    monkeypatch.chdir(tmp_path)
+    assert load_config(path, {"output": "mine"}).output == "mine"
 
 
 @pytest.fixture(scope="module")
@@ -281,8 +290,8 @@ def test_bad_configs_get_one_line_errors_before_the_run_folder(
 ):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
-    config = write_config(tmp_path / "c.yaml", tiny_model_dir, videos, **settings)
-    assert main(["train", "--config", str(config)]) == 2
+    write_config(tmp_path / "c.yaml", tiny_model_dir, videos, **settings)
+    assert main(["train", "--config", "c.yaml"]) == 2  # relative: its paths stay as written, in the message too
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run").exists()

@@ -34,6 +34,7 @@ MOTION_MAX_SIDE = 1024
 MIN_SIDE = 16  # a picture thinner than this after fitting is no wallpaper (a 4000x8 strip would become 512x1)
 MAX_SIDE = 8192  # 8K; a longer side is a typo (99992) or a poster, refused before a byte is allocated
 MAX_SEED = 2**32 - 1
+MIN_FPS = 0.1  # a frame every 10 s; far slower overflows a GIF's frame time (655 s) and is a typo
 MAX_FPS = 120.0
 MAX_PLAYBACK_FPS = 240.0  # the rate after interpolation: above it, players drop frames
 MAX_INTERPOLATE = 15
@@ -185,7 +186,7 @@ class LoopRequest:
         engine = self.resolved_engine()
         check_int("seed", self.seed, 0, MAX_SEED)
         check_int("interpolate", self.interpolate, 0, MAX_INTERPOLATE)
-        check_number("fps", self.fps, 0.0, MAX_FPS, low_open=True)
+        check_number("fps", self.fps, MIN_FPS, MAX_FPS)
         if self.fps * (self.interpolate + 1) > MAX_PLAYBACK_FPS:
             raise InvalidArgumentError(
                 f"fps {self.fps:g} with {self.interpolate} frames between each pair plays at "

@@ -17,9 +17,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from loopanimate.errors import OutputPathError
 
 Verify = Callable[[Path], None]
+# What a failed write raises: the OS's errors, and safetensors' own for the same causes (a full disk while saving).
+WRITE_ERRORS = (OSError, SafetensorError)
 
 
 def _temporary_name(path: Path, suffix: str) -> Path:
@@ -96,9 +100,9 @@ def check_owned_folder(path: str | os.PathLike, owns: Callable[[Path], bool], wh
     return path
 
 
-def output_error(error: OSError, path: str | os.PathLike) -> OutputPathError:
-    """An OSError while writing `path` as one line: what happened and what to do."""
-    reason = error.strerror or error.__class__.__name__
+def output_error(error: OSError | SafetensorError, path: str | os.PathLike) -> OutputPathError:
+    """An OSError (or safetensors' error) while writing `path` as one line: what happened and what to do."""
+    reason = getattr(error, "strerror", None) or str(error).splitlines()[0] or error.__class__.__name__
     return OutputPathError(
         f"could not write {path} ({reason}): nothing was replaced; free some space or choose another path"
     )
@@ -107,8 +111,8 @@ def output_error(error: OSError, path: str | os.PathLike) -> OutputPathError:
 @contextmanager
 def atomic_file(path: str | os.PathLike, verify: Verify | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, so writers pick the right format); verify it and rename it
-    onto `path` only if the block finishes; delete it otherwise."""
-    path = Path(path)
+    onto `path` only if the block finishes; delete it otherwise. A symlink is followed: its target is replaced."""
+    path = _real(path)
     tmp_path = _temporary_name(path, f".tmp{path.suffix}")  # named before it exists: a signal cannot orphan it
     try:
         os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -117,7 +121,7 @@ def atomic_file(path: str | os.PathLike, verify: Verify | None = None) -> Iterat
             verify(tmp_path)
         tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes private files: give the usual mode
         os.replace(tmp_path, path)
-    except OSError as error:
+    except WRITE_ERRORS as error:
         raise output_error(error, path) from None
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -125,8 +129,9 @@ def atomic_file(path: str | os.PathLike, verify: Verify | None = None) -> Iterat
 
 @contextmanager
 def atomic_dir(path: str | os.PathLike, verify: Verify | None = None) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; verify it and swap it into place only if the block finishes."""
-    path = Path(path)
+    """Yield an empty temporary folder beside `path`; verify it and swap it into place only if the block finishes.
+    A symlink is followed: the folder it points to is replaced, and the link keeps pointing there."""
+    path = _real(path)
     tmp = _temporary_name(path, ".tmp")  # named before it exists: a signal cannot orphan it
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     set_aside = False  # the old folder is at `old` and must come back unless the new one took its place
@@ -142,7 +147,7 @@ def atomic_dir(path: str | os.PathLike, verify: Verify | None = None) -> Iterato
             set_aside = True
         os.replace(tmp, path)
         set_aside = False
-    except OSError as error:
+    except WRITE_ERRORS as error:
         raise output_error(error, path) from None
     finally:
         if set_aside:

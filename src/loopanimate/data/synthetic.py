@@ -12,6 +12,20 @@ import av
 import cv2
 import numpy as np
 
+from loopanimate.errors import InvalidArgumentError
+
+MAX_VIDEO_SIDE = 4096  # H.264 levels stop at 4096 wide; a training video is rarely above 1080p
+
+
+def check_video_size(size: tuple[int, int]) -> tuple[int, int]:
+    """`size` (height, width) if H.264 in yuv420p can encode it: even sides (colour is stored at half size)."""
+    height, width = size
+    if not all(8 <= side <= MAX_VIDEO_SIDE and side % 2 == 0 for side in size):
+        raise InvalidArgumentError(
+            f"size {width}x{height} cannot be encoded as H.264: give even sides from 8 to {MAX_VIDEO_SIDE}, e.g. 128x96"
+        )
+    return size
+
 
 def write_mp4(
     path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 24, gop: int = 12, crf: int = 18

@@ -20,7 +20,8 @@ from loopanimate.reader import read_picture, read_text
 
 @dataclass
 class TrainConfig:
-    # Where things are (paths relative to where `loopanimate train` runs).
+    # Where things are: a relative path in a YAML file is relative to that file's folder, so a config works from any
+    # folder (`--output` on the command line is relative to where `loopanimate train` runs, as any argument).
     model: str = ""  # pipeline folder to continue as it is: converted SD 1.5 + AnimateDiff, or the previous stage's
     init_from: str = ""  # or: a converted PIA folder, switched to the paper's frame-0 condition (decision 113)
     context_routing: str = ""  # with init_from: the UNet's context routing after the switch; empty keeps the source's
@@ -82,6 +83,7 @@ class TrainConfig:
         self.check_betas()
         self.check_patterns()
         self.check_start()
+        self.check_output()
         if not self.data:
             raise InvalidArgumentError("data: not set: name a manifest or a latent cache")
         if not Path(self.data).exists():
@@ -101,6 +103,16 @@ class TrainConfig:
                 raise InvalidArgumentError(f"validation_prompts: {prompt!r} is not text: quote it in the YAML file")
         for image in self.validation_images:  # read now: a missing picture must not end a run at its first validation
             read_picture(str(image), "validation image")
+
+    def check_output(self) -> None:
+        """The run folder: new, or a folder (an earlier run's, to resume); never a file, nor under one."""
+        output = Path(self.output).absolute()
+        blocker = next((path for path in (output, *output.parents) if path.exists() and not path.is_dir()), None)
+        if blocker is not None:
+            raise InvalidArgumentError(
+                f"output: {self.output} {'is' if blocker == output else f'lies under {blocker}, which is'} a file: "
+                "name a run folder"
+            )
 
     def check_start(self) -> None:
         """Exactly one of `model` and `init_from`; `context_routing` only with `init_from`, and one of the UNet's."""
@@ -199,8 +211,24 @@ WHOLE_NUMBERS = {
     "validate_every": (0, MAX_STEPS),
     "validation_steps": (1, 1000),  # as `animate --steps`
 }
+PATH_SETTINGS = ("model", "init_from", "data", "output")  # and every item of validation_images
 # Settings that are fractions: (least, greatest).
 FRACTIONS = {"image_dropout": (0.0, 1.0), "text_dropout": (0.0, 1.0), "adam_weight_decay": (0.0, 1.0)}
+
+
+def resolve_paths(values: dict, folder: Path) -> dict:
+    """The config's relative paths joined to `folder` (the config file's); absolute paths and URLs stay as they are."""
+
+    def resolve(value):
+        if not isinstance(value, str) or not value or "://" in value:
+            return value  # unset, a URL, or of a wrong type that `check_types` names
+        value = os.path.expanduser(value)
+        return value if os.path.isabs(value) else os.path.normpath(folder / value)
+
+    resolved = {key: resolve(values[key]) for key in PATH_SETTINGS if key in values}
+    if isinstance(values.get("validation_images"), list):
+        resolved["validation_images"] = [resolve(image) for image in values["validation_images"]]
+    return {**values, **resolved}
 
 
 def load_config(path: str | os.PathLike, overrides: dict | None = None) -> TrainConfig:
@@ -212,9 +240,10 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Train
         raise InvalidArgumentError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(values, dict):
         raise InvalidArgumentError(f"{path} must be a mapping of settings, e.g. `num_frames: 15`")
+    values = resolve_paths(values, path.parent)
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(str(key) for key in values if key not in known)  # YAML keys may be numbers too
     if unknown:
         raise InvalidArgumentError(
             f"unknown setting {unknown[0]!r} in {path}: known settings are {', '.join(sorted(known))}"
