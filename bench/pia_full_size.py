@@ -24,6 +24,7 @@ from measure import peak_since, start_peak  # bench/measure.py
 
 from loopanimate.evaluation.report import number_table
 from loopanimate.models.convert import (
+    PUBLISHED_MOTION_HEADS,
     SD15_UNET_CONFIG,
     SOURCE_CONDITIONING,
     load_motion_adapter,
@@ -60,13 +61,14 @@ def pipelines(args: argparse.Namespace) -> tuple[PIAPipeline, LoopAnimatePipelin
     """The peer and ours on the same weights: real ones from --sd/--pia, random ones of the same shapes otherwise."""
     random_unet, random_adapter = random_sources(args.fast)
     unet2d = load_unet2d(args.sd) if args.sd else random_unet
-    adapter = load_motion_adapter(args.pia, unet2d) if args.pia else random_adapter
+    adapter = load_motion_adapter(args.pia, unet2d, PUBLISHED_MOTION_HEADS) if args.pia else random_adapter
     copy = MotionAdapter.from_config(adapter.config)
     copy.load_state_dict(adapter.state_dict())  # from_unet2d takes over an adapter's conv_in: one for each source
     source = UNetMotionModel.from_unet2d(unet2d, copy).eval()
     unet = to_loopanimate(source, *SOURCE_CONDITIONING[source.config.in_channels])[0].eval()
     if args.sd:
         ours = assemble_pipeline(unet, args.sd)
+        ours.scheduler = sd15_scheduler()  # the peer's, not the SD folder's own (PNDM in SD 1.5's): like for like
     else:  # random VAE and text encoder of SD 1.5's shapes (bench/full_size.py), or tiny ones
         base = tiny_components() if args.fast else full_size_pipeline().components
         ours = LoopAnimatePipeline(vae=base["vae"], unet=unet, image_encoder=None, feature_extractor=None,

@@ -1,15 +1,24 @@
 """`loopanimate convert`: tiny checkpoints in the original LDM and AnimateDiff layouts, converted exactly."""
 
+import json
 import re
+import shutil
 
 import pytest
 import torch
-from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNetMotionModel
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    EulerDiscreteScheduler,
+    MotionAdapter,
+    UNet2DConditionModel,
+    UNetMotionModel,
+)
 from safetensors.torch import save_file
 
 from loopanimate.cli import main
-from loopanimate.errors import ModelLoadError
-from loopanimate.models.convert import convert_unet, load_weights, max_difference
+from loopanimate.errors import InvalidArgumentError, ModelLoadError
+from loopanimate.models.convert import PUBLISHED_MOTION_HEADS, convert_unet, load_weights, max_difference
 from loopanimate.pipelines import load_pipeline
 from loopanimate.pipelines.tiny import tiny_components
 
@@ -100,15 +109,15 @@ def animatediff_keys(adapter: MotionAdapter) -> dict[str, torch.Tensor]:
     return state
 
 
-def random_sources(**adapter_options) -> tuple[UNet2DConditionModel, MotionAdapter]:
-    """A tiny SD UNet and a motion adapter for it (AnimateDiff's, or PIA's with `conv_in_channels=9`), every weight
-    random and reproducible."""
+def random_sources(heads: int = 8, **adapter_options) -> tuple[UNet2DConditionModel, MotionAdapter]:
+    """A tiny SD UNet and a motion adapter for it with `heads` attention heads (AnimateDiff's, or PIA's with
+    `conv_in_channels=9`), every weight random and reproducible."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**UNET2D).eval()
     adapter = MotionAdapter(
         block_out_channels=(32, 64),
         motion_layers_per_block=1,
-        motion_num_attention_heads=8,
+        motion_num_attention_heads=heads,
         motion_norm_num_groups=8,
         use_motion_mid_block=True,
         motion_max_seq_length=32,
@@ -133,7 +142,7 @@ def files(tmp_path_factory, sources):
     torch.save({"state_dict": ldm_keys(unet), "global_step": 1000}, folder / "sd15.ckpt")
     torch.save(animatediff_keys(adapter), folder / "mm_sd_v15_v2.ckpt")
     save_file(animatediff_keys(adapter), folder / "mm.safetensors")
-    (folder / "unet_config.json").write_text(__import__("json").dumps(UNET2D))
+    (folder / "unet_config.json").write_text(json.dumps(UNET2D))
     sd = folder / "sd"  # a diffusers SD folder: unet, vae, text encoder, tokenizer
     components = tiny_components()
     unet.save_pretrained(sd / "unet")
@@ -156,7 +165,7 @@ def source_model(sources) -> UNetMotionModel:
 )
 def test_single_files_convert_to_exactly_the_source(files, sources, unet_file, module_file):
     config = {k: v for k, v in UNET2D.items()}
-    model, report = convert_unet(files / unet_file, files / module_file, unet_config=config)
+    model, report = convert_unet(files / unet_file, files / module_file, unet_config=config, heads=8)
     assert max_difference(source_model(sources), model) < 1e-5
     assert report["max_difference"] < 1e-5
     assert report["missing"] == [] and report["unexpected"] == []
@@ -168,7 +177,7 @@ def test_folders_convert_to_exactly_the_source(files, sources):
 
 
 def test_conv_in_grows_with_zero_weights(files, sources):
-    model, _ = convert_unet(files / "sd", files / "mm_sd_v15_v2.ckpt")
+    model, _ = convert_unet(files / "sd", files / "mm_sd_v15_v2.ckpt", heads=8)
     source = source_model(sources)
     assert model.conv_in.weight.shape[1] == 9
     assert torch.equal(model.conv_in.weight[:, :4], source.conv_in.weight)
@@ -176,7 +185,7 @@ def test_conv_in_grows_with_zero_weights(files, sources):
 
 
 def test_position_table_grows_to_36_and_keeps_the_first_32(files, sources):
-    model, _ = convert_unet(files / "sd", files / "mm_sd_v15_v2.ckpt")
+    model, _ = convert_unet(files / "sd", files / "mm_sd_v15_v2.ckpt", heads=8)
     source_tables = {n: b for n, b in source_model(sources).named_buffers() if n.endswith(".pe")}
     tables = {n: b for n, b in model.named_buffers() if n.endswith(".pe")}
     assert tables.keys() == source_tables.keys() and tables
@@ -193,6 +202,8 @@ def test_convert_command_writes_a_loadable_model(files, tmp_path, capsys):
             str(files / "sd"),
             "--motion-module",
             str(files / "mm_sd_v15_v2.ckpt"),
+            "--motion-heads",
+            "8",
             "--image-encoder",
             str(files / "clip"),
             "-o",
@@ -204,6 +215,7 @@ def test_convert_command_writes_a_loadable_model(files, tmp_path, capsys):
     assert "0 missing and 0 unexpected keys" in out and "conv_in 4 -> 9 channels" in out
     pipe = load_pipeline(tmp_path / "model")
     assert pipe.unet.config.in_channels == 9 and pipe.unet.config.motion_max_seq_length == 36
+    assert isinstance(pipe.scheduler, DDIMScheduler)  # the SD folder has no scheduler/
     assert (tmp_path / "model" / "conversion_report.json").is_file()
 
 
@@ -266,6 +278,8 @@ def test_single_file_without_a_vae_folder_says_what_to_pass(files, tmp_path, cap
             str(files / "unet_config.json"),
             "--motion-module",
             str(files / "mm.safetensors"),
+            "--motion-heads",
+            "8",
             "--image-encoder",
             str(files / "clip"),
             "-o",
@@ -273,3 +287,83 @@ def test_single_file_without_a_vae_folder_says_what_to_pass(files, tmp_path, cap
         ]
     )
     assert code == 2 and "pass --text-encoder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def four_heads(tmp_path_factory) -> tuple:
+    """A motion module trained with 4 heads, not AnimateDiff's 8: as a checkpoint file, which does not record them,
+    and as a MotionAdapter folder, which does; and diffusers' model of it with the SD UNet of `files`."""
+    unet, adapter = random_sources(heads=4)
+    folder = tmp_path_factory.mktemp("four_heads")
+    torch.save(animatediff_keys(adapter), folder / "mm_4_heads.ckpt")
+    adapter.save_pretrained(folder / "adapter")
+    return folder, UNetMotionModel.from_unet2d(unet, adapter).eval()
+
+
+def convert_command(files, module, output, *options: str) -> list[str]:
+    return ["convert", "--unet", str(files / "sd"), "--motion-module", str(module), "--image-encoder",
+            str(files / "clip"), "-o", str(output), *options]  # fmt: skip
+
+
+def test_a_module_file_without_motion_heads_fails_in_one_line(files, four_heads, tmp_path, capsys):
+    """Nothing in a checkpoint file tells 4 heads from 8 (the self-check compares two models built with the same
+    count), so the count must be given: before, this wrote 8 heads and reported a difference of 0.0."""
+    folder, _ = four_heads
+    code = main(convert_command(files, folder / "mm_4_heads.ckpt", tmp_path / "model"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "does not record its motion modules' attention heads" in err and "--motion-heads N" in err
+    assert not (tmp_path / "model").exists()
+
+
+def test_the_given_head_count_is_written_and_a_wrong_one_changes_the_output(files, four_heads):
+    folder, source = four_heads
+    model, report = convert_unet(files / "sd", folder / "mm_4_heads.ckpt", heads=4)
+    assert model.config.motion_num_attention_heads == 4 and report["motion_heads"] == 4
+    assert not report["motion_heads_recorded"]
+    assert max_difference(source, model) < 1e-5
+    # Heads split the channels: 8 of them compute something else (measured 4.5e-4, above the CLI's 1e-4), while the
+    # self-check, whose reference has the same wrong count, sees nothing.
+    wrong, wrong_report = convert_unet(files / "sd", folder / "mm_4_heads.ckpt", heads=PUBLISHED_MOTION_HEADS)
+    assert max_difference(source, wrong) > 1e-4 and wrong_report["max_difference"] < 1e-5
+
+
+def test_a_motion_adapter_folder_records_its_heads(files, four_heads):
+    folder, source = four_heads
+    model, report = convert_unet(files / "sd", folder / "adapter")
+    assert model.config.motion_num_attention_heads == 4 and report["motion_heads_recorded"]
+    assert max_difference(source, model) < 1e-5
+    with pytest.raises(InvalidArgumentError, match=r"--motion-heads 8 contradicts .*, which records 4: drop"):
+        convert_unet(files / "sd", folder / "adapter", heads=8)
+
+
+def test_motion_heads_that_do_not_divide_the_widths_are_refused(files):
+    with pytest.raises(InvalidArgumentError, match=r"does not divide the motion modules' widths \(32, 64\): give a"):
+        convert_unet(files / "sd", files / "mm.safetensors", heads=3)
+
+
+@pytest.fixture
+def sd_with_scheduler(files, tmp_path):
+    """The SD folder of `files` with a scheduler/ of its own: Euler, with a setting DDIM's defaults do not have."""
+    sd = tmp_path / "sd"
+    shutil.copytree(files / "sd", sd)
+    EulerDiscreteScheduler(beta_end=0.02, timestep_spacing="trailing").save_pretrained(sd / "scheduler")
+    return sd
+
+
+def test_the_sd_folders_scheduler_is_kept(files, sd_with_scheduler, tmp_path, capsys):
+    command = convert_command(files, files / "mm.safetensors", tmp_path / "model", "--motion-heads", "8")
+    command[2] = str(sd_with_scheduler)
+    assert main(command) == 0, capsys.readouterr().err
+    scheduler = load_pipeline(tmp_path / "model").scheduler
+    assert isinstance(scheduler, EulerDiscreteScheduler)
+    assert scheduler.config.timestep_spacing == "trailing" and scheduler.config.beta_end == 0.02
+
+
+def test_a_scheduler_config_naming_no_scheduler_fails_in_one_line(files, sd_with_scheduler, tmp_path, capsys):
+    config = sd_with_scheduler / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "_class_name": "NotAScheduler"}))
+    command = convert_command(files, files / "mm.safetensors", tmp_path / "model", "--motion-heads", "8")
+    command[2] = str(sd_with_scheduler)
+    code, err = main(command), capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "names no diffusers scheduler ('NotAScheduler')" in err, err

@@ -73,7 +73,7 @@ def pia_files(tmp_path_factory, pia_sources):
 
 @pytest.fixture(scope="module")
 def converted(pia_files) -> LoopAnimateUNet:
-    return convert_unet(pia_files / "sd", pia_files / "pia.ckpt")[0]
+    return convert_unet(pia_files / "sd", pia_files / "pia.ckpt", heads=8)[0]
 
 
 def adapter_copy(adapter: MotionAdapter) -> MotionAdapter:
@@ -121,7 +121,7 @@ def ours(pipe, image, **kwargs):
 
 @pytest.mark.parametrize("layout", ["pia.ckpt", "PIA-condition-adapter"])
 def test_both_pia_layouts_convert_to_exactly_the_source(pia_files, pia_sources, layout):
-    model, report = convert_unet(pia_files / "sd", pia_files / layout)
+    model, report = convert_unet(pia_files / "sd", pia_files / layout, heads=8)
     source = pia_source(pia_sources)
     assert max_difference(source, model) < 1e-5  # every one of the 9 inputs random, in PIA's own order
     assert report["conv_in_channels"] == [9, 9] and report["missing"] == [] and report["unexpected"] == []
@@ -131,7 +131,7 @@ def test_both_pia_layouts_convert_to_exactly_the_source(pia_files, pia_sources, 
 
 def test_convert_command_takes_pia_without_an_image_encoder(pia_files, tmp_path, capsys):
     code = main(["convert", "--unet", str(pia_files / "sd"), "--motion-module", str(pia_files / "pia.ckpt"),
-                 "-o", str(tmp_path / "model")])  # fmt: skip
+                 "--motion-heads", "8", "-o", str(tmp_path / "model")])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert "conv_in 9 -> 9 channels" in capsys.readouterr().out
     loaded = load_pipeline(tmp_path / "model")
@@ -279,7 +279,7 @@ def pia_model_dir(pia_files, tmp_path_factory) -> str:
     """A converted PIA pipeline folder, as `loopanimate convert` writes it."""
     folder = tmp_path_factory.mktemp("pia-model") / "model"
     assert main(["convert", "--unet", str(pia_files / "sd"), "--motion-module", str(pia_files / "pia.ckpt"),
-                 "-o", str(folder)]) == 0  # fmt: skip
+                 "--motion-heads", "8", "-o", str(folder)]) == 0  # fmt: skip
     return str(folder)
 
 

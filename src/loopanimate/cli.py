@@ -431,9 +431,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = check_model_output(args.output, inputs)
     quiet_libraries()
     unet, report = convert_unet(args.unet, args.motion_module, read_unet_config(args.unet_config), args.motion_heads)
-    if report["max_difference"] > 1e-4:
+    if report["max_difference"] > 1e-4:  # both models have the same heads: a difference is the conversion's fault
         raise InvalidArgumentError(
-            f"the converted UNet differs from the source by {report['max_difference']:.2e}: check --motion-heads"
+            f"the converted UNet differs from the source by {report['max_difference']:.2e}: a conversion fault, "
+            "please report it with the files' names"
         )
     pipe = assemble_pipeline(unet, args.unet, args.vae, args.text_encoder, args.image_encoder)
     with atomic_dir(out) as tmp:
@@ -441,11 +442,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
         (tmp / "conversion_report.json").write_text(json.dumps(report, indent=2))
     channels = report["conv_in_channels"]
     new_zero = f" (the {channels[1] - channels[0]} new channels zero)" if channels[1] > channels[0] else ""
+    # The check below runs both models with the same heads, so it can vouch for recorded heads only.
+    heads = "recorded in the adapter's config" if report["motion_heads_recorded"] else "as given, not checkable"
     print(
         f"wrote {out}: {report['tensors']} UNet tensors, {report['parameters']:,} parameters ({report['dtype']}), "
         f"{len(report['missing'])} missing and {len(report['unexpected'])} unexpected keys; conv_in "
         f"{report['conv_in_channels'][0]} -> {report['conv_in_channels'][1]} channels, motion positions "
-        f"{report['motion_positions'][0]} -> {report['motion_positions'][1]}; largest difference from the source "
+        f"{report['motion_positions'][0]} -> {report['motion_positions'][1]}; motion heads {report['motion_heads']} "
+        f"({heads}); largest difference from the source "
         f"on random inputs{new_zero}: {report['max_difference']:.1e}"
     )
     return 0
@@ -655,7 +659,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--unet-config", default=None, help="UNet config.json for a single file that is not SD 1.5")
     convert.add_argument(
-        "--motion-heads", type=positive, default=None, help="motion-module attention heads (default: 8)"
+        "--motion-heads",
+        type=positive,
+        default=None,
+        help="motion-module attention heads, required with a .ckpt/.safetensors module, which does not record them "
+        "(8 for AnimateDiff v1-v3 and PIA as published; a MotionAdapter folder records its own)",
     )
     convert.add_argument("-o", "--output", required=True, help="model folder to write (replaced only once complete)")
     convert.set_defaults(run=cmd_convert)

@@ -4,12 +4,14 @@ diffusers does the key maps (`convert_ldm_unet_checkpoint`, `convert_animatediff
 the source model (`UNetMotionModel.from_unet2d`, which also joins PIA's 9-channel conv_in to SD's); this module adds
 what they lack: safe file loading, reading the adapter's config from its weights, `conv_in` grown to 9 channels with
 zero weights (AnimateDiff) or kept (PIA), 36 motion positions, the conditioning the source was trained with written
-into the config, and a check that the result equals the source.
+into the config, and a check that the result equals the source. A checkpoint file does not record its motion
+modules' head count and no weight shape shows it, so the check cannot test it: a file needs it given (decision 132).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import re
@@ -36,7 +38,8 @@ from loopanimate.reader import read_text
 
 # Stable Diffusion 1.5's UNet: diffusers' UNet2DConditionModel defaults with CLIP ViT-L/14's width.
 SD15_UNET_CONFIG = {"sample_size": 64, "cross_attention_dim": 768}
-ANIMATEDIFF_HEADS = 8  # AnimateDiff's motion-module head count: not readable from weight shapes
+# AnimateDiff v1-v3's and PIA's motion-module head count as published; a checkpoint file does not record it.
+PUBLISHED_MOTION_HEADS = 8
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 # How a source reads the picture, by its conv_in's input channels: a plain motion module (4) gets the paper's frame-0
 # condition on new zero channels and MITDF routing; PIA's condition adapter (9) keeps its own conditioning, and reads
@@ -104,9 +107,15 @@ def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DCo
     return unet
 
 
-def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel) -> dict:
+def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel, heads: int) -> dict:
     """A MotionAdapter config read off converted AnimateDiff (or PIA: with a 9-channel conv_in) weights and the UNet
-    they go with."""
+    they go with, with `heads` attention heads in every motion module."""
+    widths = tuple(unet.config.block_out_channels)
+    if any(width % heads for width in widths):  # each head takes an equal slice of a block's channels
+        raise InvalidArgumentError(
+            f"--motion-heads {heads} does not divide the motion modules' widths {widths}: give a divisor of "
+            f"{math.gcd(*widths)}"
+        )
     down_layers = {int(m.group(1)) for key in state if (m := re.match(r"down_blocks\.0\.motion_modules\.(\d+)\.", key))}
     conv_in = state.get("conv_in.weight")  # (C, 9, k, k) in PIA's checkpoint
     if conv_in is not None and conv_in.shape[1] != LOOPANIMATE_IN_CHANNELS:
@@ -116,10 +125,10 @@ def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel) -
         )
     return {
         "conv_in_channels": None if conv_in is None else LOOPANIMATE_IN_CHANNELS,
-        "block_out_channels": tuple(unet.config.block_out_channels),
+        "block_out_channels": widths,
         "motion_layers_per_block": len(down_layers),
         "motion_mid_block_layers_per_block": 1,
-        "motion_num_attention_heads": ANIMATEDIFF_HEADS,
+        "motion_num_attention_heads": heads,
         "motion_norm_num_groups": unet.config.norm_num_groups,
         "motion_max_seq_length": 32,
         "use_motion_mid_block": any(key.startswith("mid_block.") for key in state),
@@ -128,19 +137,29 @@ def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel) -
 
 def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, heads: int | None = None) -> MotionAdapter:
     """An AnimateDiff motion module (v1/v2/v3 `.ckpt`/`.safetensors`), PIA's `pia.ckpt`, or a diffusers MotionAdapter
-    folder (PIA's `PIA-condition-adapter` included)."""
+    folder (PIA's `PIA-condition-adapter` included). A folder's config records the head count; a file's `heads` must
+    be given, since a wrong count changes the output and nothing in the file can show it."""
     path = Path(path)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"no MotionAdapter in {path}: expected config.json")
-        return MotionAdapter.from_pretrained(path, local_files_only=True)
+        adapter = MotionAdapter.from_pretrained(path, local_files_only=True)
+        recorded = adapter.config.motion_num_attention_heads
+        if heads is not None and heads != recorded:
+            raise InvalidArgumentError(
+                f"--motion-heads {heads} contradicts {path / 'config.json'}, which records {recorded}: drop "
+                "--motion-heads"
+            )
+        return adapter
     converted = convert_animatediff_checkpoint_to_diffusers(load_weights(path))
     if not any(".motion_modules." in key for key in converted):
         raise ModelLoadError(f"{path} has no motion_modules weights: not an AnimateDiff motion module")
-    config = adapter_config(converted, unet)
-    if heads:
-        config["motion_num_attention_heads"] = heads
-    adapter = MotionAdapter(**config)
+    if heads is None:
+        raise InvalidArgumentError(
+            f"{path} does not record its motion modules' attention heads and weight shapes cannot show them: pass "
+            f"--motion-heads N ({PUBLISHED_MOTION_HEADS} for AnimateDiff v1-v3 and PIA as published)"
+        )
+    adapter = MotionAdapter(**adapter_config(converted, unet, heads))
     result = adapter.load_state_dict(converted, strict=False)
     # conv_in's bias is SD's own (from_unet2d takes it from the UNet), so a checkpoint need not carry it
     missing = [key for key in result.missing_keys if not is_position_table(key) and key != "conv_in.bias"]
@@ -186,6 +205,7 @@ def to_loopanimate(
         "parameters": sum(p.numel() for p in model.parameters()),
         "conv_in_channels": [conv_in.shape[1], LOOPANIMATE_IN_CHANNELS],
         "motion_positions": [source.config.motion_max_seq_length, LOOPANIMATE_MAX_FRAMES],
+        "motion_heads": source.config.motion_num_attention_heads,
         "conditioning": conditioning.to_config(),
         "context_routing": context_routing,
     }
@@ -232,12 +252,16 @@ def max_difference(source: UNetMotionModel, converted: LoopAnimateUNet, frames: 
 
 
 def convert_unet(sd_path, motion_module_path, unet_config: dict | None = None, heads: int | None = None):
-    """SD 1.5 UNet + AnimateDiff motion module or PIA -> (LoopAnimateUNet, report with the measured difference)."""
+    """SD 1.5 UNet + AnimateDiff motion module or PIA -> (LoopAnimateUNet, report with the measured difference).
+    `heads`: the motion modules' attention heads, required for a checkpoint file (a folder records them). The
+    difference is measured against diffusers' own model of the same sources, so it tests the conversion, not `heads`:
+    the report says whether they were recorded or given."""
     unet2d = load_unet2d(sd_path, unet_config)
     adapter = load_motion_adapter(motion_module_path, unet2d, heads)
     source = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
     model, report = to_loopanimate(source, *SOURCE_CONDITIONING[source.config.in_channels])
     model.eval()
+    report["motion_heads_recorded"] = Path(motion_module_path).is_dir()
     report["max_difference"] = max_difference(source, model)
     return model, report
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from diffusers import AutoencoderKL, DDIMScheduler
+import diffusers.schedulers
+from diffusers import AutoencoderKL, DDIMScheduler, SchedulerMixin
 from transformers import CLIPImageProcessorPil, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
 from loopanimate.errors import ModelLoadError
 from loopanimate.models.folders import component_folder
 from loopanimate.models.unet import LoopAnimateUNet
 from loopanimate.pipelines.pipeline_loopanimate import LoopAnimatePipeline
+from loopanimate.reader import read_text
 
 
 def sd15_scheduler() -> DDIMScheduler:
@@ -41,6 +44,25 @@ def _load(loader, folder: Path, what: str):
         raise ModelLoadError(f"cannot load the {what} from {folder}: {str(error).splitlines()[0][:160]}") from None
 
 
+def _scheduler(sd_folder: Path | None) -> SchedulerMixin:
+    """The SD folder's own scheduler, its class and config kept (decision 132); DDIM with SD 1.5's betas without one."""
+    folder = sd_folder / "scheduler" if sd_folder else None
+    if folder is None or not (folder / "scheduler_config.json").is_file():
+        return sd15_scheduler()
+    config_file = folder / "scheduler_config.json"
+    # The config names its class, as model_index.json names each component for diffusers' own pipelines.
+    try:
+        name = json.loads(read_text(config_file, "scheduler config")).get("_class_name")
+    except (json.JSONDecodeError, AttributeError):  # not JSON, or JSON but not an object
+        name = None
+    scheduler_class = getattr(diffusers.schedulers, str(name), None)
+    if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
+        raise ModelLoadError(
+            f"{config_file} names no diffusers scheduler ({name!r}): set its _class_name to one, e.g. DDIMScheduler"
+        )
+    return _load(scheduler_class, folder, "scheduler")
+
+
 def assemble_pipeline(
     unet: LoopAnimateUNet,
     sd_path: str | os.PathLike,
@@ -48,9 +70,9 @@ def assemble_pipeline(
     text_encoder: str | os.PathLike | None = None,
     image_encoder: str | os.PathLike | None = None,
 ) -> LoopAnimatePipeline:
-    """VAE, text encoder and tokenizer, and scheduler from the SD folder unless given; the CLIP image encoder and its
-    preprocessing from `image_encoder` (a CLIP vision folder, or a model folder with image_encoder/ and
-    feature_extractor/), needed only by a UNet that reads image tokens."""
+    """VAE, text encoder and tokenizer from the SD folder unless given, and its scheduler (DDIM without one); the CLIP
+    image encoder and its preprocessing from `image_encoder` (a CLIP vision folder, or a model folder with
+    image_encoder/ and feature_extractor/), needed only by a UNet that reads image tokens."""
     sd_folder = Path(sd_path) if Path(sd_path).is_dir() else None
     text_folder = _folder(text_encoder, sd_folder, "text_encoder", "config.json", "--text-encoder")
     tokenizer_folder = _folder(text_encoder, sd_folder, "tokenizer", "tokenizer_config.json", "--text-encoder")
@@ -77,9 +99,7 @@ def assemble_pipeline(
         feature_extractor=processor,
         text_encoder=_load(CLIPTextModel, text_folder, "text encoder"),
         tokenizer=tokenizer,
-        scheduler=_load(DDIMScheduler, sd_folder / "scheduler", "scheduler")
-        if sd_folder and (sd_folder / "scheduler").is_dir()
-        else sd15_scheduler(),
+        scheduler=_scheduler(sd_folder),
     )
     width = unet.config.cross_attention_dim
     widths = {"text encoder hidden size": pipe.text_encoder.config.hidden_size}
