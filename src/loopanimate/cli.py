@@ -44,6 +44,16 @@ def parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def parse_video_size(text: str) -> tuple[int, int]:
+    """WIDTHxHEIGHT of a synthetic video that H.264 can encode."""
+    from loopanimate.data.synthetic import check_video_size
+
+    try:
+        return check_video_size(parse_size(text))
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parse_box(text: str):
     """A loop's size: N, WIDTHxHEIGHT or a preset name (phone, desktop, 4k)."""
     from loopanimate.animate import parse_size as library_parse_size
@@ -324,13 +334,13 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_preview(args: argparse.Namespace) -> int:
-    from loopanimate.animate import MAX_FPS
+    from loopanimate.animate import MAX_FPS, MIN_FPS
     from loopanimate.checks import check_number
     from loopanimate.data.manifest import read_manifest
     from loopanimate.data.preview import preview_clips
     from loopanimate.export import check_output_path, write_video
 
-    check_number("fps", args.fps, 0.0, MAX_FPS, low_open=True)
+    check_number("fps", args.fps, MIN_FPS, MAX_FPS)
     check_output_path(args.output, (args.manifest, args.root))
     try:
         frames = preview_clips(
@@ -641,7 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("out", metavar="OUT", help="folder for the videos and their .txt captions")
     synth.add_argument("--videos", type=positive, default=24, help="how many (default: 24)")
     synth.add_argument("--video-frames", type=positive, default=72, help="frames per video (default: 72)")
-    synth.add_argument("--size", type=parse_size, default=(96, 128), help="WIDTHxHEIGHT (default: 128x96)")
+    synth.add_argument(
+        "--size", type=parse_video_size, default=(96, 128), help="WIDTHxHEIGHT, even sides (default: 128x96)"
+    )
     synth.add_argument("--seed", type=seed, default=0, help="seed of the first video (default: 0)")
     synth.set_defaults(run=cmd_data_synth)
 
