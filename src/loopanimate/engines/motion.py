@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import PIL.Image
 
+from loopanimate.engines.flow import FLOW_SPEED, FlowLoop
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
 from loopanimate.engines.saliency import disc, salient_mask
@@ -524,6 +525,10 @@ def motion_frames(
     if motion_strength == 0.0 or not plan.families:
         return LazyFrames(num_frames, lambda index: pixels, pixels.shape)
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
+    if plan.families == ("flow",):  # a fluid: its texture streams through the whole mask, an Eulerian loop
+        speed = FLOW_SPEED * max(height, width) * plan.amplitude * plan.cycles
+        flow = FlowLoop(pixels, alpha, plan.direction or (1.0, 0.0), speed, period, seed)
+        return LazyFrames(num_frames, flow.frame, pixels.shape)
     engines = [MotionEngine(pixels, part, plan, seed) for part in object_parts(alpha)]
 
     def render(index: int) -> np.ndarray:

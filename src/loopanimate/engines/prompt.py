@@ -119,12 +119,38 @@ FAMILY_WORDS: dict[str, tuple[str, ...]] = {
         "billow",
         "billows",
         "billowing",
-        "flow",
-        "flows",
-        "flowing",
         "undulate",
         "undulates",
         "undulating",
+    ),
+    "flow": (  # a fluid's texture streams through its region (an Eulerian loop), never leaving it
+        "flow",
+        "flows",
+        "flowing",
+        "stream",
+        "streams",
+        "streaming",
+        "pour",
+        "pours",
+        "pouring",
+        "cascade",
+        "cascades",
+        "cascading",
+        "rush",
+        "rushes",
+        "rushing",
+        "fall",
+        "falls",
+        "falling",
+        "rise",
+        "rises",
+        "rising",
+        "swirl",
+        "swirls",
+        "swirling",
+        "churn",
+        "churns",
+        "churning",
     ),
     "flicker": (
         "flicker",
@@ -153,6 +179,20 @@ FAMILY_WORDS: dict[str, tuple[str, ...]] = {
         "flashing",
         "lights",
     ),
+}
+# Fluids: named as the subject, they flow whatever the verb ("the water ripples", "clouds drift"), each by default
+# the way it goes in nature (picture coordinates, x right, y down); direction words in the prompt steer instead.
+FLUID_WORDS: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("water", "river", "stream", "creek", "sea", "ocean", "lake", "pond", "tide"), (1.0, 0.0)),
+    **dict.fromkeys(("waterfall", "waterfalls", "cascade", "rain"), (0.0, 1.0)),
+    **dict.fromkeys(("cloud", "clouds", "sky", "fog", "mist", "haze"), (-1.0, 0.0)),
+    **dict.fromkeys(("smoke", "steam", "vapour", "vapor", "fire", "flame", "flames", "lava"), (0.0, -1.0)),
+    **dict.fromkeys(("hair", "mane", "grass", "wheat"), (1.0, 0.0)),
+}
+# Verbs that carry their own direction, when no direction word is given.
+FLOW_VERB_DIRECTIONS = {
+    **dict.fromkeys(("fall", "falls", "falling", "pour", "pours", "pouring", "cascade", "cascades"), (0.0, 1.0)),
+    **dict.fromkeys(("rise", "rises", "rising"), (0.0, -1.0)),
 }
 GENTLE_WORDS = (
     "gently",
@@ -221,13 +261,28 @@ class MotionPlan:
     cycles: int = 1
     fallback: bool = False  # the prompt named no motion we know: a gentle sway stands in
     direction: tuple[float, float] | None = None  # (x, y) the prompt steers to, picture coordinates; None: the default
+    fluid: str | None = None  # the fluid the prompt names ("water", "smoke"): it flows
 
     def describe(self) -> str:
         if not self.families:
             return "still (the prompt asks for no motion)"
         size = {GENTLE: "gentle", NORMAL: "normal", STRONG: "strong"}.get(self.amplitude, f"x{self.amplitude:g}")
         cycle_text = "1 cycle" if self.cycles == 1 else f"{self.cycles} cycles"
+        if self.families == ("flow",):
+            speed = "" if self.cycles == 1 else f", {self.cycles}x as fast"
+            what = f"flow (the {self.fluid})" if self.fluid else "flow"
+            return f"{what} {compass(self.direction)}, {size} speed{speed}"
         return f"{' + '.join(self.families)}, {size} amplitude, {cycle_text} per loop"
+
+
+def compass(direction: tuple[float, float] | None) -> str:
+    """'to the right', 'down', 'up and to the left' for a unit vector in picture coordinates."""
+    if direction is None:
+        return "along its default direction"
+    x, y = direction
+    vertical = "up" if y < -0.38 else "down" if y > 0.38 else ""
+    horizontal = "to the left" if x < -0.38 else "to the right" if x > 0.38 else ""
+    return " and ".join(part for part in (vertical, horizontal) if part)
 
 
 def negated(words: list[str]) -> set[int]:
@@ -277,9 +332,19 @@ def plan_motion(prompt: str) -> MotionPlan:
     cycles = 1
     if any(word in FAST_WORDS for word in words):
         cycles = 3 if "very" in words else 2
+    direction = direction_of(words)
+    fluid = next(
+        (word for position, word in enumerate(words) if word in FLUID_WORDS and position not in cancelled), None
+    )
+    if fluid is not None or "flow" in families:
+        # A fluid flows whatever its verb says; a flow with no fluid named (a dress flows) streams inside the mask.
+        if direction is None:
+            verb = next((word for word in words if word in FLOW_VERB_DIRECTIONS), None)
+            direction = FLOW_VERB_DIRECTIONS[verb] if verb else FLUID_WORDS.get(fluid, (1.0, 0.0))
+        return MotionPlan(families=("flow",), amplitude=amplitude, cycles=cycles, direction=direction, fluid=fluid)
     if fallback:
         return MotionPlan(families=("sway",), amplitude=GENTLE, cycles=cycles, fallback=True)
-    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles, direction=direction_of(words))
+    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles, direction=direction)
 
 
 def known_motion_words() -> str:
