@@ -84,3 +84,26 @@ def test_the_field_is_still_at_the_regions_outline_and_outside():
     field = velocity_field(mask, (1.0, 0.0), 2.0, seed=0)
     speed = np.hypot(field[..., 0], field[..., 1])
     assert speed[mask == 0].max() == 0.0 and speed[32, 32] > 1.5
+
+
+def test_anchors_never_move(lake):
+    picture, mask = lake
+    anchor = np.array([[SIZE / 2, SIZE * 0.75]], np.float32)
+    frames = materialise(motion_frames(picture, "the water flows", num_frames=35, mask=mask, anchors=anchor))
+    x, y = int(anchor[0, 0]), int(anchor[0, 1])
+    held = np.s_[:, y - 2 : y + 3, x - 2 : x + 3]
+    np.testing.assert_array_equal(frames[held], np.broadcast_to(picture[held[1:]], frames[held].shape))
+    assert np.abs(frames[:, SIZE // 2 + 30 :, :40].astype(int) - picture[SIZE // 2 + 30 :, :40]).mean() > 5  # elsewhere
+
+
+def test_anchors_never_move_in_a_sway():
+    picture = np.full((128, 128, 3), 235, np.uint8)
+    picture[30:120, 50:78] = (180, 60, 40)  # a post standing on the bottom edge
+    picture[30:120, 50:78:6] = (90, 30, 20)  # with upright stripes, so a sideways lean shows
+    mask = np.zeros((128, 128), np.float32)
+    mask[30:120, 50:78] = 1.0
+    anchor = np.array([[64.0, 40.0]], np.float32)  # its top, pinned
+    frames = materialise(motion_frames(picture, "the post sways", num_frames=35, mask=mask, anchors=anchor))
+    np.testing.assert_array_equal(frames[:, 38:43, 62:67], np.broadcast_to(picture[38:43, 62:67], (35, 5, 5, 3)))
+    free = materialise(motion_frames(picture, "the post sways", num_frames=35, mask=mask))
+    assert np.abs(free[:, 38:43, 62:67].astype(int) - picture[38:43, 62:67]).max() > 20  # unpinned, the top moves

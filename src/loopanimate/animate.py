@@ -159,6 +159,8 @@ class LoopRequest:
     fps: float = 8.0  # playback rate of the generated frames
     motion_strength: float = 1.0  # 0 still, 1 as trained
     interpolate: int = 0  # flow-interpolated frames between each pair, the seam included
+    arrows: str | None = None  # motion engine: the motion brush's arrows, "x1,y1>x2,y2;..." or a .json (brush.py)
+    anchors: str | None = None  # motion engine: pins that never move, "x,y;..." or a .json, in the picture's pixels
     steps: int | None = None  # diffusion: denoising steps
     guidance_text: float | None = None  # diffusion: text guidance scale
     guidance_image: float | None = None  # diffusion: image guidance scale (1: off)
@@ -213,9 +215,18 @@ class LoopRequest:
             self._check_diffusion()
         return engine
 
+    def brush(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The motion brush's arrows (N, 4) and anchors (N, 2), parsed, in the input picture's pixels."""
+        from loopanimate.engines.brush import parse_anchors, parse_arrows
+
+        arrows = parse_arrows(self.arrows) if self.arrows is not None else None
+        anchors = parse_anchors(self.anchors) if self.anchors is not None else None
+        return arrows, anchors
+
     def _check_motion(self) -> None:
         if self.model:
             raise InvalidArgumentError("--model is used by the diffusion engine only: drop it, or drop --engine motion")
+        self.brush()
         unused = [f.name for f in fields(self) if f.name in DIFFUSION_DEFAULTS and getattr(self, f.name) is not None]
         if unused:
             option = "--" + unused[0].replace("_", "-")
@@ -229,6 +240,9 @@ class LoopRequest:
             raise InvalidArgumentError(
                 "the diffusion engine needs --model DIR (or drop --engine to use the motion engine)"
             )
+        for name in ("arrows", "anchors"):
+            if getattr(self, name) is not None:
+                raise InvalidArgumentError(f"--{name} is used by the motion engine only: drop it, or drop --model")
         check_model_dir(self.model)
         check_int("steps", self.setting("steps"), 1, MAX_STEPS)
         check_number("guidance-text", self.setting("guidance_text"), 0.0, None)
@@ -428,6 +442,7 @@ def salient_alpha(picture: PIL.Image.Image) -> np.ndarray:
 
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
     from loopanimate.engines import motion_frames, plan_motion
+    from loopanimate.engines.brush import check_inside
     from loopanimate.engines.prompt import known_motion_words
     from loopanimate.engines.saliency import fallback_note
     from loopanimate.image import fit_image
@@ -447,6 +462,11 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         notes.extend(fallback_note(np.asarray(image.convert("RGB")), alpha))
     else:
         alpha = np.asarray(fit_mask(request.mask, picture_size, image, notes), np.float32) / 255.0
+    arrows, anchors = request.brush()
+    scale = np.array([image.width / picture_size[0], image.height / picture_size[1]], np.float32)
+    for points, name in ((arrows, "arrows"), (anchors, "anchors")):
+        if points is not None:
+            check_inside(points, picture_size, name)
     frames = motion_frames(
         image,
         request.prompt,
@@ -454,6 +474,8 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         seed=request.seed,
         mask=alpha,
         motion_strength=request.motion_strength,
+        arrows=None if arrows is None else arrows * np.tile(scale, 2),  # into the fitted picture's pixels
+        anchors=None if anchors is None else anchors * scale,
     )
     plan = plan_motion(request.prompt)
     notes.insert(0, f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}")

@@ -144,6 +144,8 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
         fps=args.fps,
         motion_strength=args.motion,
         interpolate=args.interpolate,
+        arrows=getattr(args, "arrows", None),
+        anchors=getattr(args, "anchors", None),
         steps=args.steps,
         guidance_text=args.guidance_text,
         guidance_image=args.guidance_image,
@@ -590,6 +592,13 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument(
         "--save-mask", default=None, help="write the mask that was used to this PNG, to edit and reuse"
     )
+    brush = animate.add_argument_group("motion brush, in the picture's pixels (motion engine only)")
+    brush.add_argument(
+        "--arrows",
+        default=None,
+        help="where and which way things flow or lean: 'x1,y1>x2,y2;...' or a .json list of [x1, y1, x2, y2]",
+    )
+    brush.add_argument("--anchors", default=None, help="pins that never move: 'x,y;...' or a .json list of [x, y]")
     add_loop_options(animate)
     animate.set_defaults(run=cmd_animate)
 

@@ -74,7 +74,7 @@ def velocity_field(
 
 class FlowLoop:
     """The frames of a region (`alpha`, H x W) flowing at `speed` pixels a frame along `direction` (or along the
-    `arrows`, (N, 4) pixels x1, y1, x2, y2), closing exactly after `period` frames."""
+    `arrows`, (N, 4) pixels x1, y1, x2, y2), still where `pins` (H, W) is 1, closing exactly after `period` frames."""
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class FlowLoop:
         period: int,
         seed: int = 0,
         arrows: np.ndarray | None = None,
+        pins: np.ndarray | None = None,
     ) -> None:
         self.image, self.period = image, period
         # Only the region's box changes; the field is zero outside the region, so no path leaves it.
@@ -101,6 +102,8 @@ class FlowLoop:
             arrows = (np.asarray(arrows, np.float32).reshape(-1, 4) - origin) * self.scale
         small_alpha = cv2.resize(self.alpha[..., 0], small, interpolation=cv2.INTER_AREA)
         field = velocity_field(small_alpha, direction, speed * self.scale, seed, arrows)
+        if pins is not None:  # an anchor's surroundings hold still: the flow eases to zero around it
+            field *= 1.0 - cv2.resize(pins[self.box], small, interpolation=cv2.INTER_AREA)[..., None]
         # upstream[t]: how far frame t's colour has come since frame 0; downstream[k]: how far it goes in k frames.
         self.upstream, self.downstream = self._travel(field, -1.0), self._travel(field, 1.0)
         self.grid = np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))

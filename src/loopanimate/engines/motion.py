@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import PIL.Image
 
+from loopanimate.engines.brush import mean_direction, pin_weight
 from loopanimate.engines.flow import FLOW_SPEED, FlowLoop
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
@@ -240,9 +241,13 @@ class Region:
 class MotionEngine:
     """Renders the frames of one object under one motion plan."""
 
-    def __init__(self, image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int) -> None:
+    def __init__(
+        self, image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int, pins: np.ndarray | None = None
+    ) -> None:
         self.image, self.plan = image, plan
         self.region = Region.of(image, alpha)
+        # Where an anchor holds (H, W in [0, 1]), nothing moves; the fields ease to zero around it.
+        self.pins = np.zeros(alpha.shape, np.float32)[self.region.box] if pins is None else pins[self.region.box]
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
         # An elliptical object's spin and sway turn it on its turntable, rigid, as a layer: within its outline, the
         # only rigid movement there is; a field held at its rim bent a cup's rim into a spout.
@@ -341,8 +346,9 @@ class MotionEngine:
         amplitude = self.plan.amplitude
         # The limit is reached at "strongly"; below it, gentler prompts keep a share of it, so the three stay ordered.
         gain = min(amplitude, limit * np.sqrt(amplitude / STRONG))
+        free = gain * (1.0 - self.pins)[..., None]
         return [
-            (name, (gain * plus).astype(np.float32), (gain * minus).astype(np.float32)) for name, plus, minus in held
+            (name, (free * plus).astype(np.float32), (free * minus).astype(np.float32)) for name, plus, minus in held
         ]
 
     def _strain_limit(self, held: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
@@ -458,12 +464,13 @@ class MotionEngine:
             if self.plate is not None:  # where the object left, the plate: what lies behind it
                 left = np.clip(region.solid - moved[..., 3], 0.0, 1.0)[..., None]
                 source = source + left * (self.plate - source)
+        cover = cover * (1.0 - self.pins)  # an anchor shows the photo, whatever else turned over it
         result = cover[..., None] * source + (1.0 - cover[..., None]) * photo
         if "flicker" in self.plan.families:
             lit = np.clip(result, 0, 255)
             screen = 255.0 - (255.0 - lit) * (2.0 - self.gain(phase))  # a screen: no clipped highlights
             # Its share grows with the square of brightness: highlights bloom, shadows stay dark (not a milky haze).
-            share = region.alpha[..., None] * (lit.max(axis=-1, keepdims=True) / 255.0) ** 2
+            share = (region.alpha * (1.0 - self.pins))[..., None] * (lit.max(axis=-1, keepdims=True) / 255.0) ** 2
             result = result + share * (screen - result)
         return np.clip(np.rint(result), 0, 255).astype(np.uint8)
 
@@ -505,12 +512,15 @@ def motion_frames(
     seed: int = 0,
     mask: np.ndarray | PIL.Image.Image | None = None,
     motion_strength: float = 1.0,
+    arrows: np.ndarray | None = None,
+    anchors: np.ndarray | None = None,
 ) -> LazyFrames:
     """The frames of `image`'s salient object moving as `prompt` says, each rendered when asked for: frame F-1 equals
     frame 0, which is the picture bit for bit.
 
     motion_strength scales every movement (0: a still picture); a spin keeps whole turns above 0. A prompt that asks
-    for stillness ("does not move") gives a still picture too."""
+    for stillness ("does not move") gives a still picture too. The motion brush, in the picture's pixels: `arrows`
+    (N, 4) x1, y1, x2, y2 steer a flow along them (and another motion their way), `anchors` (N, 2) never move."""
     if num_frames < 2:
         raise InvalidArgumentError(f"num_frames={num_frames} is too few: a loop needs at least 2 frames")
     if not 0.0 <= motion_strength <= 1.0:
@@ -525,11 +535,14 @@ def motion_frames(
     if motion_strength == 0.0 or not plan.families:
         return LazyFrames(num_frames, lambda index: pixels, pixels.shape)
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
+    pins = pin_weight((height, width), anchors)
     if plan.families == ("flow",):  # a fluid: its texture streams through the whole mask, an Eulerian loop
         speed = FLOW_SPEED * max(height, width) * plan.amplitude * plan.cycles
-        flow = FlowLoop(pixels, alpha, plan.direction or (1.0, 0.0), speed, period, seed)
+        flow = FlowLoop(pixels, alpha, plan.direction or (1.0, 0.0), speed, period, seed, arrows, pins)
         return LazyFrames(num_frames, flow.frame, pixels.shape)
-    engines = [MotionEngine(pixels, part, plan, seed) for part in object_parts(alpha)]
+    if arrows is not None and (direction := mean_direction(arrows)) is not None:
+        plan = dataclasses.replace(plan, direction=direction)  # the arrows steer as direction words do
+    engines = [MotionEngine(pixels, part, plan, seed, pins) for part in object_parts(alpha)]
 
     def render(index: int) -> np.ndarray:
         if index % period == 0:
