@@ -18,7 +18,7 @@ from pathlib import Path
 
 import PIL.Image
 import torch
-from diffusers import MotionAdapter, PIAPipeline, UNet2DConditionModel, UNetMotionModel
+from diffusers import EulerDiscreteScheduler, MotionAdapter, PIAPipeline, UNet2DConditionModel, UNetMotionModel
 from full_size import full_size_pipeline  # bench/full_size.py: the script's folder is on the path
 from measure import peak_since, start_peak  # bench/measure.py
 
@@ -38,6 +38,7 @@ from loopanimate.reader import read_picture
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 PROMPT = "the cup sways, steam rises"
+FEW_STEPS = 4  # AnimateDiff-Lightning's 4-step model, run at its settings (issue 34)
 TINY_UNET = {"sample_size": 8, "block_out_channels": (32, 64), "layers_per_block": 1,
              "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
              "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"), "cross_attention_dim": 32, "norm_num_groups": 8,
@@ -82,6 +83,19 @@ def pipelines(args: argparse.Namespace) -> tuple[PIAPipeline, LoopAnimatePipelin
     return peer, ours
 
 
+def few_steps(pipe: LoopAnimatePipeline, work):
+    """`work` with AnimateDiff-Lightning's sampler (Euler, trailing timesteps, linear betas; guidance 1 is the
+    caller's): the cost of a few-step loop, whatever the weights."""
+    kept = pipe.scheduler
+    pipe.scheduler = EulerDiscreteScheduler.from_config(
+        kept.config, timestep_spacing="trailing", beta_schedule="linear"
+    )
+    try:
+        return work()
+    finally:
+        pipe.scheduler = kept
+
+
 def measure(work, device: str) -> tuple[float, int]:
     """Seconds and peak bytes above the start of one call of `work`."""
     start = start_peak(device)
@@ -123,6 +137,9 @@ def main() -> None:
                                                       motion_scale=1, generator=seeded(), **common),
         "ours, cycle + mask, 35 frames": lambda: ours(image, PROMPT, num_frames=35, loop_closure="cycle", mask=mask,
                                                       motion_scale=1, generator=seeded(), **common),
+        f"ours, {FEW_STEPS} steps as Lightning samples, cycle + mask, 35 frames": lambda: few_steps(ours, lambda: ours(
+            image, PROMPT, num_frames=35, loop_closure="cycle", mask=mask, motion_scale=1, generator=seeded(),
+            guidance_scale_text=1.0, **{**common, "num_inference_steps": 2 if args.fast else FEW_STEPS})),
     }  # fmt: skip
     results = {}
     for label, work in runs.items():

@@ -112,7 +112,8 @@ def test_pia_full_size_runs_the_peer_and_ours_on_the_same_converted_weights(tmp_
     run_bench("pia_full_size.py", "--out", str(tmp_path / "pia.json"))
     runs = json.loads((tmp_path / "pia.json").read_text())["runs"]
     assert list(runs) == ["PIAPipeline, 16 frames", "ours as PIA (none), 16 frames", "ours, cycle + mask, 16 frames",
-                          "ours, cycle + mask, 35 frames"]  # fmt: skip
+                          "ours, cycle + mask, 35 frames",
+                          "ours, 4 steps as Lightning samples, cycle + mask, 35 frames"]  # fmt: skip
     assert all(run["seconds"] > 0 for run in runs.values())
 
 
