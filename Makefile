@@ -27,8 +27,8 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/ruff check src tests bench experiments
-	$(BIN)/ruff format --check src tests bench experiments
+	$(BIN)/ruff check src tests bench experiments comfyui
+	$(BIN)/ruff format --check src tests bench experiments comfyui
 	$(BIN)/python -m pytest
 	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -p no:cacheprovider $(MODEL_TESTS)
 
