@@ -306,14 +306,9 @@ def test_save_loop_counts_frames_on_the_progress_bar(comfy):
     assert comfy.utils.bars[-1].updates == [(done, 5) for done in range(1, 6)]
 
 
-# An exception from the progress callback during an ffmpeg write (MP4, WebM, animated PNG) leaves the hidden temporary
-# behind: export._write_ffmpeg does not close imageio-ffmpeg's writer on the way out, so ffmpeg, still running, writes
-# the file again after atomic_file has removed it (closing the writer in a `finally` fixes it). The web app's Cancel
-# takes the same path.
-FFMPEG_TEMPORARY_LEFT = pytest.mark.xfail(strict=True, reason="library: _write_ffmpeg leaves ffmpeg's temporary")
-
-
-@pytest.mark.parametrize("fmt", ["webp", pytest.param("mp4", marks=FFMPEG_TEMPORARY_LEFT)])
+# A cancel during an ffmpeg write (MP4) once left the hidden temporary: ffmpeg, not closed on the way out, wrote the
+# file again after the writer had removed it.
+@pytest.mark.parametrize("fmt", ["webp", "mp4"])
 def test_cancel_stops_saving_and_leaves_no_file(comfy, fmt):
     cancel_at(comfy, 2)
     with pytest.raises(comfy.model_management.InterruptProcessingException):

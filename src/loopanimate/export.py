@@ -332,9 +332,11 @@ def _write_ffmpeg(stream: Iterator[np.ndarray], path: Path, fmt: str, fps: float
         output_params=options,
     )
     writer.send(None)
-    for frame in itertools.chain([first], stream):
-        writer.send(np.ascontiguousarray(np.pad(frame, pad, mode="edge") if even else frame))
-    writer.close()
+    try:
+        for frame in itertools.chain([first], stream):
+            writer.send(np.ascontiguousarray(np.pad(frame, pad, mode="edge") if even else frame))
+    finally:  # on the way out too: else ffmpeg ends later, after the temporary is removed, and writes it again
+        writer.close()
 
 
 def read_video(path: str | os.PathLike, max_side: int | None = None) -> tuple[np.ndarray, dict]:
