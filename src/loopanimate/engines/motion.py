@@ -26,6 +26,7 @@ from loopanimate.engines.flow import FLOW_SPEED, FlowLoop
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
 from loopanimate.engines.saliency import disc, salient_mask
+from loopanimate.engines.signals import eased, motion_signals, rise
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.evaluation.region_metrics import local_detail
 from loopanimate.frames import LazyFrames, materialise
@@ -67,30 +68,6 @@ FRINGE = 2  # pixels past the half-way edge that move with the object: a tight m
 INTERPOLATION = cv2.INTER_CUBIC
 PART_SHARE = 0.05  # a piece of the mask this share of the largest's area, at least, moves on its own ...
 MAX_PARTS = 8  # ... when there are two to this many (a star field's hundreds move as one mask)
-HARMONIC = 0.2  # weight of the seeded second harmonic that makes each seed move a little differently
-
-
-def _rise(phase: float, harmonic_phase: float) -> float:
-    """A periodic signal in about [0, 1] that rests at phase 0 (value and speed zero), with a seeded second harmonic.
-
-    Resting at phase 0 puts the loop's seam at its slowest moment, so the jump back to frame 0 is the smallest step.
-    """
-    second = HARMONIC * np.cos(harmonic_phase) * (1 - np.cos(2 * phase)) / 2
-    return float((1 - np.cos(phase)) / 2 + second)
-
-
-def _lean(phase: float, harmonic_phase: float) -> float:
-    """A two-sided periodic signal in about [-1, 1] that rests at phase 0: out to one side, through the middle, back."""
-    return float(np.sin(phase) * (1 - np.cos(phase)) / 1.3 + HARMONIC * np.sin(harmonic_phase) * _rise(2 * phase, 0.0))
-
-
-def eased(phase: float) -> float:
-    """The loop's clock for motions with no rest pose (spin, wave, flicker): half speed at the seam, 1.5x mid-cycle.
-
-    Bob, breathe and sway rest at phase 0 by their shape; easing the others puts the jump from the last frame back
-    to frame 0 among the smallest steps too.
-    """
-    return float(phase - np.sin(phase) / 2)
 
 
 def _smoothstep(value: np.ndarray) -> np.ndarray:
@@ -384,17 +361,7 @@ class MotionEngine:
 
     def signals(self, phase: float) -> dict[str, float]:
         """Each template's weight at `phase`: zero at phase 0, periodic."""
-        side = self.plan.direction[0] if self.plan.direction is not None else 0.0
-        lean = _lean(phase, self.harmonic_phases[1]) if side == 0 else np.sign(side) * _rise(phase, 0.0)
-        wave = eased(phase)
-        return {
-            "sway": lean,
-            "turn": -lean,  # "right" turns clockwise, as a whole spin does
-            "bob": _rise(phase, self.harmonic_phases[2]),
-            "breathe": _rise(phase, self.harmonic_phases[0]),
-            "wave_sin": np.cos(wave) - 1.0,  # sin(k - w) - sin(k) = sin(k)(cos w - 1) - cos(k) sin w
-            "wave_cos": -np.sin(wave),
-        }
+        return motion_signals(self.plan, phase, self.harmonic_phases)
 
     def field(self, phase: float) -> np.ndarray:
         """The displacement (h, w, 2) at `phase`: each template at its signal, faded for that signal's sign."""
@@ -440,7 +407,7 @@ class MotionEngine:
     def gain(self, phase: float) -> float:
         """Brightness factor of the object: a glow that rises and falls, flickering with seeded harmonics."""
         weights = 0.5 + 0.5 * np.abs(np.sin(self.harmonic_phases[1:]))  # a seeded mix of three harmonics
-        harmonics = [_rise(n * eased(phase), 0.0) for n in (1, 2, 3)]
+        harmonics = [rise(n * eased(phase), 0.0) for n in (1, 2, 3)]
         return 1.0 + FLICKER_GAIN * self.plan.amplitude * float(np.dot(weights, harmonics) / weights.sum())
 
     def frame(self, phase: float) -> np.ndarray:
