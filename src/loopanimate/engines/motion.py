@@ -23,6 +23,7 @@ import PIL.Image
 
 from loopanimate.engines.brush import mean_direction, pin_weight
 from loopanimate.engines.flow import FLOW_SPEED, FlowLoop
+from loopanimate.engines.layer import LAYER_FAMILIES, LayerEngine
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
 from loopanimate.engines.saliency import disc, salient_mask
@@ -219,10 +220,17 @@ class MotionEngine:
     """Renders the frames of one object under one motion plan."""
 
     def __init__(
-        self, image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int, pins: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        alpha: np.ndarray,
+        plan: MotionPlan,
+        seed: int,
+        pins: np.ndarray | None = None,
+        region: Region | None = None,
     ) -> None:
         self.image, self.plan = image, plan
-        self.region = Region.of(image, alpha)
+        self.region = Region.of(image, alpha) if region is None else region
+        self.box = self.region.box
         # Where an anchor holds (H, W in [0, 1]), nothing moves; the fields ease to zero around it.
         self.pins = np.zeros(alpha.shape, np.float32)[self.region.box] if pins is None else pins[self.region.box]
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
@@ -472,6 +480,20 @@ def object_parts(alpha: np.ndarray) -> list[np.ndarray]:
     return [np.where(owner == part, alpha, 0.0).astype(np.float32) for part in parts]
 
 
+def engine_for(
+    image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int, pins: np.ndarray
+) -> MotionEngine | LayerEngine:
+    """A sway, bob or breath moves an object outlined by its contour as a rigid layer; an ellipse's sway turns it on
+    its turntable, and a spin, a wave or a mask that cuts through the object is the displacement field's to make."""
+    region = Region.of(image, alpha)
+    # A layer's outline shows wherever it moves: only an object outlined by its own contour may move as one (where
+    # the mask cuts through colours, the field fades there instead).
+    outlined = region.on_contour[region.edge].mean() >= CONTOUR_SHARE
+    if set(plan.families) <= LAYER_FAMILIES and outlined and not (region.elliptical and "sway" in plan.families):
+        return LayerEngine(image, alpha, plan, seed, pins)
+    return MotionEngine(image, alpha, plan, seed, pins, region)
+
+
 def motion_frames(
     image: PIL.Image.Image | np.ndarray,
     prompt: str,
@@ -509,7 +531,7 @@ def motion_frames(
         return LazyFrames(num_frames, flow.frame, pixels.shape)
     if arrows is not None and (direction := mean_direction(arrows)) is not None:
         plan = dataclasses.replace(plan, direction=direction)  # the arrows steer as direction words do
-    engines = [MotionEngine(pixels, part, plan, seed, pins) for part in object_parts(alpha)]
+    engines = [engine_for(pixels, part, plan, seed, pins) for part in object_parts(alpha)]
 
     def render(index: int) -> np.ndarray:
         if index % period == 0:
@@ -520,7 +542,7 @@ def motion_frames(
         # Each part changes only its own box: add up what each changed there.
         frame = pixels.astype(np.int16)
         for engine in engines:
-            box = engine.region.box
+            box = engine.box
             frame[box] += engine.patch(phase).astype(np.int16) - pixels[box]
         return np.clip(frame, 0, 255).astype(np.uint8)
 

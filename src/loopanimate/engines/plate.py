@@ -7,6 +7,9 @@ import numpy as np
 
 PLATE_SIDE = 160  # the smooth fill runs at this long side, then is upsampled: it is the costly step
 DETAIL_SIGMA = 2.0  # pixels: detail finer than this blur is carried over from the mirrored surroundings
+RIM_SKIP = 3  # pixels past the hole that the interpolation across it skips
+GRAIN_RING = 8  # pixels around the hole whose detail sets the grain's size ...
+GRAIN_LIMIT = 3.0  # ... mirrored detail is clipped to this many times its median there
 
 
 def smooth_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -19,6 +22,41 @@ def smooth_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     ).astype(np.uint8)  # every small pixel that touches the hole
     small = cv2.inpaint(cv2.resize(image, small_size, interpolation=cv2.INTER_AREA), small_hole, 5, cv2.INPAINT_TELEA)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def _nearest_outside(hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel, the index along its row of the nearest pixel outside the hole to its left and to its right
+    (-1 and the row's length where there is none)."""
+    width = hole.shape[1]
+    columns = np.broadcast_to(np.arange(width), hole.shape)
+    left = np.maximum.accumulate(np.where(hole, -1, columns), axis=1)
+    right = np.minimum.accumulate(np.where(hole, width, columns)[:, ::-1], axis=1)[:, ::-1]
+    return left, right
+
+
+def _span_fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each hole pixel's colour interpolated along its row between the hole's borders there, and the weight of that
+    guess, 1 / span^2 (0 where the row does not cross the hole from side to side)."""
+    left, right = _nearest_outside(hole)
+    rows = np.arange(hole.shape[0])[:, None]
+    crossed = (left >= 0) & (right < hole.shape[1])
+    left_c, right_c = np.clip(left, 0, hole.shape[1] - 1), np.clip(right, 0, hole.shape[1] - 1)
+    span = np.maximum(right_c - left_c, 1).astype(np.float32)
+    share = ((np.arange(hole.shape[1])[None, :] - left_c) / span)[..., None]
+    colour = (1 - share) * image[rows, left_c] + share * image[rows, right_c]
+    return colour.astype(np.float32), np.where(crossed & (hole > 0), 1.0 / span**2, 0.0).astype(np.float32)
+
+
+def spanned_fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The hole's colours interpolated across it along rows and along columns, each weighted by 1 / span^2: a thin
+    object's place takes the colours beside it, and a horizon behind a tower stays a sharp line. Also the summed
+    weight: 0 where neither a row nor a column crosses the hole."""
+    across, across_weight = _span_fill(image.astype(np.float32), hole)
+    down, down_weight = _span_fill(image.astype(np.float32).transpose(1, 0, 2), hole.T)
+    down, down_weight = down.transpose(1, 0, 2), down_weight.T
+    weight = across_weight + down_weight
+    colour = (across * across_weight[..., None] + down * down_weight[..., None]) / np.maximum(weight, 1e-12)[..., None]
+    return colour, weight
 
 
 def mirrored_detail(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -36,15 +74,22 @@ def mirrored_detail(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     inside = hole[mirror_y, mirror_x] > 0  # a mirror that lands in the hole again takes the edge pixel's detail
     mirror_y, mirror_x = np.where(inside, edge_y[nearest], mirror_y), np.where(inside, edge_x[nearest], mirror_x)
     filled = np.zeros_like(image_f)
-    filled[ys, xs] = detail[mirror_y, mirror_x]
+    # No more than the surroundings' usual grain: a lone edge near the hole (a horizon) is no texture to repeat.
+    ring = (cv2.dilate(hole, np.ones((2 * GRAIN_RING + 1,) * 2, np.uint8)) > 0) & (hole == 0)
+    grain = GRAIN_LIMIT * np.median(np.abs(detail[ring]), axis=0) if ring.any() else np.zeros(3, np.float32)
+    filled[ys, xs] = np.clip(detail[mirror_y, mirror_x], -grain, grain)
     return filled
 
 
 def clean_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The picture (H, W, 3) with `hole` ((H, W) uint8, 1: fill) invented: smooth colours, mirrored texture."""
+    """The picture (H, W, 3) with `hole` ((H, W) uint8, 1: fill) invented: colours interpolated across the hole (Telea
+    inpainting where no row or column crosses it), and the surroundings' texture mirrored in."""
     if not hole.any():
         return image.astype(np.float32)
     if hole.all():
         return np.broadcast_to(image.reshape(-1, 3).mean(axis=0), image.shape).astype(np.float32)
-    fill = smooth_fill(image, hole) + mirrored_detail(image, hole)
+    # Spans end a few pixels past the hole: a tight mask leaves the object's own rim just outside it.
+    spanned, weight = spanned_fill(image, cv2.dilate(hole, np.ones((2 * RIM_SKIP + 1,) * 2, np.uint8)))
+    smooth = np.where(weight[..., None] > 0, spanned, smooth_fill(image, hole))  # Telea where nothing crosses it
+    fill = smooth + mirrored_detail(image, hole)
     return np.where(hole[..., None] > 0, np.clip(fill, 0, 255), image.astype(np.float32))

@@ -1,0 +1,126 @@
+"""The object as a layer over a clean plate, moved as a rigid body: how a 2D animator or a cinemagraph app moves it.
+
+A sway tilts the object about its base, a bob lifts it, a breath swells it about its centre: one rigid (or, for a
+breath, similar) movement of the whole layer, so a tower tilts with a straight axis instead of bending into an S.
+Where the picture's edge cuts the object, or the user pins it (anchors), those parts stay and the rest follows as
+rigidly as possible (ARAP on the object's triangle mesh). What the object uncovers is the plate: the photo with the
+object's place invented from its surroundings (`plate.clean_plate`). At rest the composite is the photo exactly: the
+layer is opaque over the whole place the plate invents, and only the photo lies under its soft outer edge.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from loopanimate.engines.arap import Arap, triangulate, warp_maps
+from loopanimate.engines.plate import clean_plate
+from loopanimate.engines.prompt import MotionPlan
+from loopanimate.engines.saliency import disc
+from loopanimate.engines.signals import motion_signals
+
+LAYER_FAMILIES = frozenset(("sway", "bob", "breathe"))  # the movements a rigid layer makes
+SWAY_DEGREES = 5.0  # peak tilt about the base at amplitude 1: the top of a tower travels 9% of its height
+BOB_FRACTION = 0.06  # peak rise, of the object's height
+BREATHE_FRACTION = 0.05  # peak swell about the centre
+HOLE = 2  # pixels past the mask's half-way edge that the layer carries, opaque: a tight mask's outermost pixels
+CUT = 2  # pixels from the picture's edge, and a mesh cell more, within which a cut object's mesh is pinned
+MESH_CELLS = 14  # the mesh's grid spacing is the object's larger side over this
+CHECK_PHASES = 16  # phases at which the swept box is measured
+INTERPOLATION = cv2.INTER_CUBIC  # as sharp as frame 0, the untouched input
+
+
+class LayerEngine:
+    """Renders the frames of one object moving as a rigid layer under `plan` (families within LAYER_FAMILIES)."""
+
+    def __init__(
+        self, image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int, pins: np.ndarray | None = None
+    ) -> None:
+        self.image, self.plan = image, plan
+        self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
+        height, width = alpha.shape
+        binary = (alpha > 0.5).astype(np.uint8)
+        hole = cv2.dilate(binary, disc(HOLE))
+        # Opaque over the hole, half over the pixel ring around it: a soft edge that reaches no further.
+        matte = (cv2.dilate(hole, disc(1)) * 0.5 + hole * 0.5).astype(np.float32)
+        self.background = clean_plate(image, hole)  # the photo outside the hole: exact under the soft edge
+        ys, xs = np.nonzero(binary)
+        self.size = (float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
+        self.centre = (float(xs.mean()), float(ys.mean()))
+        self.base = (self.centre[0], float(ys.max()))
+        # The mesh covers the matte with room to spare, so every pixel of the layer lies in a triangle.
+        spacing = max(4.0, max(self.size) / MESH_CELLS)
+        covered = cv2.dilate((matte > 0.01).astype(np.uint8), disc(int(np.ceil(spacing))))
+        self.vertices, self.triangles = triangulate(covered > 0, spacing)
+        pinned = self._pinned((height, width), pins, spacing)
+        self.arap = Arap(self.vertices, self.triangles, pinned) if pinned.any() else None
+        # Premultiplied colour and alpha, float32 (OpenCV 5's cubic remap of four float64 channels zeroes the fourth).
+        self.layer = np.dstack([image.astype(np.float32) * matte[..., None], matte]).astype(np.float32)
+        self.box = self._swept_box((height, width))
+
+    def _pinned(self, shape: tuple[int, int], pins: np.ndarray | None, spacing: float) -> np.ndarray:
+        """(N,) bool: vertices that stay, where the picture's edge cuts the object (a mesh cell deep, so the cut's
+        triangles stay whole) or an anchor holds it."""
+        height, width = shape
+        x, y = self.vertices[:, 0], self.vertices[:, 1]
+        reach = CUT + spacing
+        pinned = (x <= reach) | (y <= reach) | (x >= width - 1 - reach) | (y >= height - 1 - reach)
+        if pins is not None:
+            columns = np.clip(np.rint(x).astype(int), 0, width - 1)
+            rows = np.clip(np.rint(y).astype(int), 0, height - 1)
+            pinned |= pins[rows, columns] > 0.5
+        return pinned
+
+    def transform(self, phase: float) -> np.ndarray:
+        """(2, 3) affine map of the rigid movement at `phase`: tilt about the base, rise, swell about the centre."""
+        signals = motion_signals(self.plan, phase, self.harmonic_phases)
+        families, amplitude = self.plan.families, self.plan.amplitude
+        matrix = np.vstack([np.eye(2, 3), [0.0, 0.0, 1.0]])
+        if "breathe" in families:
+            scale = 1.0 + BREATHE_FRACTION * amplitude * signals["breathe"]
+            matrix = np.vstack([cv2.getRotationMatrix2D(self.centre, 0.0, scale), [0, 0, 1]]) @ matrix
+        if "sway" in families:
+            degrees = -SWAY_DEGREES * amplitude * signals["sway"]  # a positive lean leans right: clockwise here
+            matrix = np.vstack([cv2.getRotationMatrix2D(self.base, degrees, 1.0), [0, 0, 1]]) @ matrix
+        if "bob" in families:
+            dx, dy = self.plan.direction if self.plan.direction is not None else (0.0, -1.0)
+            travel = BOB_FRACTION * amplitude * self.size[1] * signals["bob"]
+            matrix = np.array([[1, 0, dx * travel], [0, 1, dy * travel], [0, 0, 1]]) @ matrix
+        return matrix[:2]
+
+    def moved_vertices(self, phase: float) -> np.ndarray:
+        """The mesh at `phase`: rigidly moved, or as rigidly as the pins allow."""
+        affine = self.transform(phase)
+        targets = self.vertices @ affine[:, :2].T + affine[:, 2]
+        if self.arap is None:
+            return targets
+        return self.arap.solve(np.where(self.arap.pinned[:, None], self.vertices, targets))
+
+    def _swept_box(self, shape: tuple[int, int]) -> tuple[slice, slice]:
+        """The picture's box that any frame may change: the mesh at rest and at every checked phase."""
+        everywhere = [self.vertices] + [
+            self.moved_vertices(phase) for phase in 2 * np.pi * np.arange(1, CHECK_PHASES) / CHECK_PHASES
+        ]
+        points = np.concatenate(everywhere)
+        height, width = shape
+        left, top = np.floor(points.min(axis=0)).astype(int) - 2
+        right, bottom = np.ceil(points.max(axis=0)).astype(int) + 3
+        return slice(max(0, top), min(height, bottom)), slice(max(0, left), min(width, right))
+
+    def patch(self, phase: float) -> np.ndarray:
+        """The swept box at `phase`, uint8 (h, w, 3): the moved layer over the plate."""
+        rows, columns = self.box
+        origin = np.array([columns.start, rows.start], np.float64)
+        height, width = rows.stop - rows.start, columns.stop - columns.start
+        moved = self.moved_vertices(phase) - origin
+        map_x, map_y, _ = warp_maps(self.vertices, moved, self.triangles, (height, width))
+        layer = cv2.remap(self.layer, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_CONSTANT)
+        opacity = np.clip(layer[..., 3:], 0.0, 1.0)
+        result = np.clip(layer[..., :3], 0.0, 255.0) + (1.0 - opacity) * self.background[self.box]
+        return np.clip(np.rint(result), 0, 255).astype(np.uint8)
+
+    def frame(self, phase: float) -> np.ndarray:
+        """The frame at `phase`, uint8 (H, W, 3)."""
+        frame = self.image.copy()
+        frame[self.box] = self.patch(phase)
+        return frame
