@@ -3,8 +3,10 @@
 For each photo (long side `--side`, 35 frames): the automatic salient mask, the loop, and its measures — background
 change (grey levels outside the mask grown by 4 px, goal 0), texture loss (share of changed pixels that lost their
 detail, goal <= 1%), mask sanity (area share, components, border covered beyond one side), Motion inside the mask and
-the Seam. Writes table.md, results.json and one contact sheet per photo (the mask over the photo, then every 6th
-frame) into `--out`; `--fast` runs four photos small, to check that everything runs.
+the Seam, with peak travel (the 95th percentile of the flow from frame 0 inside the mask, at its farthest frame, as
+a share of the object's height; goal >= 3%) and background change beyond the object's reach (outside the mask grown
+by that travel: goal 0). Writes table.md, results.json and one contact sheet per photo (the mask over the photo,
+then every 6th frame) into `--out`; `--fast` runs four photos small, to check that everything runs.
 
     python bench/motion_quality.py [--out runs/motion-quality] [--side 512] [--fast]
 """
@@ -72,6 +74,26 @@ def sheet(picture: np.ndarray, mask: np.ndarray, frames: np.ndarray) -> PIL.Imag
     return contact_sheet(np.concatenate([overlay(picture, mask)[None], frames[::SHEET_EVERY]]), columns=8)
 
 
+def peak_travel(loop: np.ndarray, mask: np.ndarray) -> float:
+    """How far the object gets from where it was, at the loop's farthest frame: the 95th percentile of the optical
+    flow (OpenCV DIS) from frame 0 inside the mask, in pixels at the long side's 256 (as Motion)."""
+    scale = 256 / max(loop.shape[1:3])
+    size = (round(loop.shape[2] * scale), round(loop.shape[1] * scale))
+    grey = [cv2.cvtColor(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY) for frame in loop]
+    region = cv2.resize((mask > 0.5).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return max(float(np.percentile(np.linalg.norm(flow.calc(grey[0], g, None), axis=-1)[region], 95)) for g in grey)
+
+
+def beyond_reach(loop: np.ndarray, picture: np.ndarray, mask: np.ndarray, travel: float) -> float:
+    """Background change (grey levels) outside the mask grown by the object's peak travel: what a moving object
+    covers as it moves is its own, anything further is damage. Goal 0."""
+    reach = int(np.ceil(travel * max(picture.shape[:2]) / 256))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
+    grown = cv2.dilate((mask > 0.5).astype(np.uint8), disc)
+    return background_change(loop, picture, grown.astype(np.float32))
+
+
 def measure(name: str, prompt: str, side: int, frames: int, out: Path) -> dict:
     picture = photo(name, side)
     start = time.perf_counter()
@@ -81,11 +103,16 @@ def measure(name: str, prompt: str, side: int, frames: int, out: Path) -> dict:
     seconds = time.perf_counter() - start
     sheet(picture, mask, loop).save(out / f"sheet-{name}.png")
     video = loop.transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (F, 3, H, W) in [0, 1]
+    travel = peak_travel(loop, mask)
+    rows = np.nonzero((mask > 0.5).any(axis=1))[0]
+    height = (np.ptp(rows) + 1) * 256 / max(picture.shape[:2]) if len(rows) else 1.0
     return {
         "photo": name,
         "prompt": prompt,
         "plan": plan_motion(prompt).describe(),
         "background_change": background_change(loop, picture, mask),
+        "beyond_reach": beyond_reach(loop, picture, mask, travel),
+        "travel": travel / height,
         "texture_loss": texture_loss(loop, picture),
         **mask_sanity(mask),
         "motion": motion(video, region=mask > 0.5),
@@ -96,15 +123,20 @@ def measure(name: str, prompt: str, side: int, frames: int, out: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    header = "| photo | prompt | BG change | texture loss | area | parts | border | Motion | Seam | s |"
-    lines = [header, "| --- | --- |" + " ---: |" * 8]
+    header = (
+        "| photo | prompt | BG change | BG beyond reach | texture loss | area | parts | border | Motion | travel "
+        "| Seam | s |"
+    )
+    lines = [header, "| --- | --- |" + " ---: |" * 10]
     for row in rows:
         seam = "n/a" if row["seam"] is None else f"{row['seam']:.2f}"
         lines.append(
-            f"| {row['photo']} | {row['prompt']} | {row['background_change']:.2f} | {100 * row['texture_loss']:.2f}% "
-            f"| {row['area']:.2f} | {row['components']:.0f} | {row['border']:.2f} | {row['motion']:.2f} | {seam} "
-            f"| {row['seconds']:.2f} |"
+            f"| {row['photo']} | {row['prompt']} | {row['background_change']:.2f} | {row['beyond_reach']:.2f} "
+            f"| {100 * row['texture_loss']:.2f}% | {row['area']:.2f} | {row['components']:.0f} | {row['border']:.2f} "
+            f"| {row['motion']:.2f} | {100 * row['travel']:.1f}% | {seam} | {row['seconds']:.2f} |"
         )
+    motions = [row["motion"] for row in rows]
+    lines.append(f"\nmedian Motion {np.median(motions):.2f} px/frame at 256 (goal >= 1.0)")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 from scipy.spatial import Delaunay
 
-TARGET_WEIGHT = 0.05  # pull of every vertex to its rigidly moved place, against the shape's stiffness (per unit area)
+TARGET_WEIGHT = 0.05  # light pull of a free vertex to its rigidly moved place, against the shape's stiffness
 PIN_WEIGHT = 1e4  # a pinned vertex's pull to its rest place: it does not move
 ITERATIONS = 4  # local (best rotations) and global (solve) steps a frame, from the rigidly moved shape
 
@@ -42,9 +42,11 @@ def triangulate(inside: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndar
 
 
 class Arap:
-    """ARAP on a fixed mesh with fixed pins: `solve(targets)` gives the vertices for one frame."""
+    """ARAP on a fixed mesh with fixed pins and handles: `solve(targets)` gives the vertices for one frame. Pins stay
+    at rest, handles go to their targets, every other vertex follows as rigidly as the mesh allows (pulled lightly
+    towards its own target, so a mesh with no handle still moves)."""
 
-    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, pinned: np.ndarray) -> None:
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, pinned: np.ndarray, handles: np.ndarray) -> None:
         self.rest, self.triangles, self.pinned = vertices.astype(np.float64), triangles, pinned
         count = len(vertices)
         corners = self.rest[triangles]  # (M, 3, 2)
@@ -63,7 +65,7 @@ class Arap:
         laplacian = scipy.sparse.csc_matrix((values, (rows, cols)), shape=(count, count))
         area = float(np.abs(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])).sum() / 2)
         self.target_weight = TARGET_WEIGHT * len(triangles) / max(area, 1.0)  # per vertex, independent of spacing
-        self.anchor = np.where(pinned, PIN_WEIGHT, self.target_weight)
+        self.anchor = np.where(pinned | handles, PIN_WEIGHT, self.target_weight)
         self.solve_system = scipy.sparse.linalg.factorized(laplacian + scipy.sparse.diags(self.anchor).tocsc())
 
     def _rotations(self, positions: np.ndarray) -> np.ndarray:

@@ -20,11 +20,12 @@ from loopanimate.engines.saliency import disc
 from loopanimate.engines.signals import motion_signals
 
 LAYER_FAMILIES = frozenset(("sway", "bob", "breathe"))  # the movements a rigid layer makes
-SWAY_DEGREES = 5.0  # peak tilt about the base at amplitude 1: the top of a tower travels 9% of its height
-BOB_FRACTION = 0.06  # peak rise, of the object's height
-BREATHE_FRACTION = 0.05  # peak swell about the centre
+SWAY_DEGREES = 8.0  # peak tilt about the base at amplitude 1: the top of a tower travels 14% of its height
+BOB_FRACTION = 0.06  # peak rise, of the object's height (0.1 strongly bared more plate than keeps its texture)
+BREATHE_FRACTION = 0.08  # peak swell about the centre
 HOLE = 2  # pixels past the mask's half-way edge that the layer carries, opaque: a tight mask's outermost pixels
 CUT = 2  # pixels from the picture's edge, and a mesh cell more, within which a cut object's mesh is pinned
+HANDLE_REACH = 0.6  # vertices this share of the farthest distance from the pins, or more, follow the movement whole
 MESH_CELLS = 14  # the mesh's grid spacing is the object's larger side over this
 CHECK_PHASES = 16  # phases at which the swept box is measured
 INTERPOLATION = cv2.INTER_CUBIC  # as sharp as frame 0, the untouched input
@@ -53,7 +54,12 @@ class LayerEngine:
         covered = cv2.dilate((matte > 0.01).astype(np.uint8), disc(int(np.ceil(spacing))))
         self.vertices, self.triangles = triangulate(covered > 0, spacing)
         pinned = self._pinned((height, width), pins, spacing)
-        self.arap = Arap(self.vertices, self.triangles, pinned) if pinned.any() else None
+        self.arap = None
+        if pinned.any():
+            # The parts farthest from the pins carry the movement whole; the mesh between bends as rigidly as it can.
+            distance = np.linalg.norm(self.vertices[:, None] - self.vertices[pinned][None], axis=-1).min(axis=1)
+            handles = distance >= HANDLE_REACH * distance.max()
+            self.arap = Arap(self.vertices, self.triangles, pinned, handles & ~pinned)
         # Premultiplied colour and alpha, float32 (OpenCV 5's cubic remap of four float64 channels zeroes the fourth).
         self.layer = np.dstack([image.astype(np.float32) * matte[..., None], matte]).astype(np.float32)
         self.box = self._swept_box((height, width))
