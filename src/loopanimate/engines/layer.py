@@ -24,7 +24,7 @@ SWAY_DEGREES = 8.0  # peak tilt about the base at amplitude 1: the top of a towe
 BOB_FRACTION = 0.06  # peak rise, of the object's height (0.1 strongly bared more plate than keeps its texture)
 BREATHE_FRACTION = 0.08  # peak swell about the centre
 HOLE = 2  # pixels past the mask's half-way edge that the layer carries, opaque: a tight mask's outermost pixels
-CUT = 2  # pixels from the picture's edge, and a mesh cell more, within which a cut object's mesh is pinned
+CUT = 2  # pixels from where the object meets the picture's edge, and a mesh cell more, within which it is pinned
 HANDLE_REACH = 0.6  # vertices this share of the farthest distance from the pins, or more, follow the movement whole
 MESH_CELLS = 14  # the mesh's grid spacing is the object's larger side over this
 CHECK_PHASES = 16  # phases at which the swept box is measured
@@ -53,7 +53,7 @@ class LayerEngine:
         spacing = max(4.0, max(self.size) / MESH_CELLS)
         covered = cv2.dilate((matte > 0.01).astype(np.uint8), disc(int(np.ceil(spacing))))
         self.vertices, self.triangles = triangulate(covered > 0, spacing)
-        pinned = self._pinned((height, width), pins, spacing)
+        pinned = self._pinned(binary, pins, spacing)
         self.arap = None
         if pinned.any():
             # The parts farthest from the pins carry the movement whole; the mesh between bends as rigidly as it can.
@@ -64,16 +64,20 @@ class LayerEngine:
         self.layer = np.dstack([image.astype(np.float32) * matte[..., None], matte]).astype(np.float32)
         self.box = self._swept_box((height, width))
 
-    def _pinned(self, shape: tuple[int, int], pins: np.ndarray | None, spacing: float) -> np.ndarray:
-        """(N,) bool: vertices that stay, where the picture's edge cuts the object (a mesh cell deep, so the cut's
-        triangles stay whole) or an anchor holds it."""
-        height, width = shape
-        x, y = self.vertices[:, 0], self.vertices[:, 1]
-        reach = CUT + spacing
-        pinned = (x <= reach) | (y <= reach) | (x >= width - 1 - reach) | (y >= height - 1 - reach)
+    def _pinned(self, binary: np.ndarray, pins: np.ndarray | None, spacing: float) -> np.ndarray:
+        """(N,) bool: vertices that stay, where the picture's edge cuts the object (within a mesh cell of where the
+        object meets it, so the cut's triangles stay whole) or an anchor holds it."""
+        height, width = binary.shape
+        cut = np.zeros_like(binary)
+        for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
+            cut[side] = binary[side]
+        columns = np.clip(np.rint(self.vertices[:, 0]).astype(int), 0, width - 1)
+        rows = np.clip(np.rint(self.vertices[:, 1]).astype(int), 0, height - 1)
+        pinned = np.zeros(len(self.vertices), bool)
+        if cut.any():
+            distance = cv2.distanceTransform((cut == 0).astype(np.uint8), cv2.DIST_L2, 5)
+            pinned |= distance[rows, columns] <= CUT + spacing
         if pins is not None:
-            columns = np.clip(np.rint(x).astype(int), 0, width - 1)
-            rows = np.clip(np.rint(y).astype(int), 0, height - 1)
             pinned |= pins[rows, columns] > 0.5
         return pinned
 

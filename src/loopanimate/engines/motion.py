@@ -54,6 +54,7 @@ FLAT_DETAIL = 4.0  # grey levels (5x5 std) above which a place around the object
 FLAT_SHARE = 0.25  # an edge whose surroundings are textured in under this share may be uncovered with the plate
 CONTOUR = 40.0  # colour gradient (Lab, 3x3 Sobel) above which a place is on an object's contour
 CONTOUR_SHARE = 0.5  # share of an elliptical object's outline on its contour for it to turn as a layer
+LAYER_CONTOUR_SHARE = 0.9  # ... and of any object's, for a sway, bob or breath to move it as a rigid layer
 RING_START, RING = 4, 16  # pixels outside the mask between which the surroundings of an edge are judged
 SLIDE_SHARE = 0.75  # sliding along held edges is chosen if its strain limit is at least this share of holding's
 SLIDE = 0.3  # an edge the field points into by less than this (cosine) is left or slid along, not pushed against
@@ -486,9 +487,10 @@ def engine_for(
     """A sway, bob or breath moves an object outlined by its contour as a rigid layer; an ellipse's sway turns it on
     its turntable, and a spin, a wave or a mask that cuts through the object is the displacement field's to make."""
     region = Region.of(image, alpha)
-    # A layer's outline shows wherever it moves: only an object outlined by its own contour may move as one (where
-    # the mask cuts through colours, the field fades there instead).
-    outlined = region.on_contour[region.edge].mean() >= CONTOUR_SHARE
+    # A layer's outline shows wherever it moves: only an object outlined by its own contour nearly all round may move
+    # as one (the rocket's mask, its body without the nose cone, is 81% on a contour: as a layer the body left its
+    # nose behind; where the mask cuts through the object, the field fades there instead).
+    outlined = region.on_contour[region.edge].mean() >= LAYER_CONTOUR_SHARE
     if set(plan.families) <= LAYER_FAMILIES and outlined and not (region.elliptical and "sway" in plan.families):
         return LayerEngine(image, alpha, plan, seed, pins)
     return MotionEngine(image, alpha, plan, seed, pins, region)
