@@ -443,7 +443,9 @@ def salient_alpha(picture: PIL.Image.Image) -> np.ndarray:
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
     from loopanimate.engines import motion_frames, plan_motion
     from loopanimate.engines.brush import check_inside
+    from loopanimate.engines.motion import combined_frames
     from loopanimate.engines.prompt import known_motion_words
+    from loopanimate.engines.regions import Part, prompt_regions
     from loopanimate.engines.saliency import fallback_note
     from loopanimate.image import fit_image
 
@@ -457,30 +459,49 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         )
     check_loop_size(request.num_frames, request.interpolate, image.height, image.width)
     notes: list[str] = [size_note(request.size, request.crop, fitted, None)]
-    if request.mask is None or is_auto(request.mask):
+    pixels = np.asarray(image.convert("RGB"))
+    if request.mask is None:  # the prompt's subjects pick what moves: the sky, the water, a person, or the object
+        parts, region_notes = prompt_regions(pixels, request.prompt)
+        notes.extend(region_notes)
+        if len(parts) == 1 and parts[0].name == "the salient object":
+            notes.extend(fallback_note(pixels, parts[0].mask))
+    elif is_auto(request.mask):
         alpha = salient_alpha(image)
-        notes.extend(fallback_note(np.asarray(image.convert("RGB")), alpha))
+        notes.extend(fallback_note(pixels, alpha))
+        parts = [Part(alpha, request.prompt, "the salient object")]
     else:
         alpha = np.asarray(fit_mask(request.mask, picture_size, image, notes), np.float32) / 255.0
+        parts = [Part(alpha, request.prompt, "the mask")]
     arrows, anchors = request.brush()
     scale = np.array([image.width / picture_size[0], image.height / picture_size[1]], np.float32)
     for points, name in ((arrows, "arrows"), (anchors, "anchors")):
         if points is not None:
             check_inside(points, picture_size, name)
-    frames = motion_frames(
-        image,
-        request.prompt,
-        num_frames=request.num_frames,
-        seed=request.seed,
-        mask=alpha,
-        motion_strength=request.motion_strength,
-        arrows=None if arrows is None else arrows * np.tile(scale, 2),  # into the fitted picture's pixels
-        anchors=None if anchors is None else anchors * scale,
-    )
+    loops = [
+        motion_frames(
+            image,
+            part.prompt,
+            num_frames=request.num_frames,
+            seed=request.seed,
+            mask=part.mask,
+            motion_strength=request.motion_strength,
+            arrows=None if arrows is None else arrows * np.tile(scale, 2),  # into the fitted picture's pixels
+            anchors=None if anchors is None else anchors * scale,
+        )
+        for part in parts
+    ]
+    frames = combined_frames(pixels, loops)
+    alpha = np.max([part.mask for part in parts], axis=0)
     plan = plan_motion(request.prompt)
-    notes.insert(0, f"engine: motion (weight-free), {image.width}x{image.height}: {plan.describe()}")
+    described = "; ".join(
+        f"{part.name}: {plan_motion(part.prompt).describe()}" if len(parts) > 1 else plan_motion(part.prompt).describe()
+        for part in parts
+    )
+    notes.insert(0, f"engine: motion (weight-free), {image.width}x{image.height}: {described}")
     if plan.fallback:
         notes.append(f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})")
+    for word, family in plan.nearest:
+        notes.append(f"note: the engine has no '{word}': it makes the nearest motion it has, {family}")
     return frames, alpha, notes
 
 

@@ -551,6 +551,21 @@ def motion_frames(
     return LazyFrames(num_frames, render, pixels.shape)
 
 
+def combined_frames(image: np.ndarray, loops: list[LazyFrames]) -> LazyFrames:
+    """Several regions' loops of one picture as one: each frame is the picture plus what each loop changed."""
+    pixels = np.asarray(image, np.uint8)
+    if len(loops) == 1:
+        return loops[0]
+
+    def render(index: int) -> np.ndarray:
+        frame = pixels.astype(np.int16)
+        for loop in loops:
+            frame += loop[index].astype(np.int16) - pixels
+        return np.clip(frame, 0, 255).astype(np.uint8)
+
+    return LazyFrames(len(loops[0]), render, pixels.shape)
+
+
 def animate_without_weights(
     image: PIL.Image.Image | np.ndarray,
     prompt: str,

@@ -194,6 +194,14 @@ FLOW_VERB_DIRECTIONS = {
     **dict.fromkeys(("fall", "falls", "falling", "pour", "pours", "pouring", "cascade", "cascades"), (0.0, 1.0)),
     **dict.fromkeys(("rise", "rises", "rising"), (0.0, -1.0)),
 }
+# Motions the engine has no family for, read as the nearest one it has; the command says so.
+NEAREST_FAMILY: dict[str, str] = {
+    **dict.fromkeys(("run", "runs", "running", "walk", "walks", "walking", "gallop", "gallops", "galloping"), "bob"),
+    **dict.fromkeys(("trot", "trots", "trotting", "jump", "jumps", "jumping", "hop", "hops", "hopping"), "bob"),
+    **dict.fromkeys(("fly", "flies", "flying", "soar", "soars", "soaring", "glide", "glides", "gliding"), "bob"),
+    **dict.fromkeys(("swim", "swims", "swimming", "blow", "blows", "blowing", "shake", "shakes", "shaking"), "wave"),
+    **dict.fromkeys(("grow", "grows", "growing", "shrink", "shrinks", "shrinking"), "breathe"),
+}
 GENTLE_WORDS = (
     "gently",
     "gentle",
@@ -262,6 +270,7 @@ class MotionPlan:
     fallback: bool = False  # the prompt named no motion we know: a gentle sway stands in
     direction: tuple[float, float] | None = None  # (x, y) the prompt steers to, picture coordinates; None: the default
     fluid: str | None = None  # the fluid the prompt names ("water", "smoke"): it flows
+    nearest: tuple[tuple[str, str], ...] = ()  # (word, family) for motion words read as the nearest family we have
 
     def describe(self) -> str:
         if not self.families:
@@ -311,13 +320,18 @@ def plan_motion(prompt: str) -> MotionPlan:
     words = re.findall(r"[a-z]+(?:['-][a-z]+)?|[,.;:!?]", prompt.lower())
     cancelled = negated(words)
     found: dict[str, int] = {}
+    nearest: dict[str, str] = {}
     for position, word in enumerate(words):
         for family, forms in FAMILY_WORDS.items():
             if word in forms and position not in cancelled:
                 found.setdefault(family, position)
+        if word in NEAREST_FAMILY and position not in cancelled:
+            found.setdefault(NEAREST_FAMILY[word], position)
+            nearest.setdefault(word, NEAREST_FAMILY[word])
     families = tuple(sorted(found, key=found.__getitem__))
     still_asked = any(word in STILL_WORDS for word in words) or any(
-        word in MOVE_WORDS + tuple(forms for family in FAMILY_WORDS.values() for forms in family)
+        word
+        in MOVE_WORDS + tuple(forms for family in FAMILY_WORDS.values() for forms in family) + tuple(NEAREST_FAMILY)
         for position, word in enumerate(words)
         if position in cancelled
     )
@@ -342,9 +356,10 @@ def plan_motion(prompt: str) -> MotionPlan:
             verb = next((word for word in words if word in FLOW_VERB_DIRECTIONS), None)
             direction = FLOW_VERB_DIRECTIONS[verb] if verb else FLUID_WORDS.get(fluid, (1.0, 0.0))
         return MotionPlan(families=("flow",), amplitude=amplitude, cycles=cycles, direction=direction, fluid=fluid)
+    mapped = tuple(nearest.items())
     if fallback:
         return MotionPlan(families=("sway",), amplitude=GENTLE, cycles=cycles, fallback=True)
-    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles, direction=direction)
+    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles, direction=direction, nearest=mapped)
 
 
 def known_motion_words() -> str:

@@ -1,0 +1,178 @@
+"""What moves is what the prompt names: the sky, water, foliage, a person, or else the salient object.
+
+A prompt is read clause by clause ("the clouds drift and the water ripples"): each clause's subject, the noun before
+its motion word, names a region, found with plain image cues at a small working size:
+- sky: smooth or top-coloured places joined to the picture's top edge, in its upper part;
+- water: below the sky, places joined to the bottom or a side whose colour is blue-green or mirrors the sky's;
+- foliage: green, textured places;
+- a person: the face cue's head and torso (`saliency.person_envelope`);
+and anything else is the salient object. Each region moves as its own clause says; a region not found is said in
+one line, and the salient object moves instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from loopanimate.engines.prompt import FAMILY_WORDS
+from loopanimate.engines.saliency import disc, feather, person_envelope, salient_mask
+from loopanimate.evaluation.region_metrics import local_detail
+
+REGION_WORDS: dict[str, tuple[str, ...]] = {
+    "sky": ("sky", "skies", "cloud", "clouds", "heavens"),
+    "water": ("water", "waters", "lake", "sea", "ocean", "river", "pond", "waves", "reflection", "reflections"),
+    "foliage": ("leaves", "leaf", "tree", "trees", "grass", "foliage", "bush", "bushes", "branches", "wheat", "forest"),
+    "person": ("person", "man", "woman", "boy", "girl", "child", "kid", "he", "she", "lady", "guy", "hair"),
+}
+WORK_SIDE = 192  # regions are found at this long side (as the salient mask)
+SKY_DETAIL = 6.0  # grey levels (5x5 std) under which a place may be sky
+SKY_COLOUR = 14.0  # Lab distance to the top edge's colours within which a textured place (a cloud) is sky too
+SKY_REACH = 0.7  # of the picture's height: sky lies above this
+WATER_SKY = 22.0  # Lab distance to the sky's mean colour within which a place below it mirrors it
+MIN_SHARE = 0.02  # of the picture: a smaller region is none
+FEATHER = 1.5  # pixels at the working size
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One part of the prompt: its words, and the region its subject names (None: the salient object)."""
+
+    text: str
+    region: str | None
+    subject: str | None
+
+
+def clauses(prompt: str) -> list[Clause]:
+    """The prompt split where a new subject takes a motion word ("the clouds drift and the water ripples"); each
+    clause's subject is the region word nearest before its motion word (or anywhere in it)."""
+    motion_words = {form for forms in FAMILY_WORDS.values() for form in forms}
+    parts = [part.strip() for part in re.split(r",|;|\band\b|\bwhile\b", prompt.lower()) if part.strip()]
+    found: list[Clause] = []
+    for part in parts:
+        words = re.findall(r"[a-z]+", part)
+        subject = next((word for word in words if any(word in names for names in REGION_WORDS.values())), None)
+        region = next((name for name, names in REGION_WORDS.items() if subject in names), None)
+        moves = any(word in motion_words for word in words)
+        if found and (not moves or (subject is None and found[-1].region is None)):
+            previous = found.pop()  # no subject or no motion of its own: it goes with the clause before
+            found.append(Clause(f"{previous.text} and {part}", previous.region, previous.subject))
+        else:
+            found.append(Clause(part, region, subject))
+    return found or [Clause(prompt, None, None)]
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def _joined(binary: np.ndarray, rows: slice | None = None, columns: slice | None = None) -> np.ndarray:
+    """The parts of `binary` connected to the picture's given border rows/columns."""
+    count, labels = cv2.connectedComponents(binary.astype(np.uint8), connectivity=4)
+    touching = np.zeros(count, bool)
+    if rows is not None:
+        touching[np.unique(labels[rows, :])] = True
+    if columns is not None:
+        touching[np.unique(labels[:, columns])] = True
+    touching[0] = False
+    return touching[labels]
+
+
+def find_sky(image: np.ndarray) -> np.ndarray:
+    """(h, w) bool: the sky, smooth or of the top edge's colours, joined to the top, above SKY_REACH."""
+    lab = _lab(image)
+    height = image.shape[0]
+    top = lab[: max(2, height // 30)].reshape(-1, 3)
+    near_top = np.linalg.norm(lab[..., None, :] - top[:: max(1, len(top) // 64)][None, None], axis=-1).min(-1)
+    candidate = (local_detail(image) < SKY_DETAIL) | (near_top < SKY_COLOUR)
+    candidate[int(SKY_REACH * height) :] = False
+    sky = _joined(cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, disc(1)), rows=slice(0, 1))
+    return _filled(sky)
+
+
+def find_water(image: np.ndarray, sky: np.ndarray | None = None) -> np.ndarray:
+    """(h, w) bool: water, below the sky: blue-green or mirroring the sky's colour, joined to the bottom or a side."""
+    lab = _lab(image)
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+    blue_green = (hsv[..., 0] >= 80) & (hsv[..., 0] <= 130) & (hsv[..., 1] > 40)  # OpenCV hue: 160-260 degrees
+    candidate = blue_green
+    sky = find_sky(image) if sky is None else sky
+    if sky.any() and blue_green[sky].mean() > 0.5:  # a blue sky's mirror; a grey wall above is no sky to mirror
+        candidate |= np.linalg.norm(lab - lab[sky].mean(axis=0), axis=-1) < WATER_SKY
+        below = np.zeros_like(candidate)
+        below[int(np.nonzero(sky.any(axis=1))[0].max()) + 1 :] = True
+        candidate &= below & ~sky
+    candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, disc(1))
+    return _filled(_joined(candidate, rows=slice(-1, None), columns=slice(0, None, max(1, image.shape[1] - 1))))
+
+
+def find_foliage(image: np.ndarray) -> np.ndarray:
+    """(h, w) bool: green, textured places (leaves, grass)."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    green = (hsv[..., 0] >= 30) & (hsv[..., 0] <= 90) & (hsv[..., 1] > 50) & (hsv[..., 2] > 30)
+    textured = cv2.dilate((local_detail(image) > SKY_DETAIL).astype(np.uint8), disc(2)) > 0
+    return cv2.morphologyEx((green & textured).astype(np.uint8), cv2.MORPH_CLOSE, disc(2)) > 0
+
+
+def _filled(binary: np.ndarray) -> np.ndarray:
+    """`binary` with the holes inside it filled (a cloud in the sky, a boat on the lake)."""
+    contours, _ = cv2.findContours(binary.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros(binary.shape, np.uint8)
+    cv2.drawContours(filled, contours, -1, 1, -1)
+    return filled > 0
+
+
+def find_region(image: np.ndarray, region: str) -> np.ndarray | None:
+    """The named region as a float32 (H, W) mask in [0, 1] at the image's size, or None when it is not there."""
+    height, width = image.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    small = cv2.resize(
+        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
+    if region == "person":  # the salient mask, kept to the found face's head and torso
+        envelope = person_envelope(small)
+        if envelope is None:
+            return None
+        inside = cv2.resize(envelope.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        return salient_mask(image) * inside
+    finders = {"sky": find_sky, "water": find_water, "foliage": find_foliage}
+    binary = finders[region](small)
+    if binary.mean() < MIN_SHARE:
+        return None
+    soft = feather(binary.astype(np.float32), FEATHER)
+    return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass
+class Part:
+    """A region of the picture and the clause that moves it."""
+
+    mask: np.ndarray  # (H, W) float32 in [0, 1]
+    prompt: str  # the clause that moves it
+    name: str  # what it is, for the notes
+
+
+def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str]]:
+    """The regions the prompt's clauses name, each with its clause, and one-line notes: what was found, or what moves
+    instead. Regions do not overlap: an earlier clause keeps what it found."""
+    parts: list[Part] = []
+    notes: list[str] = []
+    taken = np.zeros(image.shape[:2], np.float32)
+    for clause in clauses(prompt):
+        mask = find_region(image, clause.region) if clause.region else None
+        name = f"the {clause.subject}" if clause.subject else "the salient object"
+        if clause.region and mask is None:
+            notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
+        if mask is None:
+            mask, name = salient_mask(image), "the salient object"
+        mask = np.clip(mask - taken, 0.0, 1.0)
+        if mask.max() <= 0.5:
+            continue
+        taken = np.maximum(taken, mask)
+        parts.append(Part(mask.astype(np.float32), clause.text, name))
+    if len(parts) > 1 or (parts and parts[0].name != "the salient object"):
+        notes.insert(0, "regions: " + ", ".join(f"{p.name} ({100 * float((p.mask > 0.5).mean()):.0f}%)" for p in parts))
+    return parts, notes

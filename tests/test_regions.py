@@ -1,0 +1,94 @@
+"""What moves is what the prompt names: the sky, the water, foliage, or the salient object, each with its own clause;
+unknown motion words are read as the nearest family, and the command says so."""
+
+import cv2
+import numpy as np
+import PIL.Image
+import pytest
+
+from loopanimate.animate import LoopRequest, make_loop
+from loopanimate.engines.prompt import plan_motion
+from loopanimate.engines.regions import clauses, find_foliage, find_sky, find_water, prompt_regions
+from loopanimate.frames import materialise
+
+HEIGHT, WIDTH = 160, 240
+HORIZON = 70  # sky above, the lake below, a green hill on the left shore
+
+
+def landscape() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A sky gradient over rippled water, a textured green hill at the left between them; each region's true mask."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    picture = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+    sky = y < HORIZON
+    picture[sky] = np.array([70, 120, 210]) + (y[sky, None] / HORIZON) * np.array([90, 80, 30])
+    clouds = cv2.GaussianBlur(rng.uniform(0, 1, (HEIGHT, WIDTH)).astype(np.float32), (0, 0), 3.0)
+    clouds = np.clip((clouds - clouds.mean()) / clouds.std(), 0, None)  # soft white puffs
+    picture[sky] += 30 * clouds[sky, None]
+    ripples = cv2.GaussianBlur(rng.normal(0, 1, (HEIGHT, WIDTH)).astype(np.float32), (0, 0), sigmaX=4.0, sigmaY=1.0)
+    water = ~sky
+    picture[water] = np.array([30, 90, 140]) + 25 * ripples[water, None]
+    hill = (y >= HORIZON - 40 + (x / 3.0)) & (y < HORIZON + 15) & (x < 110)
+    leaves = cv2.GaussianBlur(rng.normal(0, 1, (HEIGHT, WIDTH)).astype(np.float32), (0, 0), 1.0)
+    picture[hill] = np.array([50, 130, 40]) + 45 * leaves[hill, None]
+    picture = np.clip(picture, 0, 255).astype(np.uint8)
+    return picture, {"sky": sky & ~hill, "water": water & ~hill, "foliage": hill}
+
+
+def iou(found: np.ndarray, truth: np.ndarray) -> float:
+    return float((found & truth).sum() / (found | truth).sum())
+
+
+def test_a_prompt_splits_into_clauses_each_naming_its_region():
+    parts = clauses("the clouds drift to the left and the water ripples gently")
+    assert [(c.region, c.subject) for c in parts] == [("sky", "clouds"), ("water", "water")]
+    assert plan_motion(parts[0].text).direction == (-1.0, 0.0) and plan_motion(parts[1].text).amplitude == 0.5
+
+
+def test_a_clause_without_a_motion_of_its_own_joins_the_one_before():
+    assert [c.region for c in clauses("the cat breathes, softly and calmly")] == [None]
+
+
+@pytest.mark.parametrize(("name", "finder", "least"), [("sky", find_sky, 0.85), ("water", find_water, 0.8)])
+def test_the_sky_and_the_water_are_found(name, finder, least):
+    picture, truth = landscape()
+    assert iou(finder(picture), truth[name]) >= least
+
+
+def test_foliage_is_found():
+    picture, truth = landscape()
+    assert iou(find_foliage(picture), truth["foliage"]) >= 0.6
+
+
+def test_each_region_moves_as_its_clause_says_and_the_hill_stays(tmp_path):
+    picture, truth = landscape()
+    path = tmp_path / "lake.png"
+    PIL.Image.fromarray(picture).save(path)
+    loop = make_loop(LoopRequest(image=str(path), prompt="the clouds drift to the left and the water ripples"))
+    frames = materialise(loop.frames)
+    change = np.abs(frames.astype(int) - picture).mean(axis=(0, 3))
+    hill = cv2.erode(truth["foliage"].astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    sky = cv2.erode(truth["sky"].astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    water = cv2.erode(truth["water"].astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert change[hill].max() == 0  # the hill is named by no clause: still
+    assert change[water].mean() > 1.5 and change[sky].mean() > 1.5  # both flow
+    assert any(note.startswith("regions: the clouds") and "the water" in note for note in loop.notes)
+
+
+def test_a_region_not_in_the_picture_is_said_and_the_object_moves_instead():
+    picture = np.full((120, 160, 3), 230, np.uint8)
+    picture[40:90, 60:100] = (200, 40, 30)
+    parts, notes = prompt_regions(picture, "the sea ripples")
+    assert [part.name for part in parts] == ["the salient object"]
+    assert notes == ["note: no sea found in the picture: the salient object moves instead"]
+
+
+@pytest.mark.parametrize(("prompt", "family"), [("the horse runs", "bob"), ("a fish swims", "wave")])
+def test_an_unknown_motion_word_is_read_as_the_nearest_family_and_said(tmp_path, prompt, family):
+    picture = np.full((96, 128, 3), 230, np.uint8)
+    picture[30:70, 40:90] = (200, 40, 30)
+    PIL.Image.fromarray(picture).save(tmp_path / "p.png")
+    loop = make_loop(LoopRequest(image=str(tmp_path / "p.png"), prompt=prompt, num_frames=5))
+    word = prompt.split()[-1]
+    assert plan_motion(prompt).families == (family,)
+    assert f"note: the engine has no '{word}': it makes the nearest motion it has, {family}" in loop.notes
