@@ -2,6 +2,7 @@
 own PIAPipeline (the peer's code is the reference), then with what PIA lacks: cycle, masks, long loops, strength;
 and training started from it (`init_from`)."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -338,10 +339,10 @@ def test_init_from_mistakes_are_one_line_before_the_run_folder(tmp_path, pia_mod
 
 
 def test_the_stage1_from_pia_config_is_stage1_started_from_pia(tmp_path, monkeypatch):
-    configs = Path(__file__).resolve().parent.parent / "configs"
-    monkeypatch.chdir(tmp_path)
+    shutil.copytree(Path(__file__).resolve().parent.parent / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)  # the configs' paths are relative to their folder: ../data, ../models
     (tmp_path / "data" / "webvid").mkdir(parents=True)
     (tmp_path / "data" / "webvid" / "results_2M_train.csv").write_text("videoid,name,page_dir\n")
-    from_pia, stage1 = (load_config(configs / name) for name in ("stage1-from-pia.yaml", "stage1.yaml"))
+    from_pia, stage1 = (load_config(Path("configs") / name) for name in ("stage1-from-pia.yaml", "stage1.yaml"))
     assert from_pia.init_from == "models/pia" and not from_pia.model and not from_pia.context_routing
     assert {**vars(from_pia), "init_from": "", "model": stage1.model} == vars(stage1)  # only the start differs
