@@ -100,18 +100,16 @@ def warp_maps(
     rest: np.ndarray, moved: np.ndarray, triangles: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward maps (H, W) float32 x, y for `cv2.remap` that carry each rest triangle onto its moved place, and
-    (H, W) bool: where some moved triangle lies (elsewhere the maps point nowhere)."""
-    ids = np.full(shape, -1, np.int32)
+    (H, W) bool: where some moved triangle lies (elsewhere the maps point off the picture, to nothing)."""
+    ids = np.full(shape, len(triangles), np.int32)  # the last row of the coefficients below: off the picture
     for index, corners in enumerate(np.rint(moved[triangles] * 16).astype(np.int32)):
         cv2.fillConvexPoly(ids, corners, int(index), lineType=cv2.LINE_8, shift=4)  # 1/16-pixel corners
     # Each triangle's affine map from its moved place back to its rest place: [x y 1] @ affine -> rest x, y.
     moved_h = np.concatenate([moved[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (M, 3, 3)
-    affine = np.linalg.solve(moved_h + 1e-9 * np.eye(3), rest[triangles])  # (M, 3, 2)
-    covered = ids >= 0
-    ys, xs = np.nonzero(covered)
-    chosen = affine[ids[covered]]  # (P, 3, 2)
-    source = xs[:, None] * chosen[:, 0] + ys[:, None] * chosen[:, 1] + chosen[:, 2]
-    map_x = np.full(shape, -1.0, np.float32)
-    map_y = np.full(shape, -1.0, np.float32)
-    map_x[covered], map_y[covered] = source[:, 0], source[:, 1]
-    return map_x, map_y, covered
+    affine = np.linalg.solve(moved_h + 1e-9 * np.eye(3), rest[triangles]).astype(np.float32)  # (M, 3, 2)
+    affine = np.concatenate([affine, [[[0, 0], [0, 0], [-1e4, -1e4]]]]).astype(np.float32)
+    ys, xs = np.indices(shape, dtype=np.float32)
+    coefficients = affine[ids]  # (H, W, 3, 2)
+    map_x = coefficients[..., 0, 0] * xs + coefficients[..., 1, 0] * ys + coefficients[..., 2, 0]
+    map_y = coefficients[..., 0, 1] * xs + coefficients[..., 1, 1] * ys + coefficients[..., 2, 1]
+    return map_x, map_y, ids < len(triangles)
