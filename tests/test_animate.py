@@ -1,5 +1,8 @@
 """`make_loop`: the one library function behind every face (engine choice, checks, reuse of a loaded model)."""
 
+import dataclasses
+import re
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -130,3 +133,38 @@ def test_offload_on_the_cpu_is_refused_before_loading(tiny_model_dir, image):
 def test_offload_is_a_diffusion_setting(image):
     with pytest.raises(InvalidArgumentError, match="--offload is used by the diffusion engine only"):
         LoopRequest(image, "a box", offload=False).check()
+
+
+def test_a_model_folder_declares_its_own_sampling_and_flags_still_override(tmp_path, tiny_model_dir, image):
+    import shutil
+
+    model = tmp_path / "few-step"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "sampling.json").write_text('{"steps": 3, "guidance_text": 1.0}')
+    image.save(tmp_path / "in.png")
+    steps = []
+    request = LoopRequest(image=str(tmp_path / "in.png"), model=str(model), size=(64, 64), num_frames=4)
+    loop = make_loop(request, progress=lambda step, total: steps.append(total))
+    assert steps == [3, 3, 3] and "steps 3, guidance text 1.0 (the model folder's sampling.json)" in loop.notes[0]
+    steps.clear()
+    make_loop(dataclasses.replace(request, steps=2), progress=lambda step, total: steps.append(total))
+    assert steps == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"steps": "four"}', "steps is 'four'; give a whole number"),
+        ('{"stpes": 4}', "unknown setting 'stpes'"),
+        ("[4]", "must be an object"),
+    ],
+)
+def test_a_broken_sampling_file_is_one_line(tmp_path, tiny_model_dir, image, text, words):
+    import shutil
+
+    model = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "sampling.json").write_text(text)
+    image.save(tmp_path / "in.png")
+    with pytest.raises(InvalidArgumentError, match=re.escape(words)):
+        LoopRequest(image=str(tmp_path / "in.png"), model=str(model), size=(64, 64)).check()

@@ -91,6 +91,37 @@ def parse_size(text: str, presets: bool = True) -> Size:
     return height, width
 
 
+SAMPLING_FILE = "sampling.json"  # a model folder's own sampling defaults (a few-step model: steps 4, guidance 1)
+SAMPLING_SETTINGS = {"steps": int, "guidance_text": float, "guidance_image": float, "loop_closure": str}
+
+
+@functools.lru_cache(maxsize=16)
+def model_sampling(model: str | os.PathLike) -> dict:
+    """The sampling defaults a model folder declares in `sampling.json` (steps, guidance, loop closure), checked: a
+    distilled few-step model runs at its own settings without flags, which the command line still overrides."""
+    import json
+
+    from loopanimate.reader import read_text
+
+    path = Path(model) / SAMPLING_FILE
+    if not path.is_file():
+        return {}
+    try:
+        declared = json.loads(read_text(path, "sampling defaults"))
+    except json.JSONDecodeError as error:
+        raise InvalidArgumentError(f"{path} is not valid JSON ({error.msg}): fix it or remove it") from None
+    if not isinstance(declared, dict):
+        raise InvalidArgumentError(f'{path} must be an object of settings, e.g. {{"steps": 4}}')
+    for name, value in declared.items():
+        kind = SAMPLING_SETTINGS.get(name)
+        if kind is None:
+            raise InvalidArgumentError(f"{path}: unknown setting {name!r}: known are {', '.join(SAMPLING_SETTINGS)}")
+        if isinstance(value, bool) or not isinstance(value, kind if kind is not float else (int, float)):
+            wanted = {int: "a whole number", float: "a number", str: "text"}[kind]
+            raise InvalidArgumentError(f"{path}: {name} is {value!r}; give {wanted}")
+    return declared
+
+
 def model_clip_length(model: str | os.PathLike) -> int:
     """The frames a model's motion modules learned (PIA: 16), from its UNet config, without loading torch."""
     import json
@@ -179,7 +210,10 @@ class LoopRequest:
     def setting(self, name: str):
         """A diffusion-only setting, or its default when not given."""
         value = getattr(self, name)
-        return DIFFUSION_DEFAULTS[name] if value is None else value
+        if value is not None:
+            return value
+        declared = model_sampling(self.model) if self.model else {}
+        return declared.get(name, DIFFUSION_DEFAULTS[name])
 
     def check(self) -> str:
         """Raise InvalidArgumentError naming the first setting that cannot work; return the engine that will run."""
@@ -566,6 +600,10 @@ def _run_diffusion_engine(
         mask=None if masks is None else [PIL.Image.fromarray((m * 255).round().astype(np.uint8)) for m in masks],
     )
     note = f"engine: diffusion ({first.model}, {device}), {first.num_frames} frames at {width}x{height}"
+    declared = {name: value for name, value in model_sampling(first.model).items() if getattr(first, name) is None}
+    if declared:
+        settings = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in declared.items())
+        note += f"; {settings} (the model folder's {SAMPLING_FILE})"
     return [
         (to_uint8(frames), None if masks is None else mask, [note, size_line, *loop_notes])
         for frames, mask, loop_notes in zip(result.frames, masks or [None] * len(requests), notes, strict=True)
