@@ -2,7 +2,8 @@
 
 Drop the coffee photo, type a prompt, click Animate, watch the progress, download the MP4 (named after the photo) and
 decode it; a non-image upload and a bad size show the library's one-line message in the page, and the app goes on
-serving; Cancel stops a long job and the page says "cancelled". `make test` installs Chromium when it is missing.
+serving; Cancel stops a long job and the page says "cancelled"; arrows and pins clicked on the photo (the motion brush)
+go into the loop, and a mistyped arrow is the library's one line. `make test` installs Chromium when it is missing.
 Set LOOPANIMATE_SCREENSHOTS=FOLDER to keep screenshots of the page's states (docs/web-app-*.png are made that way).
 The same server answers `gradio_client`: one call to the documented `animate` endpoint makes a loop, and a bad input
 comes back as the library's one-line message.
@@ -159,6 +160,64 @@ def test_cancel_stops_the_job_and_says_so(page):
     page.locator("#size input").first.press("Enter")
 
 
+def test_the_motion_brush_clicks_become_arrows_and_pins_in_the_photos_pixels(page, tmp_path):
+    import re
+
+    drop_photo(page)  # 600x400, shown as a 512x341 copy, which the browser scales again
+    page.locator("#prompt textarea").fill("the coffee cup sways")
+    page.locator("#brush-mode").get_by_text("Arrow").click()
+    photo = page.locator("#brush img")
+    photo.wait_for(timeout=30_000)
+    box = photo.bounding_box()  # the shown picture fills the box's width (it is wider than tall)
+    shown_height = box["width"] * 400 / 600
+
+    def click(x: float, y: float) -> None:
+        """Click the photo's point (x, y) in the photo's own pixels."""
+        top = (box["height"] - shown_height) / 2  # centred where the box is taller than the picture
+        photo.click(position={"x": x * box["width"] / 600, "y": top + y * shown_height / 400})
+
+    click(200, 200)
+    page.locator("#status-ready").get_by_text("click the arrow's head").wait_for(timeout=30_000)
+    click(400, 150)
+    page.locator("#status-ready").get_by_text("click to draw more").wait_for(timeout=30_000)
+    page.locator("#brush-mode").get_by_text("Pin").click()
+    click(300, 350)
+    page.wait_for_function("document.querySelector('#anchors textarea').value !== ''", timeout=30_000)
+    arrow = re.fullmatch(r"(\d+),(\d+)>(\d+),(\d+)", page.locator("#arrows textarea").input_value())
+    pin = re.fullmatch(r"(\d+),(\d+)", page.locator("#anchors textarea").input_value())
+    assert arrow and pin, (
+        page.locator("#arrows textarea").input_value(),
+        page.locator("#anchors textarea").input_value(),
+    )
+    np.testing.assert_allclose([int(v) for v in arrow.groups()], [200, 200, 400, 150], atol=4)
+    np.testing.assert_allclose([int(v) for v in pin.groups()], [300, 350], atol=4)
+    screenshot(page, "brush")
+    page.locator("#animate").click()
+    page.locator("#status-done").wait_for(timeout=120_000)
+    with page.expect_download() as download:
+        page.locator("#downloads a[href$='coffee-loop.mp4']").click()
+    download.value.save_as(tmp_path / "loop.mp4")
+    assert len(read_video(tmp_path / "loop.mp4")[0]) == 34
+    page.locator("#arrows textarea").fill("foo")
+    page.locator("#animate").click()
+    error = page.locator("#status-error").get_by_text("arrows 'foo' is not understood: give x1,y1>x2,y2")
+    error.wait_for(timeout=30_000)
+    assert "\n" not in page.locator("#status").inner_text().strip()
+    page.locator("#clear-brush").click()
+    page.locator("#status-ready").get_by_text("motion brush").wait_for(timeout=30_000)
+    assert page.locator("#arrows textarea").input_value() == ""
+
+
+def test_a_click_on_the_brush_is_in_the_photos_pixels_and_the_strokes_are_drawn():
+    from loopanimate.app.web import PIN_COLOUR, brush_point, brush_view
+
+    photo = PIL.Image.new("RGB", (1200, 600), (20, 60, 140))  # shown as 512x256
+    assert brush_point([256, 128], photo) == (600, 300) and brush_point([511, 255], photo) == (1198, 598)
+    view = brush_view(photo, "100,100>500,100", "600,300", None)
+    assert view.size == (512, 256) and view.getpixel((256, 128)) == PIN_COLOUR
+    assert view.getpixel((100, 43)) != (20, 60, 140)  # on the arrow's line (x 100..500 of 1200 at y 100)
+
+
 def test_the_mask_editor_starts_from_the_salient_mask_and_returns_the_painted_one():
     from loopanimate.app.web import editor_value, painted_mask
 
@@ -206,8 +265,9 @@ def test_one_api_call_makes_a_loop_and_the_api_lists_animate_alone(server_url, t
         ({"photo": "notes.png"}, "the uploaded file is not a readable image: notes.png (UnidentifiedImageError); "),
         ({"size": "big"}, "invalid size 'big': give N, WIDTHxHEIGHT or a preset"),
         ({"frames": 1}, "frames 1 is out of range: give a whole number, 2 to 1024"),
+        ({"arrows": "foo"}, "arrows 'foo' is not understood: give x1,y1>x2,y2, `;` between them"),
     ],
-    ids=["text-as-photo", "size-big", "frames-1"],
+    ids=["text-as-photo", "size-big", "frames-1", "arrows-foo"],
 )
 def test_a_bad_api_input_is_the_librarys_one_line_message(server_url, tmp_path, given, message):
     from gradio_client import Client, handle_file

@@ -1,4 +1,5 @@
-"""The gradio app: drop a photo, see (and paint) what moves, type a prompt, watch the loop, download it.
+"""The gradio app: drop a photo, see (and paint) what moves, draw arrows and pins, type a prompt, watch the loop,
+download it.
 
 A thin face: every loop is made by `loopanimate.animate.make_loop`, written by `save_loop` and scored by
 `evaluation.pixel_metrics`, exactly as the CLI and the batch command do. Every error, an upload's included, shows the
@@ -25,6 +26,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import PIL.Image
+import PIL.ImageDraw
 
 from loopanimate.animate import (
     DIFFUSION_DEFAULTS,
@@ -48,6 +50,8 @@ CSS = ".status-error{color:#b00020} .status-cancelled{color:#8a6d00} .status-don
 EDITOR_SIDE = 512  # the mask editor's square canvas (gradio's editor misplaces layers on other canvas sizes)
 MASK_COLOUR = (255, 48, 48)  # the mask over the photo: what moves
 MASK_OPACITY = 0.45  # see-through, so the photo stays visible under the mask and the strokes
+ARROW_COLOUR = (255, 214, 0)  # the motion brush's arrows: yellow, outlined in black to show on any photo
+PIN_COLOUR = (0, 200, 255)  # its pins: cyan, unlike the arrows and the red mask
 DOWNLOADS = ("mp4", "gif", "webp")  # MP4 always (the page plays it); GIF and WebP when ticked
 # The library's defaults, which the page's fields and the API's start from.
 LOOP_DEFAULTS = {field.name: field.default for field in fields(LoopRequest)}
@@ -55,7 +59,8 @@ LOOP_DEFAULTS = {field.name: field.default for field in fields(LoopRequest)}
 API_DEFAULTS = {"interpolate": LOOP_DEFAULTS["interpolate"], **DIFFUSION_DEFAULTS}
 API_HELP = (
     "One loop in one call: photo (a file) and prompt in, with engine, size, crop, frames, seed, fps, motion, an "
-    "optional mask file (white moves) and formats (gif, webp; MP4 always); out: the files (MP4 first) and the report"
+    "optional mask file (white moves), formats (gif, webp; MP4 always), and the motion engine's arrows "
+    '("x1,y1>x2,y2;...") and anchors ("x,y;..."), in the photo\'s pixels; out: the files (MP4 first) and the report'
 )
 SCORE_SIDE = 640  # the MP4 is read back at this long side for the scores, the sheet and the before/after
 SIZES = [
@@ -133,6 +138,55 @@ def painted_mask(editor: dict | None, picture: PIL.Image.Image) -> np.ndarray | 
     return np.asarray(PIL.Image.fromarray(cut).resize(picture.size, PIL.Image.NEAREST))
 
 
+def brush_point(index: list[int], picture: PIL.Image.Image) -> tuple[int, int]:
+    """A click on the brush's picture in the input picture's pixels. gradio gives the clicked pixel of the picture
+    it was sent (the editor-sized copy), however the browser scales it on screen."""
+    shown = editor_picture(picture)
+    x, y = index
+    return round(x * picture.width / shown.width), round(y * picture.height / shown.height)
+
+
+def brush_text(values: dict, key: str) -> str | None:
+    """The brush's arrows or anchors as given, None when empty. Inline only: a .json name would read the server's
+    own files."""
+    text = str(values[key] or "").strip()
+    if text.lower().endswith(".json"):
+        raise InvalidArgumentError(f"{key} {text!r}: the app takes them inline, not as a file on the server")
+    return text or None
+
+
+def add_stroke(text: str | None, stroke: str) -> str:
+    """`stroke` appended to the brush's text, `;` between strokes."""
+    text = str(text or "").strip().rstrip(";")
+    return f"{text};{stroke}" if text else stroke
+
+
+def brush_view(
+    picture: PIL.Image.Image, arrows: str | None, anchors: str | None, tail: tuple[int, int] | None
+) -> PIL.Image.Image:
+    """The photo as the editor shows it, with the brush's arrows, pins and a pending arrow's tail (input picture's
+    pixels) drawn over it. The library parses the text, so a typed mistake raises its one-line error."""
+    from loopanimate.engines.brush import parse_anchors, parse_arrows
+
+    shown = editor_picture(picture).convert("RGB")
+    scale = np.array([shown.width / picture.width, shown.height / picture.height], np.float32)
+    draw = PIL.ImageDraw.Draw(shown)
+    for x1, y1, x2, y2 in parse_arrows(arrows) * np.tile(scale, 2) if arrows else []:
+        along = np.array([x2 - x1, y2 - y1]) / max(1e-6, float(np.hypot(x2 - x1, y2 - y1)))
+        across = np.array([-along[1], along[0]])
+        head = np.array([x2, y2])
+        barbs = [tuple(head), tuple(head - 14 * along + 7 * across), tuple(head - 14 * along - 7 * across)]
+        draw.line([(x1, y1), (x2, y2)], fill=(0, 0, 0), width=6)
+        draw.line([(x1, y1), (x2, y2)], fill=ARROW_COLOUR, width=3)
+        draw.polygon(barbs, fill=ARROW_COLOUR, outline=(0, 0, 0))
+    for x, y in parse_anchors(anchors) * scale if anchors else []:
+        draw.ellipse([x - 7, y - 7, x + 7, y + 7], fill=PIN_COLOUR, outline=(0, 0, 0), width=2)
+    if tail is not None:
+        x, y = np.asarray(tail) * scale
+        draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=ARROW_COLOUR, outline=(0, 0, 0), width=2)
+    return shown
+
+
 def open_upload(path: str | None) -> PIL.Image.Image | None:
     """The uploaded photo through the library's one reader (orientation, bit depth, alpha, size limit)."""
     from loopanimate.reader import read_picture
@@ -160,8 +214,9 @@ def number(values: dict, key: str, kind: type = float):
 
 
 def loop_request(values: dict, picture: PIL.Image.Image, mask: MaskInput | None, engines: list[str]) -> LoopRequest:
-    """The form as the library's request, with `mask` (the painted one, or an API caller's file; both engines).
-    `engines` are the engine values served here (an API caller may send any text)."""
+    """The form as the library's request, with `mask` (the painted one, or an API caller's file; both engines) and
+    the brush's arrows and anchors (the motion engine's: the library refuses them for diffusion). `engines` are the
+    engine values served here (an API caller may send any text)."""
     engine = str(values["engine"])
     if engine not in engines:
         raise InvalidArgumentError(f"engine {engine!r} is not served here: give one of {', '.join(engines)}")
@@ -180,6 +235,8 @@ def loop_request(values: dict, picture: PIL.Image.Image, mask: MaskInput | None,
         fps=number(values, "fps"),
         motion_strength=number(values, "motion"),
         interpolate=number(values, "interpolate", int),
+        arrows=brush_text(values, "arrows"),
+        anchors=brush_text(values, "anchors"),
     )
     if not motion:
         request.steps = number(values, "steps", int)
@@ -340,6 +397,19 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                     reset = gr.Button("Reset to the automatic mask", size="sm", elem_id="reset-mask")
                     save_mask = gr.Button("Save the mask as a PNG", size="sm", elem_id="save-mask")
                 mask_file = gr.File(label="Mask (white moves)", visible=False, elem_id="mask-file")
+                with gr.Accordion("Motion brush (motion engine): arrows say which way, pins hold still", open=True):
+                    brush_mode = gr.Radio([("Arrow: click its tail, then its head", "arrow"),
+                                           ("Pin: click what stays still", "pin")], value="arrow",
+                                          show_label=False, elem_id="brush-mode")  # fmt: skip
+                    brush = gr.Image(label="Click the photo to draw", type="pil", format="png", interactive=False,
+                                     buttons=[], elem_id="brush")  # fmt: skip
+                    tail = gr.State(None)  # an arrow's tail, clicked, waiting for its head (picture pixels)
+                    with gr.Row():
+                        arrows = gr.Textbox(label="Arrows (the photo's pixels)", placeholder="x1,y1>x2,y2;...",
+                                            elem_id="arrows")  # fmt: skip
+                        anchors = gr.Textbox(label="Pins (the photo's pixels)", placeholder="x,y;...",
+                                             elem_id="anchors")  # fmt: skip
+                    clear_brush = gr.Button("Clear the arrows and pins", size="sm", elem_id="clear-brush")
                 prompt = gr.Textbox(label="Prompt", placeholder="the cup sways gently", elem_id="prompt")
                 engine = gr.Radio(engines, value=engine_values[-1], label="Engine", elem_id="engine")
                 with gr.Row():
@@ -398,19 +468,44 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
             "editor": editor, "prompt": prompt, "engine": engine, "frames": frames, "motion": motion, "seed": seed,
             "size": size, "crop": crop, "fps": fps, "interpolate": interpolate, "loop_closure": loop_closure,
             "steps": steps, "guidance_text": guidance_text, "guidance_image": guidance_image,
-            "negative_prompt": negative_prompt,
+            "negative_prompt": negative_prompt, "arrows": arrows, "anchors": anchors,
         }  # fmt: skip
         results = [status, video, before_after, downloads, scores, sheet, gallery, made]
 
         def on_upload(path):
+            # A new photo starts the brush afresh: the old strokes were in the old photo's pixels.
             try:
                 photo = open_upload(path)
             except LoopAnimateError as error:
-                return None, None, status_line("error", upload_message(error, path))
+                return None, None, None, "", "", None, status_line("error", upload_message(error, path))
             if photo is None:
-                return None, None, status_line("ready", "drop a photo to start")
+                return None, None, None, "", "", None, status_line("ready", "drop a photo to start")
             note = f"{Path(path).name}, {photo.width}x{photo.height}: paint what moves, type a prompt, Animate"
-            return photo, editor_value(photo), status_line("ready", note)
+            view = brush_view(photo, None, None, None)
+            return photo, editor_value(photo), view, "", "", None, status_line("ready", note)
+
+        def redraw(photo, arrows_text: str, anchors_text: str, start: tuple[int, int] | None) -> list:
+            """The brush's picture, text and tail, and the status: what is drawn, or the library's one line."""
+            if photo is None:  # nothing to draw on yet; the text waits for a photo
+                return [None, arrows_text, anchors_text, None, gr.skip()]
+            try:
+                texts = {"arrows": arrows_text, "anchors": anchors_text}
+                view = brush_view(photo, brush_text(texts, "arrows"), brush_text(texts, "anchors"), start)
+            except LoopAnimateError as error:
+                return [gr.skip(), arrows_text, anchors_text, start, status_line("error", str(error))]
+            note = "click the arrow's head" if start is not None else "click to draw more, or Animate"
+            return [view, arrows_text, anchors_text, start, status_line("ready", f"motion brush: {note}")]
+
+        def on_brush_click(photo, mode: str, arrows_text: str, anchors_text: str, start, event: gr.SelectData):
+            # The brush shows a picture only once a photo is read, so `photo` is there.
+            point = brush_point(event.index, photo)
+            if mode == "pin":
+                anchors_text = add_stroke(anchors_text, f"{point[0]},{point[1]}")
+            elif start is None:
+                start = point
+            else:
+                arrows_text, start = add_stroke(arrows_text, f"{start[0]},{start[1]}>{point[0]},{point[1]}"), None
+            return redraw(photo, arrows_text, anchors_text, start)
 
         def on_save_mask(editor_state, photo, request: gr.Request):
             if photo is None:
@@ -485,6 +580,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
             motion: float,
             mask: str | None = None,  # None: the API's mask is optional (gradio reads this default)
             formats: list[str] | None = None,
+            arrows: str = "",
+            anchors: str = "",
         ) -> Iterator[tuple[list[str], str]]:
             # A generator, so the job folder goes only once gradio has copied the files out (after the yield).
             folder = Path(tempfile.mkdtemp(prefix="api-", dir=root))
@@ -494,7 +591,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                     if opened is None:
                         raise InvalidArgumentError("no photo: give a PNG, JPEG or WebP file as `photo`")
                     given = {"prompt": prompt, "engine": engine, "size": size, "crop": crop, "frames": frames,
-                             "seed": seed, "fps": fps, "motion": motion}  # fmt: skip
+                             "seed": seed, "fps": fps, "motion": motion, "arrows": arrows,
+                             "anchors": anchors}  # fmt: skip
                     request_ = loop_request({**API_DEFAULTS, **given}, opened, mask, engine_values)
                     stem = Path(photo).stem
                     outcome = make_files(request_, list(formats or []), stem, folder, threading.Event(), log.debug)
@@ -507,7 +605,12 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
         # The page's own events are private: the API lists `animate` alone. A loop at a time, page and API together
         # (one concurrency group under the queue's limit, set in `serve`): a model never runs two.
         private = {"api_visibility": "private"}
-        upload.change(on_upload, upload, [picture, editor, status], **private)
+        upload.change(on_upload, upload, [picture, editor, brush, arrows, anchors, tail, status], **private)
+        brush_outputs = [brush, arrows, anchors, tail, status]
+        brush.select(on_brush_click, [picture, brush_mode, arrows, anchors, tail], brush_outputs, **private)
+        for typed in (arrows.submit, arrows.blur, anchors.submit, anchors.blur):
+            typed(redraw, [picture, arrows, anchors, tail], brush_outputs, **private)
+        clear_brush.click(lambda photo: redraw(photo, "", "", None), picture, brush_outputs, **private)
         reset.click(lambda photo: editor_value(photo), picture, editor, **private)
         save_mask.click(on_save_mask, [editor, picture], [mask_file, status], **private)
         random_seed.click(lambda: random.randint(0, MAX_SEED), None, seed, **private)
@@ -527,6 +630,8 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                 gr.Number(LOOP_DEFAULTS["motion_strength"], label="motion"),
                 gr.File(type="filepath", label="mask"),
                 gr.Dropdown(list(DOWNLOADS[1:]), value=[], multiselect=True, allow_custom_value=True, label="formats"),
+                gr.Textbox("", label="arrows"),
+                gr.Textbox("", label="anchors"),
             ]
             api_outputs = [gr.File(file_count="multiple", label="files"), gr.Markdown(label="report")]
         gr.on([], on_api, api_inputs, api_outputs, api_name="animate", api_description=API_HELP, concurrency_id="loop")
