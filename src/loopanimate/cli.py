@@ -318,12 +318,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_data_check(args: argparse.Namespace) -> int:
     from loopanimate.data.check import check_videos
-    from loopanimate.data.manifest import read_manifest
+    from loopanimate.data.manifest import iter_manifest
 
-    entries = read_manifest(args.manifest, args.root)
-    report = check_videos(entries, args.frames, args.mode)
+    report = check_videos(iter_manifest(args.manifest, args.root), args.frames, args.mode)
     counts, seconds = report["counts"], report["seconds"]
-    print(f"{len(entries)} videos: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(f"{sum(counts.values())} videos: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    for shard, shard_counts in report["shards"].items():
+        print(f"  {shard}: " + ", ".join(f"{n} {status}" for status, n in shard_counts.items()))
     print(f"a {args.frames}-frame {args.mode} clip needs at least {report['frames_needed']} frames")
     print(f"duration (s): min {seconds['min']:.1f}, median {seconds['median']:.1f}, max {seconds['max']:.1f}")
     print("resolutions: " + (", ".join(f"{size} ({n})" for size, n in report["resolutions"].items()) or "none"))
@@ -338,7 +339,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_data_preview(args: argparse.Namespace) -> int:
     from loopanimate.animate import MAX_FPS, MIN_FPS
     from loopanimate.checks import check_number
-    from loopanimate.data.manifest import read_manifest
+    from loopanimate.data.manifest import iter_manifest
     from loopanimate.data.preview import preview_clips
     from loopanimate.export import check_output_path, write_video
 
@@ -346,7 +347,7 @@ def cmd_data_preview(args: argparse.Namespace) -> int:
     check_output_path(args.output, (args.manifest, args.root))
     try:
         frames = preview_clips(
-            read_manifest(args.manifest, args.root), args.videos, args.frames, args.size, args.mode, args.seed
+            iter_manifest(args.manifest, args.root), args.videos, args.frames, args.size, args.mode, args.seed
         )
     except ValueError as error:
         raise InvalidArgumentError(str(error)) from None
@@ -363,19 +364,19 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     from loopanimate.atomic import check_destination
     from loopanimate.checks import check_device
     from loopanimate.data.cache import cache_latents
-    from loopanimate.data.manifest import read_manifest
+    from loopanimate.data.manifest import iter_manifest
     from loopanimate.models.folders import component_folder
 
     check_destination(args.output, (args.manifest, args.root, args.vae), "cache folder")
     if args.device:
         check_device(args.device)
-    entries = read_manifest(args.manifest, args.root)
+    entries = iter_manifest(args.manifest, args.root)
     vae_dir = component_folder(args.vae, "vae", "config.json", "--vae")
     quiet_libraries()
     vae = AutoencoderKL.from_pretrained(vae_dir, local_files_only=True).to(args.device or default_device())
     with tqdm(desc="shards", unit="shard", disable=None) as bar:
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int | None) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
@@ -469,7 +470,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int | None) -> None:
     parser.add_argument(
-        "manifest", metavar="MANIFEST", help="WebVid .csv, .jsonl, or a folder of videos + .txt captions"
+        "manifest",
+        metavar="MANIFEST",
+        help="WebVid .csv, .jsonl, a folder of videos + .txt captions, or WebDataset shards "
+        "(a .tar, shards/{000000..000099}.tar, a folder of .tar, an fsspec URL or pipe:COMMAND)",
     )
     parser.add_argument("--root", default=None, help="folder the manifest's paths are relative to (default: its own)")
     parser.add_argument("--frames", type=positive, default=frames, help=f"frames per clip (default: {frames})")

@@ -2,14 +2,17 @@
 
 Shard k holds the clips of manifest entries [k * shard_size, (k + 1) * shard_size), each written under a temporary
 name and renamed, so a shard on disk is always whole. An interrupted run started again with the same settings
-keeps the shards it finds and writes the rest; `index.json` is written last.
+keeps the shards it finds (streaming past their entries without decoding them) and writes the rest; `index.json`
+is written last. Entries are streamed, so WebDataset shards are never held in memory beyond one cache shard's.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +35,7 @@ def shard_name(number: int) -> str:
 
 
 def cache_latents(
-    entries: Sequence[ManifestEntry],
+    entries: Iterable[ManifestEntry],
     vae: AutoencoderKL,
     out_dir: str | os.PathLike,
     num_frames: int,
@@ -42,7 +45,7 @@ def cache_latents(
     seed: int = 0,
     shard_size: int = 64,
     dtype: torch.dtype = torch.float16,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> dict:
     """Encode one clip per entry (the clip LoopClipDataset draws at epoch 0) into shards; return the index."""
     out_dir = Path(out_dir)
@@ -55,7 +58,6 @@ def cache_latents(
         "seed": seed,
         "shard_size": shard_size,
         "dtype": str(dtype).removeprefix("torch."),
-        "entries": len(entries),
     }
     config_path = out_dir / CONFIG_FILE
     if config_path.is_file() and json.loads(config_path.read_text()) != config:
@@ -65,12 +67,16 @@ def cache_latents(
     with atomic_file(config_path) as tmp:
         tmp.write_text(json.dumps(config, indent=2))
 
-    starts = range(0, len(entries), shard_size)
+    total = math.ceil(len(entries) / shard_size) if isinstance(entries, Sized) else None  # a stream's is unknown
+    stream = iter(entries)
     shards = []
-    for number, start in enumerate(starts):
+    for number in itertools.count():
+        chunk = list(itertools.islice(stream, shard_size))
+        if not chunk:
+            break
         path = out_dir / shard_name(number)
         if not path.is_file():
-            _write_shard(entries, start, shard_size, vae, path, config, dtype)
+            _write_shard(chunk, number * shard_size, vae, path, config, dtype)
         with safe_open(path, framework="pt") as shard:  # reads the header only
             metadata = shard.metadata()
         shards.append(
@@ -81,30 +87,29 @@ def cache_latents(
             }
         )
         if progress is not None:
-            progress(number + 1, len(starts))
+            progress(number + 1, total)
     index = {"config": config, "shards": shards}
     with atomic_file(out_dir / CACHE_INDEX) as tmp:
         tmp.write_text(json.dumps(index, indent=2))
     return index
 
 
-def _write_shard(entries, start, shard_size, vae, path, config, dtype) -> None:
+def _write_shard(chunk, start, vae, path, config, dtype) -> None:
     latents, first_frames, captions, videos, indices, skipped = [], [], [], [], [], []
-    for index in range(start, min(start + shard_size, len(entries))):
-        entry = entries[index]
+    for index, entry in enumerate(chunk, start=start):
         rng = np.random.default_rng([config["seed"], 0, index, 0])  # LoopClipDataset's stream for item `index`, epoch 0
         try:
             frames, clip_indices = load_clip(
                 entry, config["num_frames"], tuple(config["size"]), config["mode"], rng, config["max_stride"]
             )
         except SkippedVideo as skip:
-            skipped.append([str(entry.path), skip.reason])
+            skipped.append([entry.name, skip.reason])
             continue
         pixels = to_model_range(frames)
         latents.append(encode_latents(vae, pixels).to("cpu", dtype))
         first_frames.append(torch.from_numpy(frames[0]).permute(2, 0, 1).contiguous())
         captions.append(entry.caption)
-        videos.append(str(entry.path))
+        videos.append(entry.name)
         indices.append(clip_indices.tolist())
     height, width = config["size"]
     tensors = {

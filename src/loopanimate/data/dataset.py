@@ -1,13 +1,15 @@
-"""Datasets of loop clips: decoded from videos (ALSS on the fly) or read from a latent cache."""
+"""Datasets of loop clips: decoded from videos or WebDataset shards (ALSS on the fly), or read from a latent cache."""
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import logging
 import os
+import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from safetensors import safe_open
 
 from loopanimate.data.alss import ClipTooShortError, alss_indices
 from loopanimate.data.manifest import ManifestEntry, read_manifest
+from loopanimate.data.shards import iter_shards, shard_urls, split_shards
 from loopanimate.data.video import probe, read_frames
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError, VideoReadError
 
@@ -27,12 +30,12 @@ def load_clip(
     entry: ManifestEntry, num_frames: int, size: tuple[int, int], mode: str, rng: np.random.Generator, max_stride: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One clip of `entry`'s video: frames (F, H, W, 3) uint8 and their source indices. Raises SkippedVideo."""
-    if not entry.path.is_file():
-        raise SkippedVideo("missing", f"video not found: {entry.path}")
+    if entry.missing:
+        raise SkippedVideo("missing", f"video not found: {entry.name}")
     try:
-        info = probe(entry.path)
+        info = probe(entry.open())
         indices = alss_indices(info.frames, num_frames, rng, max_stride=max_stride, mode=mode)
-        return read_frames(entry.path, indices, size), indices
+        return read_frames(entry.open(), indices, size), indices
     except ClipTooShortError as error:
         raise SkippedVideo("too short", str(error)) from None
     except VideoReadError as error:
@@ -54,6 +57,17 @@ class SkippedVideo(Exception):
 def to_model_range(frames: np.ndarray) -> torch.Tensor:
     """(F, H, W, 3) uint8 -> (F, 3, H, W) float32 in [-1, 1], the VAE's input range."""
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def clip_item(entry: ManifestEntry, frames: np.ndarray, indices: np.ndarray, skipped: list) -> dict:
+    pixels = to_model_range(frames)
+    return {
+        "pixel_values": pixels,
+        "first_frame": pixels[0],
+        "caption": entry.caption,
+        "indices": torch.from_numpy(indices),
+        "skipped": skipped,
+    }
 
 
 class LoopClipDataset(torch.utils.data.Dataset):
@@ -92,17 +106,90 @@ class LoopClipDataset(torch.utils.data.Dataset):
             try:
                 frames, indices = load_clip(entry, self.num_frames, self.size, self.mode, rng, self.max_stride)
             except SkippedVideo as skip:
-                skipped.append((str(entry.path), skip.reason, str(skip)))
+                skipped.append((entry.name, skip.reason, str(skip)))
                 continue
-            pixels = to_model_range(frames)
-            return {
-                "pixel_values": pixels,
-                "first_frame": pixels[0],
-                "caption": entry.caption,
-                "indices": torch.from_numpy(indices),
-                "skipped": skipped,
-            }
+            return clip_item(entry, frames, indices, skipped)
         raise NoClipError(f"{len(skipped)} videos in a row gave no clip, the last: {skipped[-1][2]}; run `data check`")
+
+
+class ShardClipDataset(torch.utils.data.IterableDataset):
+    """ALSS clips streamed from WebDataset shards, as LoopClipDataset's items, endlessly or for `epochs` epochs.
+
+    Each epoch shuffles the shard order (the same on every process), gives each dataloader worker of each process its
+    own shards (`split_shards`: no sample is read twice or skipped), and draws samples through a shuffle buffer. A
+    clip's random stream comes from its sample's name, so it does not depend on which worker reads it. A sample that
+    gives no clip is listed in the next item's `skipped`; `start` (the micro-batches a resumed run has done) reseeds
+    the stream so a resume does not replay the clips it began with.
+    """
+
+    def __init__(
+        self,
+        shards: Sequence[str],
+        num_frames: int,
+        size: tuple[int, int] = (256, 256),
+        mode: str = "alss",
+        max_stride: int = 4,
+        seed: int = 0,
+        shuffle_buffer: int = 64,
+        epochs: int | None = None,
+    ) -> None:
+        self.shards, self.num_frames, self.size, self.mode = list(shards), num_frames, size, mode
+        self.max_stride, self.seed, self.shuffle_buffer, self.epochs = max_stride, seed, shuffle_buffer, epochs
+        self.epoch, self.start, self.rank, self.world = 0, 0, 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def set_process(self, rank: int, world: int) -> None:
+        """Read this process's share; every process needs a shard, or it would wait for clips forever."""
+        if len(self.shards) < world:
+            raise InvalidArgumentError(
+                f"data: {len(self.shards)} shard(s) for {world} processes: each process reads whole shards, so "
+                "split the data into at least as many shards as processes"
+            )
+        self.rank, self.world = rank, world
+
+    def __iter__(self) -> Iterator[dict]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        skipped: list[tuple[str, str, str]] = []
+        epochs = range(self.epoch, self.epoch + self.epochs) if self.epochs is not None else itertools.count(self.epoch)
+        for epoch in epochs:
+            order = np.random.default_rng([self.seed, epoch, self.start]).permutation(len(self.shards))
+            mine = split_shards([self.shards[i] for i in order], self.rank, self.world, worker, workers)
+            if not mine:
+                return  # more workers than shards: this one has nothing to read
+            rng = np.random.default_rng([self.seed, epoch, self.start, self.rank, worker])
+            clips = 0
+            for entry in shuffled(iter_shards(mine), self.shuffle_buffer, rng):
+                clip_rng = np.random.default_rng([self.seed, epoch, self.start, zlib.crc32(entry.name.encode())])
+                try:
+                    frames, indices = load_clip(entry, self.num_frames, self.size, self.mode, clip_rng, self.max_stride)
+                except SkippedVideo as skip:
+                    skipped.append((entry.name, skip.reason, str(skip)))
+                    continue
+                clips += 1
+                yield clip_item(entry, frames, indices, skipped)
+                skipped = []
+            if clips == 0:
+                why = f"the last: {skipped[-1][2]}" if skipped else "they hold no samples"
+                raise NoClipError(f"no sample of shard(s) {', '.join(mine[:3])} gave a clip, {why}; run `data check`")
+        for name, reason, message in skipped:  # found after the last clip: no item carries them to the main process
+            logger.warning("skipped %s (%s): %s", name, reason, message)
+
+
+def shuffled(items: Iterable, size: int, rng: np.random.Generator) -> Iterator:
+    """`items` in a random order, holding at most `size` of them at once (a stream too large to shuffle whole)."""
+    buffer: list = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        slot = int(rng.integers(len(buffer)))
+        yield buffer[slot]
+        buffer[slot] = item
+    rng.shuffle(buffer)
+    yield from buffer
 
 
 class CachedClipDataset(torch.utils.data.Dataset):
@@ -150,9 +237,12 @@ def is_latent_cache(source: str | os.PathLike) -> bool:
 def open_dataset(
     source: str | os.PathLike, num_frames: int, size: tuple[int, int], mode: str = "alss", **options
 ) -> torch.utils.data.Dataset:
-    """A latent cache folder made for these clips, or any manifest (`iter_manifest`) decoded on the fly."""
+    """A latent cache folder made for these clips, WebDataset shards streamed, or any other manifest
+    (`iter_manifest`) decoded on the fly."""
     if is_latent_cache(source):
         return CachedClipDataset(source, num_frames, size, mode)
+    if (urls := shard_urls(source)) is not None:
+        return ShardClipDataset(urls, num_frames, size, mode=mode, **options)
     return LoopClipDataset(read_manifest(source), num_frames, size, mode=mode, **options)
 
 

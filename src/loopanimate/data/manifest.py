@@ -1,4 +1,5 @@
-"""Training-video manifests: a WebVid-style CSV, a JSONL file, or a folder of videos with same-name captions."""
+"""Training-video manifests: a WebVid-style CSV, a JSONL file, a folder of videos with same-name captions, or
+WebDataset shards (shards.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,29 @@ WEBVID_COLUMNS = ("videoid", "name", "page_dir")
 
 @dataclass(frozen=True)
 class ManifestEntry:
+    """A video and its caption. A shard's sample holds its video's bytes (`data`) and its shard's URL; `path` is then
+    the member's name inside the shard."""
+
     path: Path
     caption: str
+    data: bytes | None = None
+    shard: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.shard}:{self.path}" if self.shard else str(self.path)
+
+    @property
+    def missing(self) -> bool:
+        return self.data is None if self.shard else not self.path.is_file()
+
+    def open(self) -> Path | io.BytesIO:
+        """What PyAV opens: the file, or the shard member's bytes in memory (named, for error messages)."""
+        if self.data is None:
+            return self.path
+        stream = io.BytesIO(self.data)
+        stream.name = self.name
+        return stream
 
 
 def iter_manifest(source: str | os.PathLike, root: str | os.PathLike | None = None) -> Iterator[ManifestEntry]:
@@ -30,10 +52,18 @@ def iter_manifest(source: str | os.PathLike, root: str | os.PathLike | None = No
       `<root>/<page_dir>/<videoid>.mp4`, root defaulting to the CSV's folder.
     - JSONL: one {"video": path, "caption": text} per line, paths relative to the file's folder.
     - folder: every video file, captioned by the same-name .txt beside it (empty when there is none).
+    - WebDataset shards: a .tar, a {000..999} pattern, a folder of .tar files or a URL (`shard_urls`).
     """
+    from loopanimate.data.shards import iter_shards, shard_urls
+
+    if (urls := shard_urls(source)) is not None:
+        yield from iter_shards(urls)
+        return
     source = Path(source)
     if not source.exists():
-        raise InvalidArgumentError(f"manifest not found: {source} (give a .csv, a .jsonl or a folder of videos)")
+        raise InvalidArgumentError(
+            f"manifest not found: {source} (give a .csv, a .jsonl, a folder of videos or WebDataset .tar shards)"
+        )
     if source.is_dir():
         yield from _iter_folder(source)
     elif source.suffix == ".csv":
@@ -41,7 +71,9 @@ def iter_manifest(source: str | os.PathLike, root: str | os.PathLike | None = No
     elif source.suffix == ".jsonl":
         yield from _iter_jsonl(source, Path(root) if root else source.parent)
     else:
-        raise InvalidArgumentError(f"unknown manifest type {source.suffix!r}: give a WebVid .csv, a .jsonl or a folder")
+        raise InvalidArgumentError(
+            f"unknown manifest type {source.suffix!r}: give a WebVid .csv, a .jsonl, a folder or .tar shards"
+        )
 
 
 def read_manifest(source: str | os.PathLike, root: str | os.PathLike | None = None) -> list[ManifestEntry]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import PIL.Image
@@ -13,7 +13,7 @@ from loopanimate.data.manifest import ManifestEntry
 
 
 def preview_clips(
-    entries: Sequence[ManifestEntry],
+    entries: Iterable[ManifestEntry],
     num_videos: int,
     num_frames: int,
     size: tuple[int, int] = (128, 128),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -24,22 +25,36 @@ class VideoInfo:
         return self.frames / self.fps if self.fps else 0.0
 
 
-def _open(path: str | os.PathLike):
+# A file, or a file-like object (a shard member's bytes): PyAV reads either without a copy on disk.
+VideoSource = str | os.PathLike | BinaryIO
+
+
+def _open(path: VideoSource):
     try:
-        container = av.open(str(path))
+        if hasattr(path, "read"):
+            path.seek(0)  # a stream probed before is read again from its start
+            container = av.open(path)
+        else:
+            container = av.open(str(path))
         if not container.streams.video:
             container.close()
-            raise VideoReadError(f"no video stream in {path}: not a video file")
+            raise VideoReadError(f"no video stream in {_name(path)}: not a video file")
         return container
     except VideoReadError:
         raise
     except FileNotFoundError:
-        raise VideoReadError(f"video not found: {path}") from None
+        raise VideoReadError(f"video not found: {_name(path)}") from None
     except (av.FFmpegError, OSError, ValueError) as error:
-        raise VideoReadError(f"cannot open video {path} ({error.__class__.__name__}): corrupt or not a video") from None
+        raise VideoReadError(
+            f"cannot open video {_name(path)} ({error.__class__.__name__}): corrupt or not a video"
+        ) from None
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
+def _name(path: VideoSource) -> str:
+    return str(path.name) if hasattr(path, "read") else str(path)  # a Path's .name would drop its folder
+
+
+def probe(path: VideoSource) -> VideoInfo:
     """Frame count, rate and size from the container's headers (no decoding when the header has the count)."""
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -50,13 +65,13 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if not frames:  # no count in the header: count by demuxing packets (no decoding)
             frames = sum(1 for packet in container.demux(stream) if packet.size)
         if not frames:
-            raise VideoReadError(f"no frames in {path}: the file is empty or truncated")
+            raise VideoReadError(f"no frames in {_name(path)}: the file is empty or truncated")
         return VideoInfo(
             frames=int(frames), fps=fps, width=stream.codec_context.width, height=stream.codec_context.height
         )
 
 
-def read_frames(path: str | os.PathLike, indices: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+def read_frames(path: VideoSource, indices: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """The frames at `indices` (repeats allowed) as (F, H, W, 3) uint8, resized and centre-cropped to `size`.
 
     Seeks to the keyframe before the first needed frame and decodes only up to the last one, so a clip from the
@@ -87,11 +102,11 @@ def read_frames(path: str | os.PathLike, indices: np.ndarray, size: tuple[int, i
                     break
         except (av.FFmpegError, OSError, ValueError) as error:
             raise VideoReadError(
-                f"cannot decode video {path} ({error.__class__.__name__}): corrupt or truncated"
+                f"cannot decode video {_name(path)} ({error.__class__.__name__}): corrupt or truncated"
             ) from None
     missing = [i for i in wanted if i not in found]
     if missing:
         raise VideoReadError(
-            f"video {path} ends before frame {missing[0]}: truncated, or fewer frames than its header says"
+            f"video {_name(path)} ends before frame {missing[0]}: truncated, or fewer frames than its header says"
         )
     return np.stack([found[int(i)] for i in indices])

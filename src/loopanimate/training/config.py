@@ -13,6 +13,7 @@ import yaml
 
 from loopanimate.checks import check_int, check_number
 from loopanimate.data.alss import MODES
+from loopanimate.data.shards import is_url, shard_urls
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
 from loopanimate.reader import read_picture, read_text
@@ -25,7 +26,7 @@ class TrainConfig:
     model: str = ""  # pipeline folder to continue as it is: converted SD 1.5 + AnimateDiff, or the previous stage's
     init_from: str = ""  # or: a converted PIA folder, switched to the paper's frame-0 condition (decision 113)
     context_routing: str = ""  # with init_from: the UNet's context routing after the switch; empty keeps the source's
-    data: str = ""  # training videos: a manifest (WebVid CSV, JSONL, folder) or a latent cache
+    data: str = ""  # training videos: a manifest (WebVid CSV, JSONL, folder), WebDataset shards or a latent cache
     output: str = "runs/train"  # run folder: checkpoints/, final/, log.jsonl, validation/
     # What is trained (paper §3): regular expressions on UNet parameter names; everything else is frozen.
     num_frames: int = 15  # frames per clip: 15, 21, 35 in the paper's stages
@@ -86,9 +87,9 @@ class TrainConfig:
         self.check_output()
         if not self.data:
             raise InvalidArgumentError("data: not set: name a manifest or a latent cache")
-        if not Path(self.data).exists():
+        if shard_urls(self.data) is None and not Path(self.data).exists():  # a shard spec checks its own shards
             raise InvalidArgumentError(
-                f"data: {self.data} not found: give a manifest, a folder of videos or a latent cache"
+                f"data: {self.data} not found: give a manifest, a folder of videos, .tar shards or a latent cache"
             )
         if self.resolution % 8:
             raise InvalidArgumentError(f"resolution: {self.resolution} is not a multiple of 8")
@@ -220,8 +221,8 @@ def resolve_paths(values: dict, folder: Path) -> dict:
     """The config's relative paths joined to `folder` (the config file's); absolute paths and URLs stay as they are."""
 
     def resolve(value):
-        if not isinstance(value, str) or not value or "://" in value:
-            return value  # unset, a URL, or of a wrong type that `check_types` names
+        if not isinstance(value, str) or not value or is_url(value):
+            return value  # unset, a URL or pipe:, or of a wrong type that `check_types` names
         value = os.path.expanduser(value)
         return value if os.path.isabs(value) else os.path.normpath(folder / value)
 

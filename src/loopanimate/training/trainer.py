@@ -29,7 +29,7 @@ from loopanimate.models import LoopAnimateUNet
 from loopanimate.models.conditioning import PAPER_CONDITIONING
 from loopanimate.models.convert import switch_conditioning
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
-from loopanimate.training.batches import batches_per_epoch, micro_batches
+from loopanimate.training.batches import check_data, micro_batches
 from loopanimate.training.checkpoint import TrainerState, find_checkpoint, load_checkpoint, save_checkpoint
 from loopanimate.training.config import TrainConfig
 from loopanimate.training.loss import diffusion_loss, latent_scale_warning
@@ -105,7 +105,7 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
         max_stride=config.max_stride,
         seed=config.seed,
     )
-    batches_per_epoch(dataset, config, accelerator.num_processes)
+    check_data(dataset, config, accelerator.num_processes)
     checkpoint = find_checkpoint(output, resume) if resume else None
 
     # Models: everything frozen but the stage's trainable set (paper §3). The frozen encoders keep their fp32
