@@ -192,6 +192,7 @@ class LoopRequest:
     interpolate: int = 0  # flow-interpolated frames between each pair, the seam included
     arrows: str | None = None  # motion engine: the motion brush's arrows, "x1,y1>x2,y2;..." or a .json (brush.py)
     anchors: str | None = None  # motion engine: pins that never move, "x,y;..." or a .json, in the picture's pixels
+    mask_model: str | None = None  # a local SAM or semantic-segmentation folder for the automatic mask
     steps: int | None = None  # diffusion: denoising steps
     guidance_text: float | None = None  # diffusion: text guidance scale
     guidance_image: float | None = None  # diffusion: image guidance scale (1: off)
@@ -243,6 +244,14 @@ class LoopRequest:
                 )
             label = f"the {self.size} box" if isinstance(self.size, str) else None
             check_loop_size(self.num_frames, self.interpolate, height, width, label)
+        if self.mask_model is not None:
+            from loopanimate.engines.mask_model import check_mask_model
+
+            if self.mask is not None and not is_auto(self.mask):
+                raise InvalidArgumentError("--mask-model finds the mask: drop --mask PATH, or drop --mask-model")
+            if engine == "diffusion" and self.mask is None:
+                raise InvalidArgumentError("--mask-model with diffusion needs --mask auto (else all of it may move)")
+            check_mask_model(self.mask_model)
         if engine == "motion":
             self._check_motion()
         else:
@@ -474,6 +483,24 @@ def salient_alpha(picture: PIL.Image.Image) -> np.ndarray:
     return salient_mask(np.asarray(picture.convert("RGB")))
 
 
+def automatic_mask(request: LoopRequest, picture: PIL.Image.Image) -> tuple[np.ndarray, str, list[str]]:
+    """The automatic mask (H, W) in [0, 1], what it is, and notes: the user's segmentation model's
+    (`--mask-model`), or the weight-free salient mask when there is none or it finds nothing."""
+    from loopanimate.engines.saliency import fallback_note
+
+    pixels = np.asarray(picture.convert("RGB"))
+    salient = salient_alpha(picture)
+    if not request.mask_model:
+        return salient, "the salient object", fallback_note(pixels, salient)
+    from loopanimate.engines.mask_model import model_mask
+
+    mask, name = model_mask(request.mask_model, pixels, salient, request.prompt)
+    if mask is None:
+        note = f"note: the mask model {request.mask_model} found nothing here: the salient object moves instead"
+        return salient, "the salient object", [note]
+    return mask, name, [f"mask: {name}, from the mask model {request.mask_model}"]
+
+
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
     from loopanimate.engines import motion_frames, plan_motion
     from loopanimate.engines.brush import check_inside
@@ -494,15 +521,15 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
     check_loop_size(request.num_frames, request.interpolate, image.height, image.width)
     notes: list[str] = [size_note(request.size, request.crop, fitted, None)]
     pixels = np.asarray(image.convert("RGB"))
-    if request.mask is None:  # the prompt's subjects pick what moves: the sky, the water, a person, or the object
+    if request.mask is None and not request.mask_model:  # the prompt's subjects pick what moves
         parts, region_notes = prompt_regions(pixels, request.prompt)
         notes.extend(region_notes)
         if len(parts) == 1 and parts[0].name == "the salient object":
             notes.extend(fallback_note(pixels, parts[0].mask))
-    elif is_auto(request.mask):
-        alpha = salient_alpha(image)
-        notes.extend(fallback_note(pixels, alpha))
-        parts = [Part(alpha, request.prompt, "the salient object")]
+    elif request.mask is None or is_auto(request.mask):
+        alpha, name, mask_notes = automatic_mask(request, image)
+        notes.extend(mask_notes)
+        parts = [Part(alpha, request.prompt, name)]
     else:
         alpha = np.asarray(fit_mask(request.mask, picture_size, image, notes), np.float32) / 255.0
         parts = [Part(alpha, request.prompt, "the mask")]
@@ -622,7 +649,9 @@ def _diffusion_masks(
         if request.mask is None:
             masks.append(np.ones(image.size[::-1], np.float32))  # this one moves everywhere
         elif is_auto(request.mask):
-            masks.append(salient_alpha(image))
+            alpha, _, mask_notes = automatic_mask(request, image)
+            masks.append(alpha)
+            loop_notes.extend(mask_notes)
         else:  # the pipeline crops the mask with the picture
             masks.append(np.asarray(stretch_mask(open_mask(request.mask), image.size, loop_notes)) / 255.0)
     return masks, notes

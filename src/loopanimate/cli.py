@@ -146,6 +146,7 @@ def loop_request(args: argparse.Namespace, image: str = "") -> LoopRequest:
         interpolate=args.interpolate,
         arrows=getattr(args, "arrows", None),
         anchors=getattr(args, "anchors", None),
+        mask_model=getattr(args, "mask_model", None),
         steps=args.steps,
         guidance_text=args.guidance_text,
         guidance_image=args.guidance_image,
@@ -595,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     animate.add_argument(
         "--save-mask", default=None, help="write the mask that was used to this PNG, to edit and reuse"
+    )
+    animate.add_argument(
+        "--mask-model",
+        default=None,
+        help="a local SAM or semantic-segmentation folder (transformers) that finds the automatic mask",
     )
     brush = animate.add_argument_group("motion brush, in the picture's pixels (motion engine only)")
     brush.add_argument(
