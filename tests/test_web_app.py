@@ -172,7 +172,10 @@ def test_the_motion_brush_clicks_become_arrows_and_pins_in_the_photos_pixels(pag
     shown_height = box["width"] * 400 / 600
 
     def click(x: float, y: float) -> None:
-        """Click the photo's point (x, y) in the photo's own pixels."""
+        """Click the photo's point (x, y) in the photo's own pixels, once the last redrawn picture has loaded (a
+        click on a loading one has no pixels to report)."""
+        loaded = "(img => img && img.complete && img.naturalWidth > 0)(document.querySelector('#brush img'))"
+        page.wait_for_function(loaded, timeout=30_000)
         top = (box["height"] - shown_height) / 2  # centred where the box is taller than the picture
         photo.click(position={"x": x * box["width"] / 600, "y": top + y * shown_height / 400})
 
@@ -202,7 +205,7 @@ def test_the_motion_brush_clicks_become_arrows_and_pins_in_the_photos_pixels(pag
     page.locator("#animate").click()
     error = page.locator("#status-error").get_by_text("arrows 'foo' is not understood: give x1,y1>x2,y2")
     error.wait_for(timeout=30_000)
-    assert "\n" not in page.locator("#status").inner_text().strip()
+    assert "\n" not in page.locator("#status-error").inner_text().strip()
     page.locator("#clear-brush").click()
     page.locator("#status-ready").get_by_text("motion brush").wait_for(timeout=30_000)
     assert page.locator("#arrows textarea").input_value() == ""
