@@ -135,10 +135,7 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
     ) -> None:
         self.shards, self.num_frames, self.size, self.mode = list(shards), num_frames, size, mode
         self.max_stride, self.seed, self.shuffle_buffer, self.epochs = max_stride, seed, shuffle_buffer, epochs
-        self.epoch, self.start, self.rank, self.world = 0, 0, 0, 1
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.start, self.rank, self.world = 0, 0, 1
 
     def set_process(self, rank: int, world: int) -> None:
         """Read this process's share; every process needs a shard, or it would wait for clips forever."""
@@ -153,7 +150,7 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         skipped: list[tuple[str, str, str]] = []
-        epochs = range(self.epoch, self.epoch + self.epochs) if self.epochs is not None else itertools.count(self.epoch)
+        epochs = range(self.epochs) if self.epochs is not None else itertools.count()
         for epoch in epochs:
             order = np.random.default_rng([self.seed, epoch, self.start]).permutation(len(self.shards))
             mine = split_shards([self.shards[i] for i in order], self.rank, self.world, worker, workers)
