@@ -204,3 +204,9 @@ def test_train_reads_shards(shards, tmp_path, tiny_model_dir):
     train(config)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 2 and log[-2]["skipped"] in ({}, {"corrupt": 1})
+
+
+def test_data_check_on_a_missing_shard_is_one_line(shards, capsys):
+    assert main(["data", "check", f"{shards['folder']}/{{000001..000004}}.tar"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "shard not found" in err and "000003.tar" in err and "\n" not in err
