@@ -105,6 +105,10 @@ def config(**settings):
     return write
 
 
+def fifo(name: str):
+    return lambda folder, model: os.mkfifo(folder / name)
+
+
 def mixed_keys_config(folder: Path, model: str) -> None:
     config()(folder, model)
     (folder / "c.yaml").write_text((folder / "c.yaml").read_text() + "1: one\nzoom: two\n")  # a number and a word
@@ -120,6 +124,14 @@ CASES = [
     ("fps past a GIF's longest frame", [*ANIMATE, "--fps", "0.0001"], ["fps 0.0001 is out of range", "from 0.1"], None),
     ("preview fps past a GIF's longest frame", ["data", "preview", "v", "--fps", "0.0001", "-o", "p.gif"], ["fps 0.0001 is out of range"], None),
     ("data synth size H.264 refuses", ["data", "synth", "syn", "--size", "33x33"], ["33x33 cannot be encoded as H.264", "even sides"], None),
+    ("photo is a pipe", ["animate", "p.png", "-o", "o.gif"], ["p.png is not a regular file", "a pipe"], fifo("p.png")),
+    ("output is a pipe", [*ANIMATE[:-1], "pipe.gif"], ["pipe.gif exists and is not a regular file"], fifo("pipe.gif")),
+    ("output name past NAME_MAX", [*ANIMATE[:-1], "o" * 256 + ".gif"], ["260 bytes: give one of at most 255"], None),
+    ("output path past PATH_MAX", [*ANIMATE[:-1], "/".join(["d" * 200] * 25) + "/o.gif"], ["bytes long: give one under 4000"], None),
+    ("default output name too long", ["animate", "p" * 248 + ".png"], ["bytes: give one of at most 255"], lambda f, m: PIL.Image.new("RGB", (32, 32)).save(f / ("p" * 248 + ".png"))),
+    ("save-mask is the output", [*ANIMATE[:-1], "x.png", "--save-mask", "x.png"], ["would overwrite the input x.png"], None),
+    ("save-mask onto a user's photo", [*ANIMATE, "--save-mask", "holiday.png"], ["holiday.png exists and is not a picture loopanimate wrote"], a_photo_named_like_the_output),
+    ("sheet onto a user's photo", ["contact-sheet", "out.gif", "-o", "holiday.png"], ["holiday.png exists and is not a picture loopanimate wrote"], a_photo_named_like_the_output),
     ("train keys of mixed types", ["train", "--config", "c.yaml"], ["unknown setting '1'"], mixed_keys_config),
     ("train output an existing file", ["train", "--config", "c.yaml", "--output", "in.png"], ["output: in.png is a file"], config()),
     ("train output under a file", ["train", "--config", "c.yaml", "--output", "in.png/run"], ["lies under", "which is a file"], config()),
@@ -210,8 +222,8 @@ CASES = [
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every path under `folder` with its bytes (None for a folder)."""
-    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes() for path in folder.rglob("*")}
+    """Every path under `folder` with its bytes (None for a folder or a pipe, which reading would block on)."""
+    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None for path in folder.rglob("*")}
 
 
 @pytest.mark.parametrize(("argv", "words", "setup"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -367,3 +368,70 @@ def test_a_scheduler_config_naming_no_scheduler_fails_in_one_line(files, sd_with
     command[2] = str(sd_with_scheduler)
     code, err = main(command), capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "names no diffusers scheduler ('NotAScheduler')" in err, err
+
+
+class Evil:
+    """A pickle that would create a file when loaded: it must never be unpickled as code."""
+
+    def __reduce__(self):
+        return (open, ("/tmp/loopanimate-convert-pwned", "w"))
+
+
+def damaged_sd(files, tmp_path, damage: str) -> Path:
+    """A copy of the tiny SD folder with its UNet damaged one way."""
+    sd = tmp_path / "sd"
+    shutil.copytree(files / "sd", sd)
+    weights = sd / "unet" / "diffusion_pytorch_model.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:200])
+    elif damage == "pickle":
+        weights.unlink()
+        torch.save({"weights": Evil()}, sd / "unet" / "diffusion_pytorch_model.bin")
+    elif damage == "wrong types":
+        config = json.loads((sd / "unet" / "config.json").read_text())
+        (sd / "unet" / "config.json").write_text(json.dumps({**config, "block_out_channels": "x"}))
+    return sd
+
+
+def damaged_adapter(files, tmp_path, damage: str) -> Path:
+    """A copy of the tiny MotionAdapter folder, damaged one way."""
+    adapter = tmp_path / "adapter"
+    shutil.copytree(files / "adapter", adapter)
+    if damage == "invalid json":
+        (adapter / "config.json").write_text("{")
+    elif damage == "truncated":
+        weights = next(adapter.glob("*.safetensors"))
+        weights.write_bytes(weights.read_bytes()[:200])
+    return adapter
+
+
+@pytest.mark.parametrize(
+    ("unet_damage", "adapter_damage", "words"),
+    [
+        ("truncated", None, "cannot load an SD 1.5 UNet (--unet)"),
+        ("pickle", None, "cannot load an SD 1.5 UNet (--unet)"),
+        ("wrong types", None, "cannot load an SD 1.5 UNet (--unet)"),
+        (None, "invalid json", "cannot load a MotionAdapter (--motion-module)"),
+        (None, "truncated", "cannot load a MotionAdapter (--motion-module)"),
+    ],
+)
+def test_a_damaged_source_folder_is_one_line_and_runs_no_code(
+    files, tmp_path, capsys, unet_damage, adapter_damage, words
+):
+    sd = damaged_sd(files, tmp_path, unet_damage) if unet_damage else files / "sd"
+    adapter = damaged_adapter(files, tmp_path, adapter_damage) if adapter_damage else files / "adapter"
+    argv = ["convert", "--unet", str(sd), "--motion-module", str(adapter), "--image-encoder", str(files / "clip"),
+            "-o", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not Path("/tmp/loopanimate-convert-pwned").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_motion_module_for_another_unet_is_one_line(files, tmp_path, capsys):
+    other = MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4,
+                          motion_num_attention_heads=2)  # fmt: skip
+    save_file(animatediff_keys(other), tmp_path / "other.safetensors")
+    assert main(convert_command(files, tmp_path / "other.safetensors", tmp_path / "out", "--motion-heads", "8")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not fit a motion adapter for this UNet" in err, err

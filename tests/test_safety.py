@@ -82,6 +82,19 @@ def test_a_symlinked_output_is_followed(tmp_path, kind):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", ["o" * 251 + ".gif", "d" * 255])
+def test_an_output_name_as_long_as_the_file_system_takes_works(tmp_path, name):
+    write_video(loop(), tmp_path / name)  # its temporary's name is cut short; the output keeps its own
+    assert len(read_video(tmp_path / name)[0]) == 5 and leftovers(tmp_path) == []
+
+
+def test_a_mask_we_wrote_is_replaced_by_the_next(tmp_path, capsys, image):
+    image.save(tmp_path / "in.png")
+    command = ["animate", str(tmp_path / "in.png"), "--frames", "3", "-o", str(tmp_path / "o.gif")]
+    for _ in range(2):  # the second run replaces the first run's mask, which carries our mark
+        assert main([*command, "--save-mask", str(tmp_path / "mask.png")]) == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["loop.mp4", "loop.gif", "loop.webp"])
 def test_a_truncated_encoding_never_replaces_a_good_loop(tmp_path, monkeypatch, name):
     write_video(loop(), tmp_path / name)

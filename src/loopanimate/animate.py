@@ -18,7 +18,7 @@ import numpy as np
 import PIL.Image
 
 from loopanimate.checks import check_device, check_int, check_number
-from loopanimate.errors import InvalidArgumentError
+from loopanimate.errors import InvalidArgumentError, ModelLoadError
 from loopanimate.models.layout import LOOPANIMATE_MAX_FRAMES
 from loopanimate.pipelines.loading import check_model_dir
 from loopanimate.pipelines.loop_closure import LOOP_CLOSURES, LOOP_WINDOWS, check_frame_count
@@ -389,13 +389,15 @@ def default_output(picture: Picture, fmt: str = "mp4") -> str:
 def save_mask(loop: Loop, path: str | os.PathLike, inputs: tuple = ()) -> None:
     """Write the mask a loop was made with as a PNG (white = moved), to fix in any editor and pass back as --mask."""
     from loopanimate.atomic import atomic_file
-    from loopanimate.export import check_file_output
+    from loopanimate.export import check_file_output, our_png_info
 
     if loop.mask is None:
         raise InvalidArgumentError("this loop was made without a mask (diffusion moved everything): give --mask auto")
     check_file_output(path, (".png",), "the mask", inputs)
     with atomic_file(path) as tmp:
-        PIL.Image.fromarray((loop.mask * 255).round().astype(np.uint8), "L").save(tmp, format="PNG")
+        PIL.Image.fromarray((loop.mask * 255).round().astype(np.uint8), "L").save(
+            tmp, format="PNG", pnginfo=our_png_info()
+        )
 
 
 def request_inputs(request: LoopRequest) -> tuple:
@@ -626,6 +628,11 @@ def _run_diffusion_engine(
         motion_scale=first.setting("motion_scale"),
         mask=None if masks is None else [PIL.Image.fromarray((m * 255).round().astype(np.uint8)) for m in masks],
     )
+    if not all(np.isfinite(frames).all() for frames in result.frames):  # damaged weights: NaN all the way through
+        raise ModelLoadError(
+            f"the model {first.model} made frames that are not numbers (NaN or infinite): its weights are damaged; "
+            "convert or download it again"
+        )
     note = f"engine: diffusion ({first.model}, {device}), {first.num_frames} frames at {width}x{height}"
     declared = {name: value for name, value in model_sampling(first.model).items() if getattr(first, name) is None}
     if declared:

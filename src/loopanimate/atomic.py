@@ -22,13 +22,28 @@ from safetensors import SafetensorError
 from loopanimate.errors import OutputPathError
 
 Verify = Callable[[Path], None]
+NAME_MAX = 255  # bytes in one file name (Linux, macOS)
+PATH_LIMIT = 4000  # bytes in a whole path (PATH_MAX is 4096, with room for what is joined to it)
+TEMPORARY_STEM = 60  # characters of an output's name kept in its temporary's name
 # What a failed write raises: the OS's errors, and safetensors' own for the same causes (a full disk while saving).
 WRITE_ERRORS = (OSError, SafetensorError)
 
 
 def _temporary_name(path: Path, suffix: str) -> Path:
-    """A hidden name beside `path` that no other writer uses (process id and random digits)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    """A hidden name beside `path` that no other writer uses (process id and random digits), short enough for any
+    name the file system takes: a long name is cut to its first TEMPORARY_STEM characters."""
+    return path.with_name(f".{path.stem[:TEMPORARY_STEM]}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def check_name_length(path: Path, what: str) -> None:
+    """Names the file system takes: each part at most NAME_MAX bytes, the whole at most PATH_LIMIT."""
+    if len(os.fsencode(path)) > PATH_LIMIT:
+        raise OutputPathError(f"{what}: the path is {len(os.fsencode(path))} bytes long: give one under {PATH_LIMIT}")
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise OutputPathError(
+                f"{what}: the name {part[:40]}... is {len(os.fsencode(part))} bytes: give one of at most {NAME_MAX}"
+            )
 
 
 def _umask() -> int:
@@ -54,14 +69,19 @@ def check_destination(
     """`path` if a command may write it: not an input (nor inside one, nor holding one), in a writable folder
     (created first with `make_parents`, as `save_pretrained` does)."""
     path = Path(path)
+    check_name_length(path, what)
     if path.name in ("", ".", "..") or _real(path) == _real(Path.cwd()):
         raise OutputPathError(f"{what} {str(path)!r} is a folder in use: name a new file or folder")
+    if os.path.lexists(path) and not (path.is_file() or path.is_dir()):  # a pipe or a device would block or vanish
+        raise OutputPathError(
+            f"{what} {path} exists and is not a regular file (a pipe, a socket or a device): choose another name"
+        )
     target = _real(path)
     existing = next(folder for folder in target.parents if folder.exists())
     if not existing.is_dir():
         raise OutputPathError(f"{what} {path} lies under {existing}, which is a file: choose a path in a folder")
-    for source in inputs:
-        if source is None or not Path(source).exists():
+    for source in inputs:  # one not made yet counts too: two outputs of one command may not share a name
+        if source is None or not str(source).strip():
             continue
         source_real = _real(source)
         if _inside(target, source_real) or _inside(source_real, target):
@@ -133,7 +153,7 @@ def atomic_dir(path: str | os.PathLike, verify: Verify | None = None) -> Iterato
     A symlink is followed: the folder it points to is replaced, and the link keeps pointing there."""
     path = _real(path)
     tmp = _temporary_name(path, ".tmp")  # named before it exists: a signal cannot orphan it
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    old = path.with_name(f".{path.name[:TEMPORARY_STEM]}.old-{os.getpid()}")
     set_aside = False  # the old folder is at `old` and must come back unless the new one took its place
     try:
         tmp.mkdir(mode=0o700)

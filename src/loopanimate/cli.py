@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,11 +91,12 @@ def positive(text: str) -> int:
 
 
 def quiet_libraries() -> None:
-    """The CLI draws its own progress; silence the loaders' bars and notices."""
+    """The CLI draws its own progress and says what failed in one line; silence the loaders' bars, notices and their
+    own error logs (diffusers logs "An error occurred while trying to fetch ..." before it raises)."""
     import diffusers
     import transformers
 
-    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.set_verbosity(diffusers.utils.logging.CRITICAL)
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -276,14 +278,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_contact_sheet(args: argparse.Namespace) -> int:
     from loopanimate.atomic import atomic_file
     from loopanimate.contact_sheet import check_layout, contact_sheet
-    from loopanimate.export import check_file_output, read_video
+    from loopanimate.export import check_file_output, our_png_info, read_video
 
     check_layout(args.columns, args.every, args.width)
     out = check_file_output(args.output, (".png",), "contact sheets", (args.video,))
     frames, _ = read_video(args.video)
     sheet = contact_sheet(frames, columns=args.columns, every=args.every, thumb_width=args.width)
     with atomic_file(out) as tmp:
-        sheet.save(tmp, format="PNG")
+        sheet.save(tmp, format="PNG", pnginfo=our_png_info())
     print(f"wrote {out}: {len(range(0, len(frames), args.every))} of {len(frames)} frames")
     return 0
 
@@ -713,6 +715,7 @@ def exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.filterwarnings("ignore")  # libraries' deprecation notices are not the user's; errors are one line
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:

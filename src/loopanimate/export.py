@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+from PIL.PngImagePlugin import PngInfo
 
 from loopanimate.atomic import atomic_dir, atomic_file, check_destination, check_owned_folder
 from loopanimate.errors import OutputPathError, VideoReadError
@@ -24,6 +25,7 @@ from loopanimate.frames import prefetched
 FILE_FORMATS = (".gif", ".mp4", ".webp", ".webm", ".png")  # .png: an animated PNG
 ALPHA_FORMATS = ("webm", "png", "webp")  # formats that keep a transparent loop's alpha
 FRAME_FILE = re.compile(r"frame_\d{4,}\.png")
+OUR_MARK = ("Software", "loopanimate")  # the PNG text chunk that marks a still picture as ours to replace
 GIF_MAX_FPS = 50.0  # a GIF frame lasts whole hundredths of a second, at least 2
 Frames = np.ndarray | Sequence[np.ndarray] | Sequence[PIL.Image.Image]
 
@@ -97,16 +99,44 @@ def may_replace(path: Path, fmt: str) -> bool:
             return False
 
 
+def our_png_info() -> PngInfo:
+    """The text chunk on every still PNG we write (a mask, a contact sheet): a later run may replace such a file,
+    never a user's picture of the same name."""
+    info = PngInfo()
+    info.add_text(*OUR_MARK)
+    return info
+
+
+def is_our_png(path: Path) -> bool:
+    """A PNG we wrote (it carries OUR_MARK), or a broken PNG (an interrupted copy of one)."""
+    try:
+        with PIL.Image.open(path) as image:
+            return image.format == "PNG" and image.info.get(OUR_MARK[0]) == OUR_MARK[1]
+    except Exception:  # it does not decode: ours to replace only if it is a broken PNG
+        offset, signature = SIGNATURES["png"]
+        try:
+            with open(path, "rb") as file:
+                return file.read(offset + len(signature))[offset:] == signature
+        except OSError:
+            return False
+
+
 def check_file_output(
     path: str | os.PathLike, suffixes: tuple[str, ...], what: str, inputs: Iterable[str | os.PathLike | None] = ()
 ) -> Path:
-    """Fail fast if `path` is not a writable file name with one of `suffixes` (a picture, a report) for `what`."""
+    """Fail fast if `path` is not a writable file name with one of `suffixes` (a picture, a report) for `what`, or
+    would replace a picture we did not write."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise OutputPathError(f"{what}: give a file name ending in {' or '.join(suffixes)}, not {path.name or path}")
     if path.is_dir():
         raise OutputPathError(f"output {path} is a folder: give a file name")
-    return check_destination(path, inputs, what)
+    path = check_destination(path, inputs, what)
+    if path.exists() and not is_our_png(path):
+        raise OutputPathError(
+            f"{what} {path} exists and is not a picture loopanimate wrote: nothing was replaced; choose a new name"
+        )
+    return path
 
 
 def frame_uint8(frame) -> np.ndarray:

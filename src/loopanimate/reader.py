@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -23,8 +24,19 @@ WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # one channel of mor
 PictureSource = str | os.PathLike | Image.Image | bytes
 
 
+def check_regular(path: str | os.PathLike, what: str, error: type[Exception]) -> None:
+    """Refuse a pipe, a socket or a device in one line: reading one blocks or never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing, too long a name, no permission: the read says which, in its own words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise error(f"{what} {path} is not a regular file (a pipe, a socket or a device): give a file")
+
+
 def read_text(path: str | os.PathLike, what: str = "file") -> str:
     """`path` as UTF-8 text (a byte-order mark is dropped), or InvalidArgumentError in one line."""
+    check_regular(path, what, InvalidArgumentError)
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -84,6 +96,8 @@ def _open(source: PictureSource, what: str) -> Image.Image:
     name = "the upload" if isinstance(source, bytes) else source
     if not isinstance(source, bytes) and not str(source).strip():
         raise InputImageError(f"the {what}'s path is empty: give a picture file")
+    if not isinstance(source, bytes):
+        check_regular(source, what, InputImageError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies, below

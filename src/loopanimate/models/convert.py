@@ -10,6 +10,7 @@ modules' head count and no weight shape shows it, so the check cannot test it: a
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -82,12 +83,23 @@ def _unreadable(path: Path, error: Exception) -> ModelLoadError:
     return ModelLoadError(f"cannot read {path} ({error.__class__.__name__}): truncated or not a checkpoint")
 
 
+def _from_folder(load, folder: Path, what: str):
+    """`load(folder)` (a diffusers `from_pretrained`), its failures one line: a damaged or foreign folder raises
+    OSError, ValueError, TypeError or KeyError in diffusers, each worded for its own code."""
+    try:
+        return load(folder)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        reason = (str(error).strip().splitlines() or [error.__class__.__name__])[0][:200]
+        raise ModelLoadError(f"cannot load {what} from {folder} ({reason}): is it the right folder?") from None
+
+
 def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DConditionModel:
     """An SD 1.5-class UNet from a diffusers folder (the model's or its unet/) or an LDM single file."""
     path = Path(path)
     if path.is_dir():
         folder = component_folder(path, "unet", "config.json", "--unet")
-        return UNet2DConditionModel.from_pretrained(folder, local_files_only=True)
+        load = functools.partial(UNet2DConditionModel.from_pretrained, local_files_only=True, use_safetensors=True)
+        return _from_folder(load, folder, "an SD 1.5 UNet (--unet)")
     state = load_weights(path)
     if not any(key.startswith("model.diffusion_model.") for key in state):
         raise ModelLoadError(f"{path} has no `model.diffusion_model.*` weights: not a Stable Diffusion checkpoint")
@@ -143,7 +155,8 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"no MotionAdapter in {path}: expected config.json")
-        adapter = MotionAdapter.from_pretrained(path, local_files_only=True)
+        load = functools.partial(MotionAdapter.from_pretrained, local_files_only=True, use_safetensors=True)
+        adapter = _from_folder(load, path, "a MotionAdapter (--motion-module)")
         recorded = adapter.config.motion_num_attention_heads
         if heads is not None and heads != recorded:
             raise InvalidArgumentError(
@@ -160,7 +173,12 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
             f"--motion-heads N ({PUBLISHED_MOTION_HEADS} for AnimateDiff v1-v3 and PIA as published)"
         )
     adapter = MotionAdapter(**adapter_config(converted, unet, heads))
-    result = adapter.load_state_dict(converted, strict=False)
+    try:
+        result = adapter.load_state_dict(converted, strict=False)
+    except RuntimeError:  # weights of other shapes: a module for another UNet
+        raise ModelLoadError(
+            f"{path} does not fit a motion adapter for this UNet (other shapes): is it for SD 1.5?"
+        ) from None
     # conv_in's bias is SD's own (from_unet2d takes it from the UNet), so a checkpoint need not carry it
     missing = [key for key in result.missing_keys if not is_position_table(key) and key != "conv_in.bias"]
     if missing or result.unexpected_keys:
