@@ -119,3 +119,16 @@ def test_evaluate_writes_the_report_of_every_output(manifest, tmp_path):
     main(["animate-batch", str(manifest), "-o", str(tmp_path / "out"), *FAST, "--evaluate"])
     report = (tmp_path / "out" / "report.md").read_text()
     assert all(f"p{number}.gif" in report for number in range(4)) and "corrupt" not in report
+
+
+def test_a_row_with_a_nul_in_a_path_is_that_rows_error_and_the_rest_are_made(tmp_path, image):
+    image.save(tmp_path / "p0.png")
+    (tmp_path / "rows.jsonl").write_text('{"image": "p0\\u0000.png"}\n{"image": "p0.png"}\n')
+    rows = batch.read_rows(tmp_path / "rows.jsonl", tmp_path / "out", "gif")
+    assert "NUL character" in rows[0].error and rows[1].error is None
+
+
+def test_a_prompt_longer_than_csvs_own_cell_limit_is_read(tmp_path, image):
+    image.save(tmp_path / "p0.png")
+    (tmp_path / "rows.csv").write_text("image,prompt\np0.png," + "sways " * 40000 + "\n")  # 240 KB
+    assert len(batch.read_rows(tmp_path / "rows.csv", tmp_path / "out", "gif")[0].prompt) > 200_000

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from loopanimate.animate import LoopRequest, batch_key, make_loops, request_inputs, save_loop
 from loopanimate.atomic import atomic_file, output_error
+from loopanimate.checks import brief
 from loopanimate.errors import InvalidArgumentError, LoopAnimateError
 from loopanimate.export import is_complete_video
 from loopanimate.jsonl import NUMBER, TEXT, WHOLE, iter_jsonl
@@ -35,6 +36,7 @@ FORMATS = ("mp4", "gif", "webp", "webm", "png", "frames")  # png: animated; fram
 OPTIONAL_COLUMNS = {"seed": "seed", "frames": "num_frames", "motion": "motion_strength", "mask": "mask"}
 FIELD_KINDS = {"prompt": TEXT, "output": TEXT, "mask": TEXT, "seed": WHOLE, "frames": WHOLE, "motion": NUMBER}
 RUN_LOG = "run.jsonl"
+MAX_FIELD = 2**24  # characters in one CSV cell (a 16 MB prompt): csv's own limit is 128 KB
 
 
 @dataclass
@@ -66,8 +68,13 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
         ]
     elif source.suffix == ".csv":
         reader = csv.DictReader(io.StringIO(read_text(source, "manifest"), newline=""))
-        if "image" not in (reader.fieldnames or []):
+        csv.field_size_limit(MAX_FIELD)  # a long prompt is a prompt; the default limit (128 KB) is csv's, not ours
+        columns = reader.fieldnames or []
+        if "image" not in columns:
             raise InvalidArgumentError(f"{source} has no `image` column: write a header `image,prompt,...`")
+        if len(set(columns)) < len(columns):
+            twice = next(column for column in columns if columns.count(column) > 1)
+            raise InvalidArgumentError(f"{source}: the column {twice!r} appears twice in the header: keep one")
         entries = [{key: value for key, value in row.items() if value not in (None, "")} for row in reader]
         if any(None in entry or "image" not in entry for entry in entries):
             raise InvalidArgumentError(f"{source}: a row has more cells than the header, or no image: fix that row")
@@ -96,7 +103,9 @@ def read_rows(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: str) -
         if "mask" in settings:
             settings["mask"] = str(root / settings["mask"])
         row = BatchRow(index, root / entry["image"], entry.get("prompt"), output, settings)
-        if not is_inside(output, out_dir):
+        if any("\x00" in str(value) for value in (entry["image"], name, *settings.values())):
+            row.error = "a path holds a NUL character: no file can be named so; fix the row"
+        elif not is_inside(output, out_dir):
             row.error = f"output {name!r} is outside the output folder {out_dir}: give a plain file name"
         elif suffix[1:] in FORMATS and suffix != f".{fmt}":
             row.error = f"output {name!r} is not a .{fmt} (the batch's --format): name it without the extension"
@@ -122,7 +131,7 @@ def row_request(row: BatchRow, template: LoopRequest) -> LoopRequest:
         try:
             values[field] = text if column == "mask" else (float(text) if column == "motion" else int(text))
         except ValueError:
-            raise InvalidArgumentError(f"{column} {text!r} is not a number") from None
+            raise InvalidArgumentError(f"{column} {brief(text)} is not a number") from None
     request = dataclasses.replace(template, **values)
     request.check()
     if not row.image.is_file():

@@ -7,6 +7,14 @@ import numbers
 
 from loopanimate.errors import InvalidArgumentError
 
+BRIEF = 80  # characters of a value shown in a message: a megabyte-long value is not repeated back
+
+
+def brief(value) -> str:
+    """`repr(value)`, cut to BRIEF characters."""
+    text = repr(value)
+    return text if len(text) <= BRIEF else f"{text[:BRIEF]}... ({len(text)} characters)"
+
 
 def check_int(name: str, value, low: int, high: int | None = None) -> int:
     """`value` as a whole number in [low, high], or InvalidArgumentError naming `name` and the range."""
@@ -17,7 +25,7 @@ def check_int(name: str, value, low: int, high: int | None = None) -> int:
         or (high is not None and value > high)
     ):
         bounds = f"{low} to {high}" if high is not None else f"at least {low}"
-        raise InvalidArgumentError(f"{name} {value!r} is out of range: give a whole number, {bounds}")
+        raise InvalidArgumentError(f"{name} {brief(value)} is out of range: give a whole number, {bounds}")
     return int(value)
 
 
@@ -26,7 +34,7 @@ def check_number(name: str, value, low: float, high: float | None = None, low_op
     real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if not real or (value <= low if low_open else value < low) or (high is not None and value > high):
         bounds = (f"above {low:g}" if low_open else f"from {low:g}") + (f" to {high:g}" if high is not None else "")
-        raise InvalidArgumentError(f"{name} {value!r} is out of range: give a finite number {bounds}")
+        raise InvalidArgumentError(f"{name} {brief(value)} is out of range: give a finite number {bounds}")
     return float(value)
 
 

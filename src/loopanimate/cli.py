@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -53,6 +54,16 @@ def parse_video_size(text: str) -> tuple[int, int]:
         return check_video_size(parse_size(text))
     except InvalidArgumentError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def video_frames(text: str) -> int:
+    """Frames of a synthetic video: 2 to 10,000 (a minute at 24 fps is 1,440; more is a typo that fills memory)."""
+    from loopanimate.checks import check_int
+
+    try:
+        return check_int("video-frames", int(text), 2, 10_000)
+    except (ValueError, InvalidArgumentError):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give a whole number from 2 to 10000") from None
 
 
 def parse_box(text: str):
@@ -295,13 +306,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from loopanimate.atomic import check_destination
     from loopanimate.checks import check_device
     from loopanimate.evaluation import ClipEmbedding, WeightFreeEmbedding
-    from loopanimate.evaluation.report import find_cases, markdown_table, score, write_report
+    from loopanimate.evaluation.report import check_report_folder, find_cases, markdown_table, score, write_report
 
     if not Path(args.source).exists():
         raise InvalidArgumentError(f"nothing to evaluate at {args.source}: give a folder of videos or a .jsonl file")
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise InvalidArgumentError(f"report folder {args.output} is a file: give a folder name")
     check_destination(args.output, (args.source,), "report folder")
+    check_report_folder(args.output)
     if args.device:
         check_device(args.device)
     cases = find_cases(args.source)
@@ -339,6 +351,14 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_clip_size(size: tuple[int, int]) -> None:
+    """A clip's size (height, width) for preview and cache: each side from 8 to 2048, as training's resolution."""
+    from loopanimate.checks import check_int
+
+    for side in size:
+        check_int("size", side, 8, 2048)
+
+
 def cmd_data_preview(args: argparse.Namespace) -> int:
     from loopanimate.animate import MAX_FPS, MIN_FPS
     from loopanimate.checks import check_number
@@ -347,6 +367,7 @@ def cmd_data_preview(args: argparse.Namespace) -> int:
     from loopanimate.export import check_output_path, write_video
 
     check_number("fps", args.fps, MIN_FPS, MAX_FPS)
+    check_clip_size(args.size)
     check_output_path(args.output, (args.manifest, args.root))
     try:
         frames = preview_clips(
@@ -364,19 +385,22 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from loopanimate.animate import default_device
-    from loopanimate.atomic import check_destination
+    from loopanimate.atomic import check_destination, check_owned_folder
     from loopanimate.checks import check_device
-    from loopanimate.data.cache import cache_latents
+    from loopanimate.data.cache import cache_latents, is_cache_entry
     from loopanimate.data.manifest import iter_manifest
-    from loopanimate.models.folders import component_folder
+    from loopanimate.models.folders import component_folder, from_folder
 
-    check_destination(args.output, (args.manifest, args.root, args.vae), "cache folder")
+    check_clip_size(args.size)
+    out = check_destination(args.output, (args.manifest, args.root, args.vae), "cache folder")
+    check_owned_folder(out, is_cache_entry, "latent cache")
     if args.device:
         check_device(args.device)
     entries = iter_manifest(args.manifest, args.root)
     vae_dir = component_folder(args.vae, "vae", "config.json", "--vae")
     quiet_libraries()
-    vae = AutoencoderKL.from_pretrained(vae_dir, local_files_only=True).to(args.device or default_device())
+    load = functools.partial(AutoencoderKL.from_pretrained, local_files_only=True, use_safetensors=True)
+    vae = from_folder(load, vae_dir, "a VAE (--vae)").to(args.device or default_device())
     with tqdm(desc="shards", unit="shard", disable=None) as bar:
 
         def progress(done: int, total: int | None) -> None:
@@ -671,7 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth = data_commands.add_parser("synth", help="write synthetic videos of non-periodic motion (for tests, demos)")
     synth.add_argument("out", metavar="OUT", help="folder for the videos and their .txt captions")
     synth.add_argument("--videos", type=positive, default=24, help="how many (default: 24)")
-    synth.add_argument("--video-frames", type=positive, default=72, help="frames per video (default: 72)")
+    synth.add_argument(
+        "--video-frames", type=video_frames, default=72, help="frames per video, 2 to 10000 (default: 72)"
+    )
     synth.add_argument(
         "--size", type=parse_video_size, default=(96, 128), help="WIDTHxHEIGHT, even sides (default: 128x96)"
     )

@@ -31,7 +31,7 @@ def iter_jsonl(source: Path, required: str, example: str, kinds: Mapping[str, st
             continue
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply to be a manifest line
             entry = None
         if not isinstance(entry, dict) or required not in entry:
             raise InvalidArgumentError(f"{source}:{number} is not a manifest line: write {example}")

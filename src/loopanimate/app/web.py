@@ -291,6 +291,8 @@ def make_files(
 ) -> Made:
     """Make the loop and its files (MP4 and the ticked `formats`) in `folder`, telling `report` each step or frame;
     stop if `flag` is set. Scores, sheet and before/after come from the MP4 read back, as `evaluate` would see it."""
+    if isinstance(formats, str):  # an API caller's "gif" is one format, not the letters g, i, f
+        formats = [formats]
     unknown = [fmt for fmt in formats if fmt not in DOWNLOADS]
     if unknown:  # the page offers only these; an API caller may send anything
         raise InvalidArgumentError(

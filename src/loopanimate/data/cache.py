@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
 
@@ -28,6 +29,15 @@ from loopanimate.errors import InvalidArgumentError
 from loopanimate.models.latents import encode_latents
 
 CONFIG_FILE = "cache_config.json"
+SHARD_NAME = re.compile(r"shard-\d{5,}\.safetensors")
+
+
+def is_cache_entry(path: Path) -> bool:
+    """One of a latent cache's own files (its config, its index, a shard, or an interrupted write's temporary): a
+    cache folder holding anything else is a user's, never written into."""
+    return path.is_file() and (
+        path.name in (CONFIG_FILE, CACHE_INDEX) or SHARD_NAME.fullmatch(path.name) is not None or ".tmp" in path.name
+    )
 
 
 def shard_name(number: int) -> str:

@@ -183,11 +183,34 @@ def markdown_table(rows: list[dict], backend: str) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
+REPORT_FILES = ("report.json", "report.csv", "report.md", "similarity.png")
+
+
+def check_report_folder(out_dir: str | os.PathLike) -> None:
+    """A report folder we may write: new, empty, or an earlier report of ours (its report.json has our keys) holding
+    nothing but our files; never a user's notes that happen to be called report.md."""
+    from loopanimate.atomic import check_owned_folder
+
+    folder = Path(out_dir)
+    check_owned_folder(folder, lambda entry: entry.name in REPORT_FILES and entry.is_file(), "report folder")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    try:
+        ours = set(json.loads((folder / "report.json").read_text())) >= {"backend", "columns", "rows", "mean"}
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise InvalidArgumentError(
+            f"report folder {folder} holds files that are not an earlier report of ours: nothing was replaced; choose "
+            "a new folder"
+        )
+
+
 def write_report(rows: list[dict], out_dir: str | os.PathLike, backend: str) -> dict[str, Path]:
     """Write report.json, report.csv, report.md and similarity.png into `out_dir` (each replaced only when complete)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in ("report.json", "report.csv", "report.md", "similarity.png")}
+    paths = {name: out_dir / name for name in REPORT_FILES}
     summary = {
         "backend": backend,
         "columns": [heading for heading, _, _ in columns(rows)],

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 from loopanimate.errors import InvalidArgumentError, ModelLoadError
 from loopanimate.models.conditioning import PAPER_CONDITIONING, PIA_CONDITIONING, Conditioning
-from loopanimate.models.folders import component_folder
+from loopanimate.models.folders import component_folder, from_folder
 from loopanimate.models.layout import (
     IMAGE_LATENT_CHANNELS,
     LATENT_CHANNELS,
@@ -83,23 +83,13 @@ def _unreadable(path: Path, error: Exception) -> ModelLoadError:
     return ModelLoadError(f"cannot read {path} ({error.__class__.__name__}): truncated or not a checkpoint")
 
 
-def _from_folder(load, folder: Path, what: str):
-    """`load(folder)` (a diffusers `from_pretrained`), its failures one line: a damaged or foreign folder raises
-    OSError, ValueError, TypeError or KeyError in diffusers, each worded for its own code."""
-    try:
-        return load(folder)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
-        reason = (str(error).strip().splitlines() or [error.__class__.__name__])[0][:200]
-        raise ModelLoadError(f"cannot load {what} from {folder} ({reason}): is it the right folder?") from None
-
-
 def load_unet2d(path: str | os.PathLike, config: dict | None = None) -> UNet2DConditionModel:
     """An SD 1.5-class UNet from a diffusers folder (the model's or its unet/) or an LDM single file."""
     path = Path(path)
     if path.is_dir():
         folder = component_folder(path, "unet", "config.json", "--unet")
         load = functools.partial(UNet2DConditionModel.from_pretrained, local_files_only=True, use_safetensors=True)
-        return _from_folder(load, folder, "an SD 1.5 UNet (--unet)")
+        return from_folder(load, folder, "an SD 1.5 UNet (--unet)")
     state = load_weights(path)
     if not any(key.startswith("model.diffusion_model.") for key in state):
         raise ModelLoadError(f"{path} has no `model.diffusion_model.*` weights: not a Stable Diffusion checkpoint")
@@ -156,7 +146,7 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"no MotionAdapter in {path}: expected config.json")
         load = functools.partial(MotionAdapter.from_pretrained, local_files_only=True, use_safetensors=True)
-        adapter = _from_folder(load, path, "a MotionAdapter (--motion-module)")
+        adapter = from_folder(load, path, "a MotionAdapter (--motion-module)")
         recorded = adapter.config.motion_num_attention_heads
         if heads is not None and heads != recorded:
             raise InvalidArgumentError(

@@ -18,3 +18,13 @@ def component_folder(path: str | os.PathLike, component: str, marker: str = "con
             f"no {component} at {root}{given}: give its folder (with {marker}), or a model folder with {component}/"
         )
     return folder
+
+
+def from_folder(load, folder: Path, what: str):
+    """`load(folder)` (a diffusers `from_pretrained`), its failures one line: a damaged or foreign folder raises
+    OSError, ValueError, TypeError or KeyError in diffusers, each worded for its own code."""
+    try:
+        return load(folder)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        reason = (str(error).strip().splitlines() or [error.__class__.__name__])[0][:200]
+        raise ModelLoadError(f"cannot load {what} from {folder} ({reason}): is it the right folder?") from None

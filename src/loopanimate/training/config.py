@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from loopanimate.checks import check_int, check_number
+from loopanimate.checks import brief, check_int, check_number
 from loopanimate.data.alss import MODES
 from loopanimate.data.shards import is_url, shard_urls
 from loopanimate.errors import InvalidArgumentError
@@ -94,14 +94,18 @@ class TrainConfig:
         if self.resolution % 8:
             raise InvalidArgumentError(f"resolution: {self.resolution} is not a multiple of 8")
         if self.sampling not in MODES:
-            raise InvalidArgumentError(f"sampling: {self.sampling!r} is unknown: use one of {', '.join(MODES)}")
+            raise InvalidArgumentError(f"sampling: {brief(self.sampling)} is unknown: use one of {', '.join(MODES)}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise InvalidArgumentError(f"mixed_precision: {self.mixed_precision!r} is unknown: use no, fp16 or bf16")
+            raise InvalidArgumentError(
+                f"mixed_precision: {brief(self.mixed_precision)} is unknown: use no, fp16 or bf16"
+            )
         if len(self.validation_images) != len(self.validation_prompts):
             raise InvalidArgumentError("validation_images and validation_prompts: give one prompt per image")
         for prompt in self.validation_prompts:
             if not isinstance(prompt, str):
-                raise InvalidArgumentError(f"validation_prompts: {prompt!r} is not text: quote it in the YAML file")
+                raise InvalidArgumentError(
+                    f"validation_prompts: {brief(prompt)} is not text: quote it in the YAML file"
+                )
         for image in self.validation_images:  # read now: a missing picture must not end a run at its first validation
             read_picture(str(image), "validation image")
 
@@ -136,7 +140,7 @@ class TrainConfig:
 
         if self.context_routing not in CONTEXT_ROUTINGS:
             raise InvalidArgumentError(
-                f"context_routing: {self.context_routing!r} is unknown: use one of {', '.join(CONTEXT_ROUTINGS)}"
+                f"context_routing: {brief(self.context_routing)} is unknown: use one of {', '.join(CONTEXT_ROUTINGS)}"
             )
 
     def check_betas(self) -> None:
@@ -157,12 +161,14 @@ class TrainConfig:
         for pattern in self.trainable:
             if not isinstance(pattern, str) or not pattern:  # an empty pattern would match, and train, every weight
                 raise InvalidArgumentError(
-                    f"trainable: {pattern!r} is not a module pattern: give a regular expression such as '^conv_in\\.'"
+                    f"trainable: {brief(pattern)} is not a module pattern: give a regular expression: '^conv_in\\.'"
                 )
             try:
                 re.compile(pattern)
             except re.error as error:
-                raise InvalidArgumentError(f"trainable: {pattern!r} is not a regular expression ({error})") from None
+                raise InvalidArgumentError(
+                    f"trainable: {brief(pattern)} is not a regular expression ({error})"
+                ) from None
 
     def check_types(self) -> None:
         """YAML gives any type: a setting of the wrong kind (`max_steps: many`) is named, not met later as a crash."""
@@ -177,7 +183,7 @@ class TrainConfig:
             if not fits:
                 wanted = " or ".join(kind.__name__ for kind in kinds)
                 raise InvalidArgumentError(
-                    f"{setting.name}: {value!r} should be of type {wanted}: see training/config.py"
+                    f"{setting.name}: {brief(value)} should be of type {wanted}: see training/config.py"
                 )
 
 
@@ -239,6 +245,8 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Train
         values = yaml.safe_load(read_text(path, "config")) or {}
     except yaml.YAMLError as error:
         raise InvalidArgumentError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    except RecursionError:
+        raise InvalidArgumentError(f"{path} is not a config: its values are nested too deeply") from None
     if not isinstance(values, dict):
         raise InvalidArgumentError(f"{path} must be a mapping of settings, e.g. `num_frames: 15`")
     values = resolve_paths(values, path.parent)
