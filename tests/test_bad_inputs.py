@@ -134,7 +134,7 @@ CASES = [
     ("sheet onto a user's photo", ["contact-sheet", "out.gif", "-o", "holiday.png"], ["holiday.png exists and is not a picture loopanimate wrote"], a_photo_named_like_the_output),
     ("manifest nested too deeply", ["evaluate", "e.jsonl", "-o", "r"], ["e.jsonl:1 is not a manifest line"], lambda f, m: (f / "e.jsonl").write_text("[" * 100000 + "]" * 100000 + "\n")),
     ("config nested too deeply", ["train", "--config", "deep.yaml"], ["nested too deeply"], lambda f, m: (f / "deep.yaml").write_text("model: " + "[" * 50000 + "]" * 50000 + "\n")),
-    ("a config value of a megabyte", ["train", "--config", "long.yaml"], ["(1000002 characters) should be of type float"], lambda f, m: (f / "long.yaml").write_text("learning_rate: " + "x" * 1000000 + "\n")),
+    ("a config value of a megabyte", ["train", "--config", "long.yaml"], ["(1000000 characters) should be of type float"], lambda f, m: (f / "long.yaml").write_text("learning_rate: " + "x" * 1000000 + "\n")),
     ("data synth a billion frames", ["data", "synth", "syn", "--video-frames", "1000000000"], ["give a whole number from 2 to 10000"], None),
     ("data preview size 0", ["data", "preview", "v", "--size", "0", "-o", "p.gif"], ["size 0 is out of range"], new_folder("v")),
     ("data cache onto a file", ["data", "cache", "v", "--vae", "{model}", "-o", "in.png"], ["in.png exists and is not a folder"], new_folder("v")),

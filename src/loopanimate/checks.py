@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 
 from loopanimate.errors import InvalidArgumentError
 
 BRIEF = 80  # characters of a value shown in a message: a megabyte-long value is not repeated back
 
 
+SHORT_REPR = reprlib.Repr()  # Python 3.11's takes no arguments: set its limits after
+SHORT_REPR.maxlevel, SHORT_REPR.maxlist, SHORT_REPR.maxdict = 3, 6, 6
+SHORT_REPR.maxstring = SHORT_REPR.maxother = BRIEF
+
+
 def brief(value) -> str:
-    """`repr(value)`, cut to BRIEF characters."""
-    text = repr(value)
-    return text if len(text) <= BRIEF else f"{text[:BRIEF]}... ({len(text)} characters)"
+    """`repr(value)`, cut to BRIEF characters, without building the whole of it (a YAML "billion laughs" is
+    gigabytes of repr): a string says how long it was."""
+    text = SHORT_REPR.repr(value)
+    if len(text) > BRIEF:
+        text = text[:BRIEF] + "..."
+    return f"{text} ({len(value)} characters)" if isinstance(value, str) and len(value) > BRIEF else text
 
 
 def check_int(name: str, value, low: int, high: int | None = None) -> int:
