@@ -262,6 +262,14 @@ def test_one_api_call_makes_a_loop_and_the_api_lists_animate_alone(server_url, t
     assert "Seam" in report
 
 
+def test_formats_given_as_one_string_is_one_format(server_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server_url, verbose=False, download_files=str(tmp_path))
+    files, _ = client.predict(photo=handle_file(EXAMPLE), frames=4, size="64", formats="gif", api_name="/animate")
+    assert [Path(file).suffix for file in files] == [".mp4", ".gif"]  # once read as the letters g, i, f: an error
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [

@@ -291,8 +291,6 @@ def make_files(
 ) -> Made:
     """Make the loop and its files (MP4 and the ticked `formats`) in `folder`, telling `report` each step or frame;
     stop if `flag` is set. Scores, sheet and before/after come from the MP4 read back, as `evaluate` would see it."""
-    if isinstance(formats, str):  # an API caller's "gif" is one format, not the letters g, i, f
-        formats = [formats]
     unknown = [fmt for fmt in formats if fmt not in DOWNLOADS]
     if unknown:  # the page offers only these; an API caller may send anything
         raise InvalidArgumentError(
@@ -597,7 +595,9 @@ def build_app(models: list[str] | None = None, work_root: str | None = None):
                              "anchors": anchors}  # fmt: skip
                     request_ = loop_request({**API_DEFAULTS, **given}, opened, mask, engine_values)
                     stem = Path(photo).stem
-                    outcome = make_files(request_, list(formats or []), stem, folder, threading.Event(), log.debug)
+                    # An API caller's formats="gif" is one format, not the letters g, i, f.
+                    wanted = [formats] if isinstance(formats, str) else list(formats or [])
+                    outcome = make_files(request_, wanted, stem, folder, threading.Event(), log.debug)
                 except LoopAnimateError as error:
                     raise gr.Error(upload_message(error, photo, mask), print_exception=False) from None
                 yield outcome.files, outcome.report
