@@ -16,7 +16,7 @@ import numpy as np
 from loopanimate.engines.arap import Arap, triangulate, warp_maps
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import MotionPlan
-from loopanimate.engines.saliency import disc
+from loopanimate.engines.saliency import border_cut, disc
 from loopanimate.engines.signals import motion_signals
 
 LAYER_FAMILIES = frozenset(("sway", "bob", "breathe"))  # the movements a rigid layer makes
@@ -68,9 +68,7 @@ class LayerEngine:
         """(N,) bool: vertices that stay, where the picture's edge cuts the object (within a mesh cell of where the
         object meets it, so the cut's triangles stay whole) or an anchor holds it."""
         height, width = binary.shape
-        cut = np.zeros_like(binary)
-        for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
-            cut[side] = binary[side]
+        cut = border_cut(binary)
         columns = np.clip(np.rint(self.vertices[:, 0]).astype(int), 0, width - 1)
         rows = np.clip(np.rint(self.vertices[:, 1]).astype(int), 0, height - 1)
         pinned = np.zeros(len(self.vertices), bool)

@@ -26,7 +26,7 @@ from loopanimate.engines.flow import FLOW_SPEED, FlowLoop
 from loopanimate.engines.layer import LAYER_FAMILIES, LayerEngine
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
-from loopanimate.engines.saliency import disc, salient_mask
+from loopanimate.engines.saliency import border_cut, disc, salient_mask
 from loopanimate.engines.signals import eased, motion_signals, rise
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.evaluation.region_metrics import local_detail
@@ -128,9 +128,7 @@ def _moment_ellipse(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _uncut(binary: np.ndarray, band: float) -> np.ndarray:
     """(H, W) float32: 0 where the object (`binary`) meets the picture's edge, rising to 1 over `band` pixels."""
-    cut = np.zeros_like(binary)
-    for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
-        cut[side] = binary[side]
+    cut = border_cut(binary)
     if not cut.any():
         return np.ones(binary.shape, np.float32)
     distance = cv2.distanceTransform((cut == 0).astype(np.uint8), cv2.DIST_L2, 5)

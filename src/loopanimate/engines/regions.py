@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from loopanimate.engines.prompt import FAMILY_WORDS
-from loopanimate.engines.saliency import disc, feather, person_envelope, salient_mask
+from loopanimate.engines.saliency import disc, feather, fill_holes, person_envelope, salient_mask
 from loopanimate.evaluation.region_metrics import local_detail
 
 REGION_WORDS: dict[str, tuple[str, ...]] = {
@@ -90,7 +90,7 @@ def find_sky(image: np.ndarray) -> np.ndarray:
     candidate = (local_detail(image) < SKY_DETAIL) | (near_top < SKY_COLOUR)
     candidate[int(SKY_REACH * height) :] = False
     sky = _joined(cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, disc(1)), rows=slice(0, 1))
-    return _filled(sky)
+    return fill_holes(sky)
 
 
 def find_water(image: np.ndarray, sky: np.ndarray | None = None) -> np.ndarray:
@@ -106,7 +106,7 @@ def find_water(image: np.ndarray, sky: np.ndarray | None = None) -> np.ndarray:
         below[int(np.nonzero(sky.any(axis=1))[0].max()) + 1 :] = True
         candidate &= below & ~sky
     candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, disc(1))
-    return _filled(_joined(candidate, rows=slice(-1, None), columns=slice(0, None, max(1, image.shape[1] - 1))))
+    return fill_holes(_joined(candidate, rows=slice(-1, None), columns=slice(0, None, max(1, image.shape[1] - 1))))
 
 
 def find_foliage(image: np.ndarray) -> np.ndarray:
@@ -115,14 +115,6 @@ def find_foliage(image: np.ndarray) -> np.ndarray:
     green = (hsv[..., 0] >= 30) & (hsv[..., 0] <= 90) & (hsv[..., 1] > 50) & (hsv[..., 2] > 30)
     textured = cv2.dilate((local_detail(image) > SKY_DETAIL).astype(np.uint8), disc(2)) > 0
     return cv2.morphologyEx((green & textured).astype(np.uint8), cv2.MORPH_CLOSE, disc(2)) > 0
-
-
-def _filled(binary: np.ndarray) -> np.ndarray:
-    """`binary` with the holes inside it filled (a cloud in the sky, a boat on the lake)."""
-    contours, _ = cv2.findContours(binary.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    filled = np.zeros(binary.shape, np.uint8)
-    cv2.drawContours(filled, contours, -1, 1, -1)
-    return filled > 0
 
 
 def find_region(image: np.ndarray, region: str) -> np.ndarray | None:

@@ -112,14 +112,14 @@ def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
         for label in range(1, count)
         if label == main or (areas[label] >= KEEP_RATIO * areas[main] and near_main[labels == label].any())
     ]
-    return _filled(np.isin(labels, keep).astype(np.uint8))
+    return fill_holes(np.isin(labels, keep).astype(np.uint8))
 
 
 def close_cracks(mask: np.ndarray) -> np.ndarray:
     """`mask` (bool) with narrow cracks closed: a line of background colour through the object (the white line
     through a logo) is the object's own; closing one that encloses much more (a tower's lattice around the sky) is
     not done."""
-    closed = _filled(cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, disc(CRACK)))
+    closed = fill_holes(cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, disc(CRACK)))
     return closed if closed.sum() <= (1 + CRACK_SHARE) * mask.sum() else mask
 
 
@@ -128,12 +128,21 @@ def disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _filled(binary: np.ndarray) -> np.ndarray:
-    """`binary` (uint8) with its holes filled, as bool."""
+def fill_holes(binary: np.ndarray) -> np.ndarray:
+    """`binary` (bool or uint8) with its holes filled, as bool."""
+    binary = binary.astype(np.uint8)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(binary)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
     return filled.astype(bool)
+
+
+def border_cut(binary: np.ndarray) -> np.ndarray:
+    """(H, W) of `binary`'s dtype: the object's pixels on the picture's four edges, where the picture cuts it."""
+    cut = np.zeros_like(binary)
+    for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
+        cut[side] = binary[side]
+    return cut
 
 
 def joined_to_border(like_border: np.ndarray) -> np.ndarray:
