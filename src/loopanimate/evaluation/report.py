@@ -195,9 +195,11 @@ def check_report_folder(out_dir: str | os.PathLike) -> None:
     check_owned_folder(folder, lambda entry: entry.name in REPORT_FILES and entry.is_file(), "report folder")
     if not folder.is_dir() or not any(folder.iterdir()):
         return
+    from loopanimate.reader import read_text
+
     try:
-        ours = set(json.loads((folder / "report.json").read_text())) >= {"backend", "columns", "rows", "mean"}
-    except (OSError, ValueError, TypeError):
+        ours = set(json.loads(read_text(folder / "report.json", "report"))) >= {"backend", "columns", "rows", "mean"}
+    except (InvalidArgumentError, ValueError, TypeError):  # missing, unreadable, not JSON, not an object
         ours = False
     if not ours:
         raise InvalidArgumentError(
