@@ -1,12 +1,14 @@
-"""The weight-free motion engine on photos no one chose: twelve that scikit-image ships, a prompt each.
+"""The weight-free motion engine on photos no one chose: sixteen that packages ship, a prompt each.
 
-For each photo (long side `--side`, 35 frames): the automatic salient mask, the loop, and its measures — background
-change (grey levels outside the mask grown by 4 px, goal 0), texture loss (share of changed pixels that lost their
-detail, goal <= 1%), mask sanity (area share, components, border covered beyond one side), Motion inside the mask and
-the Seam, with peak travel (the 95th percentile of the flow from frame 0 inside the mask, at its farthest frame, as
-a share of the object's height; goal >= 3%) and background change beyond the object's reach (outside the mask grown
-by that travel: goal 0). Writes table.md, results.json and one contact sheet per photo (the mask over the photo,
-then every 6th frame) into `--out`; `--fast` runs four photos small, to check that everything runs.
+For each photo (long side `--side`, 35 frames): the mask the prompt picks (as the CLI without --mask), the loop, and
+its measures — background change (grey levels outside the mask grown by 4 px, goal 0), texture loss (share of
+changed pixels that lost their detail, goal <= 1%), mask sanity (area share, components, border covered beyond one
+side), Motion inside the mask and the Seam, with peak travel (the 95th percentile of the flow from frame 0 inside the
+mask, at its farthest frame, as a share of the object's height; goal >= 3%), background change beyond the object's
+reach (outside the mask grown by that travel: goal 0), and the IoU of the mask against a hand-drawn reference mask
+of the whole subject (reference_masks.json beside this file; goal median >= 0.8). Writes table.md, results.json and
+one contact sheet per photo (the mask over the photo, then every 6th frame) into `--out`; `--fast` runs four photos
+small, to check that everything runs.
 
     python bench/motion_quality.py [--out runs/motion-quality] [--side 512] [--fast]
 """
@@ -14,6 +16,7 @@ then every 6th frame) into `--out`; `--fast` runs four photos small, to check th
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -25,11 +28,11 @@ import skimage.data
 
 from loopanimate.contact_sheet import contact_sheet
 from loopanimate.engines import animate_without_weights, plan_motion
-from loopanimate.engines.saliency import salient_mask
+from loopanimate.engines.regions import prompt_regions
 from loopanimate.evaluation.pixel_metrics import motion, seam_ratio
 from loopanimate.evaluation.region_metrics import background_change, mask_sanity, texture_loss
 
-# scikit-image sample name -> prompt: every motion family, a direction, and a negation.
+# sample name -> prompt: every motion family, a direction, and a negation; scikit-image's, then other packages'.
 PHOTOS = {
     "astronaut": "the astronaut breathes and sways gently",
     "chelsea": "the cat breathes",
@@ -43,22 +46,76 @@ PHOTOS = {
     "coins": "the coins glow",
     "camera": "the man sways gently to the right",
     "clock": "the clock does not move",
+    "cheetah": "the cheetah runs",
+    "lion": "the lion breathes",
+    "tower": "the tower sways gently",
+    "grace_hopper": "the woman breathes",
 }
+# Photos other packages of the dev install ship: (package, file inside it).
+PACKAGE_PHOTOS = {
+    "cheetah": ("gradio", "media_assets/images/cheetah.jpg"),
+    "lion": ("gradio", "media_assets/images/lion.jpg"),
+    "tower": ("gradio", "media_assets/images/tower.jpg"),
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+}
+REFERENCES = Path(__file__).with_name("reference_masks.json")
 FAST_PHOTOS = ("astronaut", "coffee", "rocket", "clock")
 SHEET_EVERY = 6  # frames 0, 6, ..., 30 of 35: one row
 
 
+def sample(name: str) -> np.ndarray:
+    """A sample photo as the package ships it, read without importing the package (gradio takes seconds)."""
+    if name not in PACKAGE_PHOTOS:
+        return np.asarray(getattr(skimage.data, name)())
+    package, inside = PACKAGE_PHOTOS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{name}: {package} is not installed; install the dev extra (pip install -e '.[dev]')")
+    with PIL.Image.open(Path(spec.submodule_search_locations[0]) / inside) as opened:
+        return np.asarray(opened.convert("RGB"))
+
+
 def photo(name: str, side: int) -> np.ndarray:
     """A sample photo as RGB uint8 with its long side at `side` pixels."""
-    pixels = np.asarray(getattr(skimage.data, name)())
+    pixels = sample(name)
     if pixels.dtype == bool:
-        pixels = np.where(pixels, 0, 255).astype(np.uint8)  # the horse: a black silhouette on white
+        pixels = np.where(pixels, 0, 255).astype(np.uint8)  # the horse (False in its mask): white on black
     if pixels.ndim == 2:
         pixels = np.stack([pixels] * 3, axis=-1)
     pixels = pixels[..., :3]
     scale = side / max(pixels.shape[:2])
     size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+
+def reference_mask(name: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """The hand-drawn reference mask of `name` (bool, `shape`), or None where the prompt moves a field, not an
+    object."""
+    references = json.loads(REFERENCES.read_text())
+    shapes = references["photos"].get(name)
+    if shapes is None:
+        return None
+    if shapes.get("silhouette"):
+        return photo(name, max(shape))[..., 0] > 127  # the horse: white on black
+    scale = max(shape) / references["side"]
+    drawn = np.zeros(shape, np.uint8)
+    for polygon in shapes.get("polygon", []):
+        cv2.fillPoly(drawn, [np.round(np.array(polygon) * scale).astype(np.int32)], 1)
+    for cx, cy, r in shapes.get("circle", []):
+        cv2.circle(drawn, (round(cx * scale), round(cy * scale)), round(r * scale), 1, -1)
+    for cx, cy, rx, ry in shapes.get("ellipse", []):
+        cv2.ellipse(
+            drawn, (round(cx * scale), round(cy * scale)), (round(rx * scale), round(ry * scale)), 0, 0, 360, 1, -1
+        )
+    return drawn.astype(bool)
+
+
+def iou(mask: np.ndarray, reference: np.ndarray | None) -> float | None:
+    """Intersection over union of the mask (at 0.5) and the reference; None without a reference."""
+    if reference is None:
+        return None
+    binary = mask > 0.5
+    return float((binary & reference).sum() / max(int((binary | reference).sum()), 1))
 
 
 def overlay(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -97,7 +154,8 @@ def beyond_reach(loop: np.ndarray, picture: np.ndarray, mask: np.ndarray, travel
 def measure(name: str, prompt: str, side: int, frames: int, out: Path) -> dict:
     picture = photo(name, side)
     start = time.perf_counter()
-    mask = salient_mask(picture)
+    parts, _ = prompt_regions(picture, prompt)  # what the CLI moves without --mask: the prompt's subjects
+    mask = np.max([part.mask for part in parts], axis=0)
     mask_seconds = time.perf_counter() - start
     loop = animate_without_weights(picture, prompt, num_frames=frames, mask=mask)
     seconds = time.perf_counter() - start
@@ -115,6 +173,7 @@ def measure(name: str, prompt: str, side: int, frames: int, out: Path) -> dict:
         "travel": travel / height,
         "texture_loss": texture_loss(loop, picture),
         **mask_sanity(mask),
+        "iou": iou(mask, reference_mask(name, mask.shape)),
         "motion": motion(video, region=mask > 0.5),
         "seam": seam_ratio(video),
         "mask_seconds": mask_seconds,
@@ -125,18 +184,22 @@ def measure(name: str, prompt: str, side: int, frames: int, out: Path) -> dict:
 def table(rows: list[dict]) -> str:
     header = (
         "| photo | prompt | BG change | BG beyond reach | texture loss | area | parts | border | Motion | travel "
-        "| Seam | s |"
+        "| IoU | Seam | s |"
     )
-    lines = [header, "| --- | --- |" + " ---: |" * 10]
+    lines = [header, "| --- | --- |" + " ---: |" * 11]
     for row in rows:
         seam = "n/a" if row["seam"] is None else f"{row['seam']:.2f}"
+        overlap = "n/a" if row["iou"] is None else f"{row['iou']:.2f}"
         lines.append(
             f"| {row['photo']} | {row['prompt']} | {row['background_change']:.2f} | {row['beyond_reach']:.2f} "
             f"| {100 * row['texture_loss']:.2f}% | {row['area']:.2f} | {row['components']:.0f} | {row['border']:.2f} "
-            f"| {row['motion']:.2f} | {100 * row['travel']:.1f}% | {seam} | {row['seconds']:.2f} |"
+            f"| {row['motion']:.2f} | {100 * row['travel']:.1f}% | {overlap} | {seam} | {row['seconds']:.2f} |"
         )
     motions = [row["motion"] for row in rows]
     lines.append(f"\nmedian Motion {np.median(motions):.2f} px/frame at 256 (goal >= 1.0)")
+    overlaps = [row["iou"] for row in rows if row["iou"] is not None]
+    if overlaps:
+        lines.append(f"median IoU {np.median(overlaps):.2f} over {len(overlaps)} photos with a reference (goal >= 0.8)")
     return "\n".join(lines)
 
 

@@ -92,3 +92,11 @@ def test_an_unknown_motion_word_is_read_as_the_nearest_family_and_said(tmp_path,
     word = prompt.split()[-1]
     assert plan_motion(prompt).families == (family,)
     assert f"note: the engine has no '{word}': it makes the nearest motion it has, {family}" in loop.notes
+
+
+def test_a_plural_subject_is_read_off_its_verb():
+    assert clauses("the coins glow")[0].plural
+    assert clauses("the coins gently glow")[0].plural
+    assert not clauses("the coin glows")[0].plural
+    assert not clauses("the bus sways")[0].plural
+    assert not clauses("the glass does not move")[0].plural

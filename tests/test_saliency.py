@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import skimage.data
 
-from loopanimate.engines.saliency import fallback_note, person_envelope, salient_mask
+from loopanimate.engines.saliency import fallback_note, person_envelope, salient_mask, whole_object
 from loopanimate.evaluation.region_metrics import mask_sanity
 
 
@@ -151,3 +151,42 @@ def test_a_crack_of_background_colour_through_the_object_is_the_object_s():
     mask = salient_mask(image) > 0.5
     assert mask[line].mean() > 0.95
     assert iou(mask, truth) > 0.95
+
+
+def test_a_dim_rim_on_a_flat_ground_belongs_to_the_object():
+    """A disc bright in the middle and fading to near black at its rim, on black (a colour wheel): the whole disc."""
+    y, x = np.mgrid[0:240, 0:320]
+    radius = np.hypot(x - 160, y - 120)
+    truth = radius < 100
+    brightness = np.where(truth, 220 * (1 - radius / 100) ** 2 + 35, 0)  # saliency ranks the dim rim low
+    image = np.stack([brightness, brightness * 0.6, brightness * 0.3], axis=-1).astype(np.uint8)
+    assert iou(salient_mask(image) > 0.5, truth) > 0.8  # 0.54 without the growth
+
+
+def test_a_mask_does_not_grow_into_clutter_beside_it():
+    """The growth to the not-background region is refused when it would make the mask more ragged."""
+    mask = np.zeros((100, 100), bool)
+    mask[40:60, 40:60] = True
+    background = np.ones((100, 100), bool)
+    background[40:60, 40:60] = False
+    background[10:90:4, 20:80] = False  # thin stripes joined to the square: clutter, not its rim
+    background[10:90, 49:51] = False
+    assert np.array_equal(whole_object(mask, background), mask)
+    background[10:90:4, 20:80] = True
+    background[10:90, 49:51] = True
+    background[35:65, 35:65] = False  # a rim around it: grown
+    assert whole_object(mask, background).sum() == 30 * 30
+
+
+def test_a_plural_subject_moves_all_the_things_alike():
+    """Six bright discs spread to the corners of a textured ground: "the coins" takes them all."""
+    rng = np.random.default_rng(0)
+    image = (50 + 20 * rng.random((240, 320, 3))).astype(np.uint8)
+    y, x = np.mgrid[0:240, 0:320]
+    truth = np.zeros((240, 320), bool)
+    for cx, cy in ((45, 45), (160, 45), (275, 45), (45, 195), (160, 195), (275, 195)):
+        truth |= (x - cx) ** 2 + (y - cy) ** 2 < 28**2
+    image[truth] = [230, 210, 170]
+    found = salient_mask(image, plural=True) > 0.5
+    assert all(found[cy, cx] for cx, cy in ((45, 45), (160, 45), (275, 45), (45, 195), (160, 195), (275, 195)))
+    assert iou(found, truth) > 0.7

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from loopanimate.engines.prompt import FAMILY_WORDS
+from loopanimate.engines.prompt import FAMILY_WORDS, NEAREST_FAMILY
 from loopanimate.engines.saliency import disc, feather, fill_holes, person_envelope, salient_mask
 from loopanimate.evaluation.region_metrics import local_detail
 
@@ -35,6 +35,8 @@ SKY_REACH = 0.7  # of the picture's height: sky lies above this
 WATER_SKY = 22.0  # Lab distance to the sky's mean colour within which a place below it mirrors it
 MIN_SHARE = 0.02  # of the picture: a smaller region is none
 FEATHER = 1.5  # pixels at the working size
+AUXILIARY_VERBS = ("do", "does", "is", "are", "keep", "keeps")  # verbs before a motion word ("the coins do not move")
+SINGULAR_ENDINGS = ("ss", "us", "is")  # nouns that end in s and are one thing: glass, bus, iris
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,19 @@ class Clause:
     text: str
     region: str | None
     subject: str | None
+    plural: bool = False  # the subject is many alike things ("the coins glow"): all of them move
+
+
+def is_plural(words: list[str]) -> bool:
+    """Whether the clause's subject is plural, read off its verb: the noun before the first verb ends in s and the
+    verb does not ("the coins glow", not "the bus sways" nor "the coin glows")."""
+    verbs = {form for forms in FAMILY_WORDS.values() for form in forms} | set(NEAREST_FAMILY) | set(AUXILIARY_VERBS)
+    position = next((i for i, word in enumerate(words) if word in verbs), None)
+    if not position:
+        return False
+    before = [word for word in words[:position] if not word.endswith("ly")]  # "the coins gently glow"
+    noun, verb = (before[-1] if before else ""), words[position]
+    return noun.endswith("s") and not noun.endswith(SINGULAR_ENDINGS) and not verb.endswith("s")
 
 
 def clauses(prompt: str) -> list[Clause]:
@@ -59,9 +74,9 @@ def clauses(prompt: str) -> list[Clause]:
         moves = any(word in motion_words for word in words)
         if found and (not moves or (subject is None and found[-1].region is None)):
             previous = found.pop()  # no subject or no motion of its own: it goes with the clause before
-            found.append(Clause(f"{previous.text} and {part}", previous.region, previous.subject))
+            found.append(Clause(f"{previous.text} and {part}", previous.region, previous.subject, previous.plural))
         else:
-            found.append(Clause(part, region, subject))
+            found.append(Clause(part, region, subject, is_plural(words)))
     return found or [Clause(prompt, None, None)]
 
 
@@ -159,7 +174,7 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
         if clause.region and mask is None:
             notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
         if mask is None:
-            mask, name = salient_mask(image), "the salient object"
+            mask, name = salient_mask(image, clause.plural), "the salient object"
         mask = np.clip(mask - taken, 0.0, 1.0)
         if mask.max() <= 0.5:
             continue

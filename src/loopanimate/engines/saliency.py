@@ -21,6 +21,8 @@ CLOSE = 0.08  # of the picture's diagonal: a second part this near the main one 
 CRACK = 2  # pixels at the working size: a gap this narrow between parts of the object is closed ...
 CRACK_SHARE = 0.1  # ... unless closing it grows the object by more than this share (it enclosed background)
 KEEP_RATIO = 0.2  # a second part at least this share of the main one's area is kept, if close
+GROW_LIMIT = 3.0  # a mask grows to the not-background region it lies in if that is at most this many times its area
+SOLIDITY_SLACK = 0.03  # ... and no more ragged: its solidity (area / convex hull's) at most this much lower
 CUT_SIDE_MIN = 0.05  # share of a side the seed must cover for that side to be the one the subject is cut by
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
 SMOOTH_CONTRAST = 0.5  # ... and under which a smooth region joined to the border is too: a sky's gradient, a wall
@@ -70,12 +72,13 @@ def _fine_saliency(bgr: np.ndarray) -> np.ndarray:
     return cv2.normalize(saliency, None, 0.0, 1.0, cv2.NORM_MINMAX)
 
 
-def saliency_map(bgr: np.ndarray, contrast: np.ndarray) -> np.ndarray:
-    """Object likelihood in [0, 1]: border contrast, raised where fine detail stands out, weighted to the centre."""
+def saliency_map(bgr: np.ndarray, contrast: np.ndarray, centred: bool = True) -> np.ndarray:
+    """Object likelihood in [0, 1]: border contrast, raised where fine detail stands out, weighted to the centre
+    unless not `centred` (many things alike lie anywhere)."""
     height, width = bgr.shape[:2]
     y, x = np.mgrid[0:height, 0:width]
     centre = np.exp(-(((x - width / 2) / (0.45 * width)) ** 2 + ((y - height / 2) / (0.45 * height)) ** 2))
-    score = contrast * (0.5 + 0.5 * _fine_saliency(bgr)) * (0.4 + 0.6 * centre)
+    score = contrast * (0.5 + 0.5 * _fine_saliency(bgr)) * ((0.4 + 0.6 * centre) if centred else 1.0)
     return cv2.normalize(score.astype(np.float32), None, 0.0, 1.0, cv2.NORM_MINMAX)
 
 
@@ -97,14 +100,15 @@ def cut_side_of(seed: np.ndarray) -> int:
     return int(np.argmax(coverage)) if coverage.max() >= CUT_SIDE_MIN else -1
 
 
-def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """The part with the most saliency, and other parts near it of at least KEEP_RATIO its size; holes filled."""
+def one_object(binary: np.ndarray, score: np.ndarray, plural: bool = False) -> np.ndarray:
+    """The part with the most saliency, and other parts near it (anywhere, for a `plural` subject: "the coins") of at
+    least KEEP_RATIO its size; holes filled."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros(binary.shape, bool)
     mass = np.bincount(labels.ravel(), weights=score.ravel(), minlength=count)[1:]
     main = 1 + int(np.argmax(mass))
-    reach = CLOSE * float(np.hypot(*binary.shape))
+    reach = np.inf if plural else CLOSE * float(np.hypot(*binary.shape))
     near_main = cv2.distanceTransform((labels != main).astype(np.uint8), cv2.DIST_L2, 3) <= reach
     areas = stats[:, cv2.CC_STAT_AREA]
     keep = [
@@ -113,6 +117,26 @@ def one_object(binary: np.ndarray, score: np.ndarray) -> np.ndarray:
         if label == main or (areas[label] >= KEEP_RATIO * areas[main] and near_main[labels == label].any())
     ]
     return fill_holes(np.isin(labels, keep).astype(np.uint8))
+
+
+def solidity(binary: np.ndarray) -> float:
+    """Area over the area of the convex hulls of `binary`'s parts: 1 for a disc, low for a ragged or branching shape."""
+    contours, _ = cv2.findContours(binary.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hulls = sum(cv2.contourArea(cv2.convexHull(contour)) for contour in contours)
+    return sum(cv2.contourArea(contour) for contour in contours) / max(hulls, 1.0)
+
+
+def whole_object(mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """`mask` grown to the not-background parts it lies in: a colour wheel's dark rim, a blurred clock's edge, which
+    saliency ranks low but nothing joins to the border. Kept as it was when that would make it no object, GROW_LIMIT
+    times larger or more ragged: then the region is clutter that no border colour describes (a cheetah's blurred
+    ground)."""
+    _, labels = cv2.connectedComponents(fill_holes(~background).astype(np.uint8), connectivity=8)
+    touched = np.unique(labels[mask])
+    grown = mask | np.isin(labels, touched[touched > 0])
+    if not is_object(grown) or grown.sum() > GROW_LIMIT * mask.sum():
+        return mask
+    return grown if solidity(grown) >= solidity(mask) - SOLIDITY_SLACK else mask
 
 
 def close_cracks(mask: np.ndarray) -> np.ndarray:
@@ -253,29 +277,35 @@ def person_envelope(image: np.ndarray) -> np.ndarray | None:
     return head | torso
 
 
-def salient_mask(image: np.ndarray) -> np.ndarray:
-    """Soft mask (H, W) in [0, 1] of the salient object of an RGB uint8 image (H, W, 3)."""
+def salient_mask(image: np.ndarray, plural: bool = False) -> np.ndarray:
+    """Soft mask (H, W) in [0, 1] of the salient object of an RGB uint8 image (H, W, 3); with `plural`, of all the
+    salient objects alike ("the coins"), wherever they lie."""
+    if plural and bright_spots(image, grow=1) is not None:
+        return fallback_mask(image)  # "the stars": a field's bright spots are the many alike things
     height, width = image.shape[:2]
     scale = WORK_SIDE / max(height, width)
     small_size = (max(8, round(width * scale)), max(8, round(height * scale)))
     bgr = cv2.cvtColor(cv2.resize(image, small_size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
     contrast = border_contrast(cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab))
-    score = saliency_map(bgr, contrast)
+    score = saliency_map(bgr, contrast, centred=not plural)
     background = joined_to_border(contrast < BACKGROUND_CONTRAST) | joined_to_border(
         (contrast < SMOOTH_CONTRAST) & (local_detail(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)) < SMOOTH_DETAIL)
     )
     _, otsu = cv2.threshold((score * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    seed = one_object((otsu > 0) & ~background, score)
+    seed = one_object((otsu > 0) & ~background, score, plural)
     person = person_envelope(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    if person is not None and (seed & person).sum() >= PERSON_SHARE * seed.sum():
+    is_person = person is not None and (seed & person).sum() >= PERSON_SHARE * seed.sum()
+    if is_person:
         background |= ~person  # the person is the subject: the person, not the props and flags beside them
         seed = one_object(seed & person, score)
     candidates = [seed]
     if MIN_FRACTION < seed.mean() < MAX_FRACTION:
-        candidates.insert(0, one_object(_grabcut(bgr, seed, score, background), score))
+        candidates.insert(0, one_object(_grabcut(bgr, seed, score, background), score, plural))
     mask = next((c for c in candidates if is_object(c)), None)
     if mask is None:
         return fallback_mask(image)
+    if not is_person:  # the face cue's envelope is no outline to grow to
+        mask = whole_object(mask, background)
     full = cv2.resize(close_cracks(mask).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
     if is_sky(image, full):
         return fallback_mask(image)
