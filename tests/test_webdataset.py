@@ -1,7 +1,9 @@
 """WebDataset shards as training data: specs, reading members in memory, splitting across ranks and workers, the
 data commands and `train` on shards."""
 
+import contextlib
 import io
+import itertools
 import json
 import tarfile
 
@@ -210,3 +212,103 @@ def test_data_check_on_a_missing_shard_is_one_line(shards, capsys):
     assert main(["data", "check", f"{shards['folder']}/{{000001..000004}}.tar"]) == 2
     err = capsys.readouterr().err.strip()
     assert "shard not found" in err and "000003.tar" in err and "\n" not in err
+
+
+@pytest.fixture(scope="module")
+def key_shards(tmp_path_factory) -> list[str]:
+    """Five shards of three samples whose bytes are no video: for tests that record keys instead of decoding."""
+    folder = tmp_path_factory.mktemp("keys")
+    for shard in range(5):
+        with tarfile.open(folder / f"{shard:06d}.tar", "w") as tar:
+            for slot in range(3):
+                add_member(tar, f"{shard}-{slot}.mp4", b"x")
+    return [str(p) for p in sorted(folder.glob("*.tar"))]
+
+
+def stream_keys(
+    shards: list[str], workers: int, count: int | None, position=None, rank=0, world=1, epochs=None
+) -> tuple:
+    """The keys of `count` micro-batches of one sample (None: all) from `position` on, and the position after."""
+    from loopanimate.training.batches import micro_batches
+    from loopanimate.training.config import TrainConfig
+
+    config = TrainConfig(model="m", data="d", output="o", batch_size=1, num_workers=workers, seed=3)
+    dataset = ShardClipDataset(shards, 5, SIZE, seed=3, shuffle_buffer=4, epochs=epochs)
+    keys = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("loopanimate.data.dataset.load_clip", _key_recorder)
+        for batch in itertools.islice(micro_batches(dataset, config, rank, world, 0, position), count):
+            keys += batch["caption"]
+            position = batch["position"]
+    return keys, position
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_resumed_stream_goes_on_at_the_sample_it_stopped_before(key_shards, workers):
+    """20 batches span epochs; stopping after 7 (an odd count) leaves, with two workers, the second one due next."""
+    whole, _ = stream_keys(key_shards, workers, 20)
+    head, position = stream_keys(key_shards, workers, 7)
+    tail, _ = stream_keys(key_shards, workers, 13, position)
+    assert head + tail == whole
+
+
+def test_two_ranks_of_two_workers_resumed_read_every_sample_once_in_the_epoch(key_shards):
+    keys = []
+    for rank in range(2):
+        head, position = stream_keys(key_shards, 2, 3, rank=rank, world=2, epochs=1)
+        tail, _ = stream_keys(key_shards, 2, None, position, rank=rank, world=2, epochs=1)
+        keys += head + tail
+    assert sorted(keys) == sorted(f"{shard}-{slot}" for shard in range(5) for slot in range(3))
+
+
+def test_train_killed_on_shards_resumes_at_the_sample_it_stopped_at(shards, tmp_path, tiny_model_dir, monkeypatch):
+    """Captions name the samples: after the resume the run trains on what an uninterrupted run trains on."""
+    from loopanimate.training import trainer
+    from loopanimate.training.config import load_config
+    from tests.test_training import write_config
+
+    original = trainer.diffusion_loss
+
+    def captions(config, resume: str | None = None, kill_in_step: int = 0) -> list:
+        seen = []
+
+        def recording(pipe, unet, batch, *args):
+            seen.append(batch["caption"])
+            if len(seen) == kill_in_step:
+                raise KeyboardInterrupt
+            return original(pipe, unet, batch, *args)
+
+        monkeypatch.setattr(trainer, "diffusion_loss", recording)
+        with contextlib.suppress(KeyboardInterrupt):
+            trainer.train(config, resume=resume)
+        return seen
+
+    runs = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        settings = {"max_steps": 5, "checkpoint_every": 3, "batch_size": 1, "num_workers": 2}
+        runs.append(load_config(write_config(tmp_path / run / "c.yaml", tiny_model_dir, shards["folder"], **settings)))
+    whole = captions(runs[0])
+    captions(runs[1], kill_in_step=4)  # the checkpoint at step 3 leaves the second worker's stream due next
+    assert sorted(p.name for p in (tmp_path / "b" / "run" / "checkpoints").iterdir()) == ["step-000003"]
+    assert captions(runs[1], resume="latest") == whole[3:]
+
+
+def test_a_checkpoint_of_other_workers_on_shards_is_one_line(shards, tmp_path, tiny_model_dir, capsys):
+    from tests.test_training import write_config
+
+    config = write_config(tmp_path / "c.yaml", tiny_model_dir, shards["folder"], max_steps=1, num_workers=0)
+    assert main(["train", "--config", str(config)]) == 0
+    write_config(tmp_path / "c.yaml", tiny_model_dir, shards["folder"], max_steps=2, num_workers=1)
+    capsys.readouterr()
+    assert main(["train", "--config", str(config), "--resume", "latest"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "num_workers 0, this run has 1" in err and "resume with num_workers: 0" in err and "\n" not in err
+
+
+def test_a_checkpoint_of_other_shards_is_refused():
+    from loopanimate.training.checkpoint import check_stream
+
+    saved = {"data": "a/{0..3}.tar", "shards": 4, "digest": "1", "num_workers": 2, "seed": 0, "positions": []}
+    with pytest.raises(InvalidArgumentError, match=r"made on 4 shard\(s\) of a/\{0..3\}.tar, this run reads 5 of b"):
+        check_stream("c", saved, {**saved, "data": "b", "shards": 5, "digest": "2"})

@@ -118,8 +118,10 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
     Each epoch shuffles the shard order (the same on every process), gives each dataloader worker of each process its
     own shards (`split_shards`: no sample is read twice or skipped), and draws samples through a shuffle buffer. A
     clip's random stream comes from its sample's name, so it does not depend on which worker reads it. A sample that
-    gives no clip is listed in the next item's `skipped`; `start` (the micro-batches a resumed run has done) reseeds
-    the stream so a resume does not replay the clips it began with.
+    gives no clip is listed in the next item's `skipped`. Each item's `position` is (stream, epoch, samples drawn
+    in that epoch, its own included), a stream being one worker's share; `start` ({"next": the stream due next,
+    "streams": [[epoch, drawn], ...]}) makes each stream go on from there, reading again without decoding the
+    samples it had drawn (shuffles are seeded by seed, epoch, rank and stream alone, so they repeat exactly).
     """
 
     def __init__(
@@ -135,7 +137,8 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
     ) -> None:
         self.shards, self.num_frames, self.size, self.mode = list(shards), num_frames, size, mode
         self.max_stride, self.seed, self.shuffle_buffer, self.epochs = max_stride, seed, shuffle_buffer, epochs
-        self.start, self.rank, self.world = 0, 0, 1
+        self.start: dict | None = None
+        self.rank, self.world = 0, 1
 
     def set_process(self, rank: int, world: int) -> None:
         """Read this process's share; every process needs a shard, or it would wait for clips forever."""
@@ -149,30 +152,41 @@ class ShardClipDataset(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        start = self.start or fresh_position(workers)
+        # The loader asks its workers in turn from worker 0: the stream due next must be worker 0's.
+        stream = (worker + start["next"]) % workers
+        first, done = start["streams"][stream]
         skipped: list[tuple[str, str, str]] = []
-        epochs = range(self.epochs) if self.epochs is not None else itertools.count()
+        epochs = range(first, self.epochs) if self.epochs is not None else itertools.count(first)
         for epoch in epochs:
-            order = np.random.default_rng([self.seed, epoch, self.start]).permutation(len(self.shards))
-            mine = split_shards([self.shards[i] for i in order], self.rank, self.world, worker, workers)
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
+            mine = split_shards([self.shards[i] for i in order], self.rank, self.world, stream, workers)
             if not mine:
                 return  # more workers than shards: this one has nothing to read
-            rng = np.random.default_rng([self.seed, epoch, self.start, self.rank, worker])
-            clips = 0
-            for entry in shuffled(iter_shards(mine), self.shuffle_buffer, rng):
-                clip_rng = np.random.default_rng([self.seed, epoch, self.start, zlib.crc32(entry.name.encode())])
+            rng = np.random.default_rng([self.seed, epoch, self.rank, stream])
+            drawn = enumerate(shuffled(iter_shards(mine), self.shuffle_buffer, rng), 1)
+            clips = done  # a saved position is always a clip's, so a resumed epoch has given one
+            for count, entry in itertools.islice(drawn, done, None):  # read again, not decoded
+                clip_rng = np.random.default_rng([self.seed, epoch, zlib.crc32(entry.name.encode())])
                 try:
                     frames, indices = load_clip(entry, self.num_frames, self.size, self.mode, clip_rng, self.max_stride)
                 except SkippedVideo as skip:
                     skipped.append((entry.name, skip.reason, str(skip)))
                     continue
                 clips += 1
-                yield clip_item(entry, frames, indices, skipped)
+                yield {**clip_item(entry, frames, indices, skipped), "position": (stream, epoch, count)}
                 skipped = []
             if clips == 0:
                 why = f"the last: {skipped[-1][2]}" if skipped else "they hold no samples"
                 raise NoClipError(f"no sample of shard(s) {', '.join(mine[:3])} gave a clip, {why}; run `data check`")
+            done = 0
         for name, reason, message in skipped:  # found after the last clip: no item carries them to the main process
             logger.warning("skipped %s (%s): %s", name, reason, message)
+
+
+def fresh_position(streams: int) -> dict:
+    """The start of `streams` streams: stream 0 next, each in epoch 0 with nothing drawn."""
+    return {"next": 0, "streams": [[0, 0] for _ in range(streams)]}
 
 
 def shuffled(items: Iterable, size: int, rng: np.random.Generator) -> Iterator:
@@ -250,6 +264,8 @@ def collate_clips(samples: list[dict]) -> dict:
     }
     batch["caption"] = [s["caption"] for s in samples]
     batch["skipped"] = [skip for s in samples for skip in s["skipped"]]
+    if "position" in samples[0]:  # a streamed batch comes from one worker: where its stream stands after it
+        batch["position"] = samples[-1]["position"]
     return batch
 
 

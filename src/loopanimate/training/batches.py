@@ -1,14 +1,15 @@
 """Which clips each process trains on, in which order: seeded, equal shares, and resumable without decoding (or,
-for streamed shards, each process and worker on its own shards)."""
+for streamed shards, each process and worker on its own shards, resumable at the sample each stopped at)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from loopanimate.data.dataset import collate_clips
+from loopanimate.data.dataset import collate_clips, fresh_position
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.training.config import TrainConfig
 
@@ -39,18 +40,29 @@ def batches_per_epoch(dataset, config: TrainConfig, world: int) -> int:
     return count
 
 
-def micro_batches(dataset, config: TrainConfig, rank: int, world: int, consumed: int) -> Iterator[dict]:
+def stream_origin(dataset, config: TrainConfig) -> dict | None:
+    """What a position in streamed shards is a position in (None for other data): a checkpoint's position fits only
+    a run with the same shards, workers and seed."""
+    if not isinstance(dataset, torch.utils.data.IterableDataset):
+        return None
+    digest = hashlib.sha256("\n".join(dataset.shards).encode()).hexdigest()[:16]
+    return {
+        "data": str(config.data),
+        "shards": len(dataset.shards),
+        "digest": digest,
+        "num_workers": config.num_workers,
+        "seed": config.seed,
+    }
+
+
+def micro_batches(
+    dataset, config: TrainConfig, rank: int, world: int, consumed: int, position: dict | None = None
+) -> Iterator[dict]:
     """Endless micro-batches, starting after the first `consumed` (a resume skips them without decoding them).
 
-    Streamed shards cannot skip without reading, so a resume starts a fresh shuffle of them instead, seeded by
-    `consumed` (not the exact shard and sample it stopped at)."""
+    Streamed shards start instead at `position` (a checkpoint's, None: the beginning), see `stream_batches`."""
     if isinstance(dataset, torch.utils.data.IterableDataset):
-        dataset.set_process(rank, world)
-        dataset.start = consumed
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=config.batch_size, collate_fn=collate_clips, num_workers=config.num_workers
-        )
-        yield from loader  # the dataset runs epoch after epoch; each worker keeps its stream open
+        yield from stream_batches(dataset, config, rank, world, position)
         return
     epoch, skip = divmod(consumed, batches_per_epoch(dataset, config, world))
     while True:
@@ -69,3 +81,23 @@ def micro_batches(dataset, config: TrainConfig, rank: int, world: int, consumed:
         )
         yield from loader
         epoch, skip = epoch + 1, 0
+
+
+def stream_batches(dataset, config: TrainConfig, rank: int, world: int, position: dict | None) -> Iterator[dict]:
+    """Endless micro-batches from shards, from `position` on; each carries in "position" where this process's
+    streams stand after it ({"next": the stream due next, "streams": [[epoch, samples drawn], ...]}).
+
+    A batch comes whole from one worker, and the loader takes them from its workers in turn, so the samples each
+    stream drew (corrupt ones included) and the stream due next say exactly where to go on."""
+    dataset.set_process(rank, world)
+    streams = max(config.num_workers, 1)  # no workers: the main process reads the one stream
+    dataset.start = position or fresh_position(streams)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=config.batch_size, collate_fn=collate_clips, num_workers=config.num_workers
+    )
+    now = dataset.start
+    for batch in loader:  # the dataset runs epoch after epoch; each worker keeps its stream open
+        stream, epoch, drawn = batch["position"]
+        places = [*now["streams"][:stream], [epoch, drawn], *now["streams"][stream + 1 :]]
+        now = {"next": (stream + 1) % streams, "streams": places}
+        yield {**batch, "position": now}

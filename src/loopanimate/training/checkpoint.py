@@ -2,8 +2,9 @@
 
 A folder checkpoints/step-NNNNNN holds, from the main process: `trainable.safetensors` (the trained parameters),
 `<name>.json` + `<name>.safetensors` for each shared state (optimizer, scheduler, ema, scaler) and `trainer.json`
-(step, process count, the states it holds); and from every process `rank-R.json` + `rank-R.safetensors` (its noise
-generator and the python, numpy and torch random states). Nothing in a checkpoint is ever unpickled.
+(step, process count, the states it holds and, on streamed shards, every process's position in them); and from every
+process `rank-R.json` + `rank-R.safetensors` (its noise generator and the python, numpy and torch random states).
+Nothing in a checkpoint is ever unpickled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import gather_object
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -34,10 +36,11 @@ PICKLE_SUFFIXES = (".pkl", ".bin", ".pt", ".pth")
 
 
 class TrainerState:
-    """The step, and this process's generator of noise and dropout."""
+    """The step, this process's generator of noise and dropout, and its position in streamed shards (if any)."""
 
     def __init__(self, seed: int, rank: int, device: torch.device) -> None:
         self.step = 0
+        self.position: dict | None = None
         self.generator = torch.Generator(device=device).manual_seed(seed * SEED_SPREAD + rank)
 
 
@@ -132,12 +135,19 @@ def find_checkpoint(output: Path, resume: str) -> Path:
 
 
 def save_checkpoint(
-    accelerator: Accelerator, output: Path, keep: int, trainer: TrainerState, unet: torch.nn.Module, shared: dict
+    accelerator: Accelerator,
+    output: Path,
+    keep: int,
+    trainer: TrainerState,
+    unet: torch.nn.Module,
+    shared: dict,
+    origin: dict | None = None,
 ) -> None:
     """Write checkpoints/step-NNNNNN via a temporary folder, then keep only the newest `keep` (0: all).
 
     `shared` maps a name to an object with `state_dict()` that is the same on every process (optimizer, schedule,
-    EMA, loss scaler): the main process writes it, and each process writes its own random states."""
+    EMA, loss scaler): the main process writes it, and each process writes its own random states. `origin`
+    (`stream_origin`, for streamed shards) is written with every process's position."""
     folder = output / "checkpoints"
     target, tmp = folder / f"step-{trainer.step:06d}", folder / f".step-{trainer.step:06d}.tmp"
     main = accelerator.is_main_process
@@ -146,6 +156,7 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     write_state(tmp, f"rank-{accelerator.process_index}", random_states(trainer.generator))
+    positions = gather_object([trainer.position]) if origin is not None else None  # every process takes part
     if main:
         model = accelerator.unwrap_model(unet)
         trained = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
@@ -153,6 +164,8 @@ def save_checkpoint(
         for name, holder in shared.items():
             write_state(tmp, name, holder.state_dict())
         summary = {"format": FORMAT, "step": trainer.step, "processes": accelerator.num_processes}
+        if origin is not None:
+            summary["stream"] = {**origin, "positions": positions}
         (tmp / MARKER).write_text(json.dumps({**summary, "states": sorted(shared)}))
     accelerator.wait_for_everyone()
     if main:
@@ -171,8 +184,10 @@ def load_checkpoint(
     unet: torch.nn.Module,
     trained_names: list[str],
     shared: dict,
+    origin: dict | None = None,
 ) -> None:
-    """Restore what `save_checkpoint` wrote into the run's objects; one line if the folder does not fit this run."""
+    """Restore what `save_checkpoint` wrote into the run's objects; one line if the folder does not fit this run
+    (`origin`: this run's `stream_origin`)."""
     try:
         summary = json.loads(read_text(folder / MARKER, "checkpoint file"))
         if summary["format"] != FORMAT:
@@ -187,6 +202,7 @@ def load_checkpoint(
                 f"checkpoint {folder} holds {', '.join(summary['states'])}, this run {', '.join(sorted(shared))}: "
                 "resume with the checkpoint's config (ema_decay, mixed_precision)"
             )
+        check_stream(folder, summary.get("stream"), origin)
         model = accelerator.unwrap_model(unet)
         incompatible = model.load_state_dict(load_file(folder / TRAINABLE_FILE), strict=False)
         if incompatible.unexpected_keys or set(trained_names) & set(incompatible.missing_keys):
@@ -197,8 +213,33 @@ def load_checkpoint(
             holder.load_state_dict(read_state(folder, name, accelerator.device))
         set_random_states(trainer.generator, read_state(folder, f"rank-{accelerator.process_index}"))
         trainer.step = int(summary["step"])
+        trainer.position = summary["stream"]["positions"][accelerator.process_index] if origin is not None else None
     except InvalidArgumentError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, RecursionError, SafetensorError, OSError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InvalidArgumentError(f"checkpoint {folder} is damaged ({detail}): resume from an earlier one") from None
+
+
+def check_stream(folder: Path, saved: dict | None, origin: dict | None) -> None:
+    """One line when a checkpoint's position in streamed shards (`saved`) is no position in this run's (`origin`)."""
+    if saved is not None and origin is None:
+        raise InvalidArgumentError(f"checkpoint {folder} was made on the shards {saved['data']}: resume on them")
+    if saved is None and origin is not None:
+        raise InvalidArgumentError(
+            f"checkpoint {folder} holds no position in shards (made on other data, or before positions were "
+            "saved): resume with its data, or start the stage again"
+        )
+    if origin is None:
+        return
+    if (saved["shards"], saved["digest"]) != (origin["shards"], origin["digest"]):
+        raise InvalidArgumentError(
+            f"checkpoint {folder} was made on {saved['shards']} shard(s) of {saved['data']}, this run reads "
+            f"{origin['shards']} of {origin['data']}: resume on the checkpoint's shards"
+        )
+    for key in ("num_workers", "seed"):  # each worker's stream and its shuffle depend on both
+        if saved[key] != origin[key]:
+            raise InvalidArgumentError(
+                f"checkpoint {folder} was made with {key} {saved[key]}, this run has {origin[key]}: resume with "
+                f"{key}: {saved[key]}"
+            )

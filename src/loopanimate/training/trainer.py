@@ -29,7 +29,7 @@ from loopanimate.models import LoopAnimateUNet
 from loopanimate.models.conditioning import PAPER_CONDITIONING
 from loopanimate.models.convert import switch_conditioning
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
-from loopanimate.training.batches import check_data, micro_batches
+from loopanimate.training.batches import check_data, micro_batches, stream_origin
 from loopanimate.training.checkpoint import TrainerState, find_checkpoint, load_checkpoint, save_checkpoint
 from loopanimate.training.config import TrainConfig
 from loopanimate.training.loss import diffusion_loss, latent_scale_warning
@@ -106,6 +106,7 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
         seed=config.seed,
     )
     check_data(dataset, config, accelerator.num_processes)
+    origin = stream_origin(dataset, config)
     checkpoint = find_checkpoint(output, resume) if resume else None
 
     # Models: everything frozen but the stage's trainable set (paper §3). The frozen encoders keep their fp32
@@ -135,10 +136,11 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
     shared = {"optimizer": optimizer, "scheduler": lr_scheduler, "ema": ema, "scaler": accelerator.scaler}
     shared = {name: holder for name, holder in shared.items() if holder is not None}
     if checkpoint is not None:
-        load_checkpoint(accelerator, checkpoint, state, unet, trained_names, shared)
+        load_checkpoint(accelerator, checkpoint, state, unet, trained_names, shared, origin)
 
     consumed = state.step * config.gradient_accumulation_steps
-    batches = micro_batches(dataset, config, accelerator.process_index, accelerator.num_processes, consumed)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    batches = micro_batches(dataset, config, rank, world, consumed, state.position)
     skip_log = SkipLog()
     if main:
         output.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,7 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
     while state.step < config.max_steps:
         for _ in range(config.gradient_accumulation_steps):
             batch = next(batches)
+            state.position = batch.get("position")  # where the shards' streams stand, for the next checkpoint
             skip_log.record(batch["skipped"])
             if state.step == 0 and main and (warning := latent_scale_warning(pipe, batch, device)):
                 tqdm.write(warning, file=sys.stderr)
@@ -190,7 +193,7 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
                 accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=state.step)
             started, losses = time.perf_counter(), []
         if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
-            save_checkpoint(accelerator, output, config.keep_checkpoints, state, unet, shared)
+            save_checkpoint(accelerator, output, config.keep_checkpoints, state, unet, shared, origin)
         if config.validate_every and state.step % config.validate_every == 0 and main:
             validate(pipe, config, output / "validation", state.step)
     bar.close()
