@@ -116,7 +116,7 @@ def quiet_libraries() -> None:
 # What a model folder of ours holds: `init-model` and `convert` replace a folder only if it holds nothing else.
 MODEL_FOLDER_ENTRIES = frozenset(
     ("model_index.json", "conversion_report.json", "unet", "vae", "text_encoder", "tokenizer", "image_encoder")
-).union(("feature_extractor", "scheduler"))
+).union(("feature_extractor", "scheduler", "sampling.json"))
 
 
 def check_model_output(path: str, inputs: tuple = ()) -> Path:
@@ -462,24 +462,52 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     import json
+    import math
 
     from loopanimate.atomic import atomic_dir
     from loopanimate.models.convert import convert_unet, read_unet_config
     from loopanimate.pipelines.assemble import assemble_pipeline
 
+    if args.steps is not None and args.sampler is None:
+        raise InvalidArgumentError("--steps is for a few-step model: give --sampler lightning or lcm, or drop --steps")
+    if args.lora_scale is not None and args.lora is None:
+        raise InvalidArgumentError("--lora-scale scales a LoRA: give --lora FILE, or drop --lora-scale")
+    if args.lora_scale is not None and not math.isfinite(args.lora_scale):
+        raise InvalidArgumentError(f"--lora-scale {args.lora_scale} is not a number: give e.g. 0.8")
     inputs = (args.unet, args.motion_module, args.image_encoder, args.vae, args.text_encoder, args.unet_config)
-    out = check_model_output(args.output, inputs)
+    out = check_model_output(args.output, (*inputs, args.lora))
+    sampling = None
+    if args.sampler is not None:
+        from loopanimate.pipelines.few_step import sampler_steps, sampling_defaults
+
+        sampling = sampling_defaults(args.sampler, sampler_steps(args.sampler, args.motion_module, args.steps))
     quiet_libraries()
-    unet, report = convert_unet(args.unet, args.motion_module, read_unet_config(args.unet_config), args.motion_heads)
+    unet, report = convert_unet(
+        args.unet,
+        args.motion_module,
+        read_unet_config(args.unet_config),
+        args.motion_heads,
+        lora=args.lora,
+        lora_scale=1.0 if args.lora_scale is None else args.lora_scale,
+        # A distilled module runs as distilled, text in every cross-attention (AnimateDiffPipeline's frames).
+        context_routing=None if sampling is None else "text",
+    )
     if report["max_difference"] > 1e-4:  # both models have the same heads: a difference is the conversion's fault
         raise InvalidArgumentError(
             f"the converted UNet differs from the source by {report['max_difference']:.2e}: a conversion fault, "
             "please report it with the files' names"
         )
     pipe = assemble_pipeline(unet, args.unet, args.vae, args.text_encoder, args.image_encoder)
+    if sampling is not None:
+        from loopanimate.animate import SAMPLING_FILE
+        from loopanimate.pipelines.few_step import few_step_scheduler
+
+        pipe.scheduler = few_step_scheduler(args.sampler, pipe.scheduler.config)
     with atomic_dir(out) as tmp:
         pipe.save_pretrained(tmp)
         (tmp / "conversion_report.json").write_text(json.dumps(report, indent=2))
+        if sampling is not None:
+            (tmp / SAMPLING_FILE).write_text(json.dumps(sampling, indent=2))
     channels = report["conv_in_channels"]
     new_zero = f" (the {channels[1] - channels[0]} new channels zero)" if channels[1] > channels[0] else ""
     # The check below runs both models with the same heads, so it can vouch for recorded heads only.
@@ -492,6 +520,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         f"({heads}); largest difference from the source "
         f"on random inputs{new_zero}: {report['max_difference']:.1e}"
     )
+    if "lora" in report:
+        print(f"fused {report['lora']['layers']} LoRA layers at scale {report['lora']['scale']:g} into the SD UNet")
+    if sampling is not None:
+        print(
+            f"sampler {args.sampler}: {type(pipe.scheduler).__name__}, {sampling['steps']} steps, guidance "
+            f"{sampling['guidance_text']:g} (sampling.json; `animate` flags override them)"
+        )
     return 0
 
 
@@ -723,6 +758,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="motion-module attention heads, required with a .ckpt/.safetensors module, which does not record them "
         "(8 for AnimateDiff v1-v3 and PIA as published; a MotionAdapter folder records its own)",
+    )
+    convert.add_argument(
+        "--lora",
+        default=None,
+        help="a spatial LoRA for the SD UNet (kohya/webui or diffusers keys, e.g. AnimateLCM_sd15_t2v_lora"
+        ".safetensors), fused into its weights before conversion",
+    )
+    convert.add_argument(
+        "--lora-scale", type=float, default=None, help="weight of --lora (default: 1; AnimateLCM's card: 0.8)"
+    )
+    convert.add_argument(
+        "--sampler",
+        choices=("lightning", "lcm"),
+        default=None,
+        help="a few-step motion module's sampling, written into the model folder (scheduler/ and sampling.json, "
+        "which `animate --model` takes as defaults; text read in every cross-attention, as distilled): lightning = "
+        "AnimateDiff-Lightning (Euler, trailing timesteps, guidance 1, the N steps of its _Nstep_ file name), lcm = "
+        "AnimateLCM (LCM scheduler, 6 steps, guidance 2)",
+    )
+    convert.add_argument(
+        "--steps",
+        type=positive,
+        default=None,
+        help="steps written into sampling.json with --sampler (default: lcm 6; lightning the file name's N, "
+        "required when the name does not say)",
     )
     convert.add_argument("-o", "--output", required=True, help="model folder to write (replaced only once complete)")
     convert.set_defaults(run=cmd_convert)

@@ -137,9 +137,16 @@ def adapter_config(state: dict[str, torch.Tensor], unet: UNet2DConditionModel, h
     }
 
 
+def is_diffusers_motion_layout(state: dict[str, torch.Tensor]) -> bool:
+    """True for a MotionAdapter state dict saved as one file (AnimateDiff-Lightning's `*_diffusers.safetensors`):
+    AnimateDiff's own layout nests every motion module's weights under `temporal_transformer`."""
+    return not any(".temporal_transformer." in key for key in state)
+
+
 def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, heads: int | None = None) -> MotionAdapter:
-    """An AnimateDiff motion module (v1/v2/v3 `.ckpt`/`.safetensors`), PIA's `pia.ckpt`, or a diffusers MotionAdapter
-    folder (PIA's `PIA-condition-adapter` included). A folder's config records the head count; a file's `heads` must
+    """An AnimateDiff motion module (v1/v2/v3 `.ckpt`/`.safetensors`, AnimateLCM's), PIA's `pia.ckpt`, a
+    MotionAdapter state dict in one file (AnimateDiff-Lightning's), or a diffusers MotionAdapter folder (PIA's
+    `PIA-condition-adapter` included). A folder's config records the head count; a file's `heads` must
     be given, since a wrong count changes the output and nothing in the file can show it."""
     path = Path(path)
     if path.is_dir():
@@ -154,7 +161,8 @@ def load_motion_adapter(path: str | os.PathLike, unet: UNet2DConditionModel, hea
                 "--motion-heads"
             )
         return adapter
-    converted = convert_animatediff_checkpoint_to_diffusers(load_weights(path))
+    state = load_weights(path)
+    converted = state if is_diffusers_motion_layout(state) else convert_animatediff_checkpoint_to_diffusers(state)
     if not any(".motion_modules." in key for key in converted):
         raise ModelLoadError(f"{path} has no motion_modules weights: not an AnimateDiff motion module")
     if heads is None:
@@ -259,17 +267,70 @@ def max_difference(source: UNetMotionModel, converted: LoopAnimateUNet, frames: 
     return float((expected - actual).abs().max())
 
 
-def convert_unet(sd_path, motion_module_path, unet_config: dict | None = None, heads: int | None = None):
-    """SD 1.5 UNet + AnimateDiff motion module or PIA -> (LoopAnimateUNet, report with the measured difference).
-    `heads`: the motion modules' attention heads, required for a checkpoint file (a folder records them). The
-    difference is measured against diffusers' own model of the same sources, so it tests the conversion, not `heads`:
-    the report says whether they were recorded or given."""
+def fuse_lora(unet: UNet2DConditionModel, path: str | os.PathLike, scale: float) -> int:
+    """Fuse a spatial LoRA (kohya/webui keys, as AnimateLCM's, or diffusers' own) into `unet` at `scale` through
+    diffusers' LoRA loading, then drop its layers: the UNet keeps plain weights. Returns the layers it changed."""
+    from diffusers.loaders import StableDiffusionLoraLoaderMixin
+    from diffusers.utils import convert_unet_state_dict_to_peft
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    try:
+        state, alphas = StableDiffusionLoraLoaderMixin.lora_state_dict(load_weights(path))
+    except ValueError:  # diffusers' renaming of kohya keys names the ones it cannot map
+        state, alphas = {}, None
+    if not state or not all("lora" in key for key in state):
+        raise ModelLoadError(f"{path} is not a LoRA (no lora_up/lora_down or lora_A/lora_B weights): give a LoRA file")
+    others = sorted({key.split(".")[0] for key in state if not key.startswith("unet.")})
+    if others:
+        raise ModelLoadError(
+            f"{path} also holds LoRA weights for {', '.join(others)}: only the UNet's are fused; give a UNet LoRA"
+        )
+    # One LoRA layer per lora_A, in the peft names diffusers' loader turns the file's into before it injects them.
+    peft_names = {key.removeprefix("unet."): value for key, value in state.items()}
+    if not any("lora_A" in key for key in peft_names):
+        peft_names = convert_unet_state_dict_to_peft(peft_names)
+    modules = [key for key in peft_names if key.endswith("lora_A.weight")]
+    try:
+        StableDiffusionLoraLoaderMixin.load_lora_into_unet(state, alphas, unet, adapter_name="spatial")
+    except (ValueError, RuntimeError, KeyError):  # peft: no module of that name, or weights of other shapes
+        raise ModelLoadError(
+            f"{path} is not a LoRA for this UNet (other layers or shapes): is it for SD 1.5?"
+        ) from None
+    layers = sum(isinstance(module, BaseTunerLayer) for module in unet.modules())
+    if layers != len(modules):  # diffusers only logs LoRA weights that found no layer
+        raise ModelLoadError(
+            f"{path} is not a LoRA for this UNet ({len(modules) - layers} of its {len(modules)} layers are not in "
+            "it): is it for SD 1.5?"
+        )
+    unet.fuse_lora(lora_scale=scale)
+    unet.unload_lora()
+    return layers
+
+
+def convert_unet(
+    sd_path,
+    motion_module_path,
+    unet_config: dict | None = None,
+    heads: int | None = None,
+    lora: str | os.PathLike | None = None,
+    lora_scale: float = 1.0,
+    context_routing: str | None = None,
+):
+    """SD 1.5 UNet (with `lora` fused at `lora_scale`) + AnimateDiff motion module or PIA -> (LoopAnimateUNet, report
+    with the measured difference). `heads`: the motion modules' attention heads, required for a checkpoint file (a
+    folder records them). `context_routing`: None for the source's own (SOURCE_CONDITIONING). The difference is
+    measured against diffusers' own model of the same sources, so it tests the conversion, not `heads`: the report
+    says whether they were recorded or given."""
     unet2d = load_unet2d(sd_path, unet_config)
+    lora_layers = fuse_lora(unet2d, lora, lora_scale) if lora is not None else 0
     adapter = load_motion_adapter(motion_module_path, unet2d, heads)
     source = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
-    model, report = to_loopanimate(source, *SOURCE_CONDITIONING[source.config.in_channels])
+    conditioning, routing = SOURCE_CONDITIONING[source.config.in_channels]
+    model, report = to_loopanimate(source, conditioning, context_routing or routing)
     model.eval()
     report["motion_heads_recorded"] = Path(motion_module_path).is_dir()
+    if lora is not None:
+        report["lora"] = {"file": str(lora), "scale": lora_scale, "layers": lora_layers}
     report["max_difference"] = max_difference(source, model)
     return model, report
 
