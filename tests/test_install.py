@@ -69,7 +69,8 @@ def plain_venv(tmp_path_factory) -> Path:
     venv = folder / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
     wheel = next((folder / "dist").glob("loopanimate-*.whl"))
-    run([venv / "bin" / "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", wheel])
+    # --no-compile: byte-compiling all of torch took half a minute; what runs is compiled as it is imported
+    run([venv / "bin" / "pip", "install", "--quiet", "--no-compile", "-c", ROOT / "constraints.txt", wheel])
     return venv
 
 
@@ -85,7 +86,17 @@ def test_a_wheel_without_extras_animates_the_bundled_photo(plain_venv, tmp_path)
 
 def test_serve_starts_with_the_app_extra_alone(plain_venv, tmp_path):
     wheel = next(plain_venv.parent.glob("dist/loopanimate-*.whl"))
-    run([plain_venv / "bin" / "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", f"{wheel}[app]"])
+    run(
+        [
+            plain_venv / "bin" / "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "-c",
+            ROOT / "constraints.txt",
+            f"{wheel}[app]",
+        ]
+    )
     port = free_port()
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     command = [plain_venv / "bin" / "loopanimate", "serve", "--port", str(port)]
