@@ -214,7 +214,7 @@ CASES = [
     ("data synth negative seed", ["data", "synth", "syn", "--seed", "-2"], ["seed -2 is out of range"], None),
     ("init-model over a user's folder", ["init-model", "--tiny", "precious"], ["is not a model folder"], user_folder),
     ("convert missing unet", ["convert", "--unet", "g.ckpt", "--motion-module", "m.ckpt", "--image-encoder", "c",
-                              "-o", "m"], ["checkpoint not found: g.ckpt"], None),
+                              "-o", "m"], ["--unet g.ckpt: no such file or folder"], None),
     ("train config missing", ["train", "--config", "none.yaml"], ["config not found"], None),
     ("train unknown key", ["train", "--config", "c.yaml"], ["unknown setting 'learning_rat'"], config(learning_rat=0.1)),
     ("train wrong type", ["train", "--config", "c.yaml"], ["max_steps: 'many' should be of type int"],

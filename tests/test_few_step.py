@@ -3,6 +3,7 @@ state dict in one safetensors file) and AnimateLCM's (AnimateDiff's own layout, 
 converted with `convert --sampler`, and run against diffusers' own AnimateDiffPipeline set up as the model cards do."""
 
 import json
+from pathlib import Path
 
 import PIL.Image
 import pytest
@@ -188,6 +189,10 @@ def text_encoder_lora(sources, tmp_path_factory):
         (LIGHTNING, ["--steps", "4"], "--steps is for a few-step model: give --sampler"),
         (LIGHTNING, ["--lora-scale", "0.8"], "--lora-scale scales a LoRA: give --lora FILE"),
         (LIGHTNING, ["--lora", "LORA", "--lora-scale", "nan"], "--lora-scale nan is not a number"),
+        (LIGHTNING, ["--lora", "LORA", "--lora-scale", "1e9"], "--lora-scale 1e+09 is outside (0, 4]"),
+        (LIGHTNING, ["--lora", "LORA", "--lora-scale", "-1"], "--lora-scale -1 is outside (0, 4]"),
+        (LIGHTNING, ["--lora", "gone.safetensors"], "--lora gone.safetensors: no such file or folder"),
+        (LIGHTNING, ["--lora", "README"], "is not a .safetensors or .ckpt file"),
         (LIGHTNING, ["--sampler", "lightning", "--steps", "4"], "--steps 4 contradicts"),
         (ANIMATELCM, ["--sampler", "lightning"], "does not say its steps"),
         (LIGHTNING, ["--lora", LIGHTNING], "is not a LoRA (no lora_up/lora_down"),
@@ -198,7 +203,8 @@ def text_encoder_lora(sources, tmp_path_factory):
 def test_few_step_mistakes_are_one_line(
     files, foreign_lora, text_encoder_lora, tmp_path, capsys, module, options, message
 ):
-    paths = {"LORA": files / LORA, "FOREIGN": foreign_lora, "TEXT": text_encoder_lora, LIGHTNING: files / LIGHTNING}
+    paths = {"LORA": files / LORA, "FOREIGN": foreign_lora, "TEXT": text_encoder_lora, LIGHTNING: files / LIGHTNING,
+             "README": Path(__file__).resolve().parent.parent / "README.md"}  # fmt: skip
     code = main(convert(files, tmp_path / "model", module, *(str(paths.get(option, option)) for option in options)))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err

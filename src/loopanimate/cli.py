@@ -460,6 +460,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_LORA_SCALE = 4.0  # LoRA cards use 0.5-1.2; far past it the fused weights are noise
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     import json
     import math
@@ -474,6 +477,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--lora-scale scales a LoRA: give --lora FILE, or drop --lora-scale")
     if args.lora_scale is not None and not math.isfinite(args.lora_scale):
         raise InvalidArgumentError(f"--lora-scale {args.lora_scale} is not a number: give e.g. 0.8")
+    if args.lora_scale is not None and not 0 < args.lora_scale <= MAX_LORA_SCALE:
+        raise InvalidArgumentError(
+            f"--lora-scale {args.lora_scale:g} is outside (0, {MAX_LORA_SCALE:g}]: give e.g. 0.8 (AnimateLCM's card)"
+        )
+    for path, flag in ((args.unet, "--unet"), (args.motion_module, "--motion-module"), (args.lora, "--lora")):
+        if path is not None and not Path(path).exists():
+            raise InvalidArgumentError(f"{flag} {path}: no such file or folder: give the path of the one you have")
+    if args.lora is not None and Path(args.lora).suffix.lower() not in (".safetensors", ".ckpt"):
+        raise InvalidArgumentError(f"--lora {args.lora} is not a .safetensors or .ckpt file: give the LoRA's weights")
     inputs = (args.unet, args.motion_module, args.image_encoder, args.vae, args.text_encoder, args.unet_config)
     out = check_model_output(args.output, (*inputs, args.lora))
     sampling = None

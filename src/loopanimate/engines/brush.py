@@ -23,6 +23,7 @@ PIN_RADIUS = 0.04  # an anchor holds still a disc of this share of the picture's
 NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
 ARROW = re.compile(f"{NUMBER},{NUMBER}>{NUMBER},{NUMBER}")
 ANCHOR = re.compile(f"{NUMBER},{NUMBER}")
+FILE_ROWS = {4: "[[x1, y1, x2, y2], ...]", 2: "[[x, y], ...]"}  # what a JSON file holds, by numbers a row
 
 
 def _read(text: str, what: str, width: int, pattern: re.Pattern, example: str) -> np.ndarray:
@@ -33,7 +34,9 @@ def _read(text: str, what: str, width: int, pattern: re.Pattern, example: str) -
         try:
             rows = json.loads(read_text(text.strip(), f"{what} file"))
         except json.JSONDecodeError as error:
-            raise InvalidArgumentError(f"{what} file {text} is not valid JSON ({error.msg}): give {example}") from None
+            raise InvalidArgumentError(
+                f"{what} file {text} is not valid JSON ({error.msg}): write {FILE_ROWS[width]} in it"
+            ) from None
         valid = isinstance(rows, list) and all(
             isinstance(row, list)
             and len(row) == width
@@ -41,7 +44,7 @@ def _read(text: str, what: str, width: int, pattern: re.Pattern, example: str) -
             for row in rows
         )
         if not valid:
-            raise InvalidArgumentError(f"{what} file {text} must hold a list of [{example}] lists of numbers")
+            raise InvalidArgumentError(f"{what} file {text} must hold {FILE_ROWS[width]}: lists of {width} numbers")
         values = np.asarray(rows, np.float64).reshape(-1, width)
     else:
         parts = [part for part in text.split(";") if part.strip()]
