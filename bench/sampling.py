@@ -5,7 +5,11 @@
    guidance 7.5 (two branches each), alternating in one process, median of `--repeats` time ratios ours / peer.
    Ours runs with `loop_closure="none"` (35 frames denoised, as the peers) and with the shared down path on and off.
    Two sizes: the tiny test model at 64x64, and a wider one (3 levels, 64/128/256 channels) at 128x128.
-2. Long loops on the tiny trained model (`--model`, default runs/tiny-cpu/final): time of a 140-frame cycle over a
+2. A few-step loop's cost: the same weights sampled by diffusers' `LCMScheduler` at 4 steps (a consistency-distilled
+   student, experiments/few_step.py) against the model's own DDIM at 25 steps, whole loops (encoding, denoising,
+   decoding), 35 frames, `cycle`, text guidance 1 (a student samples unguided), alternating in one process: the
+   median of `--repeats` time ratios, on the tiny and the wider model.
+3. Long loops on the tiny trained model (`--model`, default runs/tiny-cpu/final): time of a 140-frame cycle over a
    35-frame one, tiled against overlapping windows, and their seam ratio, Loop-C, Motion and worst step (the largest
    step between consecutive frames, the wrap included, over the median step: a border that shows is > 1.5).
 
@@ -21,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import AnimateDiffPipeline, DDIMScheduler, PIAPipeline, UNetMotionModel
+from diffusers import AnimateDiffPipeline, DDIMScheduler, LCMScheduler, PIAPipeline, UNetMotionModel
 
 from loopanimate.evaluation import WeightFreeEmbedding, loop_consistency, motion, seam_ratio
 from loopanimate.evaluation.pixel_metrics import frame_step
@@ -32,6 +36,7 @@ from loopanimate.reader import read_picture
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "coffee.png"
 PROMPT, FRAMES, GUIDANCE = "the cup sways", 35, 7.5
+TEACHER_STEPS, STUDENT_STEPS = 25, 4
 WIDER = {"block_out_channels": (64, 128, 256), "layers_per_block": 1, "norm_num_groups": 16,
          "down_block_types": ("CrossAttnDownBlockMotion", "CrossAttnDownBlockMotion", "DownBlockMotion"),
          "up_block_types": ("UpBlockMotion", "CrossAttnUpBlockMotion", "CrossAttnUpBlockMotion"),
@@ -101,6 +106,39 @@ def compare(wider: bool, side: int, steps: int, repeats: int, frames: int = FRAM
         print(f"| {peer_name} | {statistics.median(ratios[True]):.2f} | {statistics.median(ratios[False]):.2f} |")
 
 
+def few_step_cost(wider: bool, side: int, repeats: int, frames: int = FRAMES) -> None:
+    pipe, image = our_pipeline(wider), read_picture(EXAMPLE)
+    samplers = {TEACHER_STEPS: pipe.scheduler, STUDENT_STEPS: LCMScheduler.from_config(pipe.scheduler.config)}
+
+    def loop_seconds(steps: int) -> float:
+        pipe.scheduler = samplers[steps]
+        settings = {"num_frames": frames, "num_inference_steps": steps, "height": side, "width": side}
+        generator = torch.Generator().manual_seed(0)
+        return seconds(lambda: pipe(image, PROMPT, guidance_scale_text=1.0, output_type="pt", generator=generator,
+                                    **settings))  # fmt: skip
+
+    times = {steps: [] for steps in samplers}
+    for _ in range(repeats):
+        for steps in samplers:
+            times[steps].append(loop_seconds(steps))
+    ratio = statistics.median(s / t for s, t in zip(times[STUDENT_STEPS], times[TEACHER_STEPS], strict=True))
+    name = "wider (64/128/256)" if wider else "tiny (32/64)"
+    print(f"| {name}, {frames} frames at {side}x{side} | {statistics.median(times[TEACHER_STEPS]):.3f} | "
+          f"{statistics.median(times[STUDENT_STEPS]):.3f} | {ratio:.3f} |")  # fmt: skip
+
+
+def few_step_costs(repeats: int, fast: bool) -> None:
+    print(f"\nwhole-loop cost, LCM {STUDENT_STEPS} steps over DDIM {TEACHER_STEPS}, cycle, guidance 1; median of "
+          f"{repeats} alternating runs")  # fmt: skip
+    print(f"| model | DDIM {TEACHER_STEPS} steps s | LCM {STUDENT_STEPS} steps s | LCM / DDIM |")
+    print("| --- | ---: | ---: | ---: |")
+    if fast:
+        few_step_cost(wider=False, side=32, repeats=1, frames=8)
+        return
+    few_step_cost(wider=False, side=64, repeats=repeats)
+    few_step_cost(wider=True, side=128, repeats=repeats)
+
+
 def long_loops(model: str | None, steps: int, short_frames: int = 35) -> None:
     trained = model is not None and Path(model).is_dir()
     pipe = load_pipeline(model) if trained else our_pipeline(False)
@@ -137,10 +175,12 @@ def main() -> None:
     print(f"{torch.get_num_threads()} torch threads")
     if args.fast:
         compare(wider=False, side=32, steps=1, repeats=1, frames=8)
+        few_step_costs(repeats=1, fast=True)
         long_loops(None, steps=1, short_frames=6)
         return
     compare(wider=False, side=64, steps=args.steps, repeats=args.repeats)
     compare(wider=True, side=128, steps=args.steps, repeats=args.repeats)
+    few_step_costs(args.repeats, fast=False)
     long_loops(args.model, args.steps)
 
 

@@ -194,9 +194,10 @@ def sample_clip(
     steps: int,
     seed: int,
     latents: torch.Tensor | None = None,
+    loop_closure: str = "none",
 ) -> np.ndarray:
-    """One clip (F, H, W, 3) in [0, 1] at the picture's size, without loop closure: a loop must come from training
-    alone."""
+    """One clip (F, H, W, 3) in [0, 1] at the picture's size, without loop closure unless asked: in the learning
+    experiments a loop must come from training alone."""
     return pipe(
         PIL.Image.fromarray(picture),
         prompt,
@@ -208,7 +209,7 @@ def sample_clip(
         generator=torch.Generator().manual_seed(seed),
         latents=latents,
         output_type="np",
-        loop_closure="none",
+        loop_closure=loop_closure,
     ).frames[0]
 
 

@@ -108,6 +108,21 @@ def test_curriculum_trains_three_stages_and_the_35_frame_peer(toy_run):
     assert "num_frames: 35" in stage3 and "to_[qv]" in stage3
 
 
+def test_few_step_distils_an_lcm_student_scored_and_timed_beside_its_teacher(tmp_path):
+    run_bench("few_step.py", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "few-step" / "results.json").read_text())
+    samplers = ["teacher, DDIM 2 steps", "student, LCM 4 steps", "student, LCM 2 steps"]
+    assert list(results["results"]) == samplers
+    assert set(results["results"]["student, LCM 4 steps"]["0"]) == {"follows_caption", "clean", "seam", "mse_f0",
+                                                                     "seconds"}  # fmt: skip
+    assert results["cost_ratio"]["teacher, DDIM 2 steps"] == {"0": 1.0}
+    assert results["cost_ratio"]["student, LCM 4 steps"]["0"] > 0
+    student = tmp_path / "few-step-seed0" / "student"
+    assert json.loads((student / "scheduler" / "scheduler_config.json").read_text())["_class_name"] == "LCMScheduler"
+    assert json.loads((student / "sampling.json").read_text())["steps"] == 4
+    assert (tmp_path / "few-step" / "sheet-student-4-seed0.png").is_file()
+
+
 def test_pia_full_size_runs_the_peer_and_ours_on_the_same_converted_weights(tmp_path):
     run_bench("pia_full_size.py", "--out", str(tmp_path / "pia.json"))
     runs = json.loads((tmp_path / "pia.json").read_text())["runs"]
@@ -131,3 +146,4 @@ def test_sampling_bench_runs_against_its_peers():
     result = run_bench("sampling.py")
     assert "| PIAPipeline |" in result.stdout and "| AnimateDiffPipeline |" in result.stdout
     assert "| tiled |" in result.stdout and "| overlap |" in result.stdout
+    assert "| tiny (32/64), 8 frames at 32x32 |" in result.stdout  # LCM at 4 steps over DDIM at 25
