@@ -23,6 +23,11 @@ def test_a_motion_loop_starts_on_the_picture_and_closes(image):
     assert loop.notes[0].startswith("engine: motion")
 
 
+def test_the_summary_line_says_what_the_motion_brush_does(image):
+    loop = make_loop(LoopRequest(image, "the box sways", num_frames=5, arrows="10,50>40,50", anchors="60,90;70,90"))
+    assert loop.notes[0].endswith("; 1 arrow steers it to the right; 2 pins hold still")
+
+
 def test_interpolation_multiplies_frames_and_rate(image):
     loop = make_loop(LoopRequest(image, "the box bobs", num_frames=5, interpolate=1, fps=10))
     assert len(loop.frames) == 9 and loop.fps == 20  # 4 shown frames, one more after each, then the closing frame

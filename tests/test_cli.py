@@ -131,6 +131,11 @@ def test_a_mask_of_another_size_is_resized_and_said(tmp_path, picture, capsys):
     assert "note: the mask is 64x48, resized to the picture's 128x96" in capsys.readouterr().err
 
 
+def test_a_value_that_looks_like_a_flag_is_told_how_to_be_given(tmp_path, picture, capsys):
+    assert motion(picture, tmp_path / "o.gif", "--anchors", "-5,10") == 2
+    assert "is given as --anchors=VALUE" in capsys.readouterr().err
+
+
 def test_an_earlier_frames_folder_of_ours_is_replaced(tmp_path, picture):
     assert motion(picture, tmp_path / "frames", "--frames", "3") == 0
     assert motion(picture, tmp_path / "frames", "--frames", "5") == 0

@@ -48,7 +48,7 @@ def test_each_lever_gives_the_frames_of_all_levers_off(pipe, image, all_off, lev
 
 
 def test_the_default_levers_together_give_the_frames_of_all_levers_off(pipe, image, all_off):
-    np.testing.assert_allclose(run(pipe, image), all_off, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(run(pipe, image), all_off, rtol=0, atol=1e-4)
 
 
 def test_bfloat16_weights_and_activations_stay_near_float32(pipe, image, all_off):

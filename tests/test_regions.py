@@ -83,6 +83,14 @@ def test_a_region_not_in_the_picture_is_said_and_the_object_moves_instead():
     assert notes == ["note: no sea found in the picture: the salient object moves instead"]
 
 
+def test_an_object_named_in_the_prompt_is_said_to_be_found_by_saliency():
+    picture = np.full((120, 160, 3), 230, np.uint8)
+    picture[40:90, 60:100] = (200, 40, 30)
+    _, notes = prompt_regions(picture, "the boat bobs gently")
+    assert len(notes) == 1 and notes[0].startswith("note: 'boat' is found by saliency, not by name")
+    assert prompt_regions(picture, "it sways")[1] == []  # no thing named, nothing to say
+
+
 @pytest.mark.parametrize(("prompt", "family"), [("the horse runs", "bob"), ("a fish swims", "wave")])
 def test_an_unknown_motion_word_is_read_as_the_nearest_family_and_said(tmp_path, prompt, family):
     picture = np.full((96, 128, 3), 230, np.uint8)

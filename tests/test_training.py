@@ -220,6 +220,28 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, v
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_a_resumed_run_says_so_and_logs_each_step_once(tmp_path, tiny_model_dir, videos, monkeypatch, capsys):
+    config = load_config(
+        write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=4, checkpoint_every=2, log_every=1)
+    )
+    original, calls = trainer.diffusion_loss, []
+
+    def killed_in_step_four(*args, **kwargs):  # after step 3 was logged, past the checkpoint of step 2
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "diffusion_loss", killed_in_step_four)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    monkeypatch.setattr(trainer, "diffusion_loss", original)
+    train(config, resume="latest")
+    assert "resuming from step 2 of 4" in capsys.readouterr().err
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records if "loss" in record] == [1, 2, 3, 4]  # the last is the run's summary
+
+
 def test_only_the_newest_checkpoints_are_kept(tmp_path, tiny_model_dir, videos):
     train(
         load_config(

@@ -144,12 +144,12 @@ def test_save_load_keeps_routing_and_outputs(tmp_path):
     sample, image_tokens, text_tokens = inputs()
     with torch.no_grad():
         # Two instances may pick different CPU kernels (seen: 1.2e-6 apart). Outputs are O(1), and a swapped routing
-        # or a missing tensor moves them by more than 1e-2, so 1e-5 still catches a real mistake.
+        # or a missing tensor moves them by more than 1e-2, so 1e-4 still catches a real mistake.
         torch.testing.assert_close(
             loaded(sample, 10, image_tokens, text_tokens).sample,
             unet(sample, 10, image_tokens, text_tokens).sample,
-            rtol=1e-5,
-            atol=1e-5,
+            rtol=1e-4,
+            atol=1e-4,
         )
 
 
@@ -164,4 +164,4 @@ def test_the_shared_down_path_equals_the_batched_forward(side):
         shared = unet.forward_shared_down(sample, 10, image_tokens, texts)
         batched = unet(sample.repeat(2, 1, 1, 1, 1), 10, image_tokens.repeat(2, 1, 1), texts).sample
     # Float32 on the same weights: only reassociation differs. A wrong branch order moves outputs by O(1).
-    torch.testing.assert_close(shared, batched, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(shared, batched, rtol=1e-4, atol=1e-4)

@@ -505,9 +505,9 @@ def automatic_mask(request: LoopRequest, picture: PIL.Image.Image) -> tuple[np.n
 
 def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np.ndarray, list[str]]:
     from loopanimate.engines import motion_frames, plan_motion
-    from loopanimate.engines.brush import check_inside
+    from loopanimate.engines.brush import check_inside, mean_direction
     from loopanimate.engines.motion import combined_frames
-    from loopanimate.engines.prompt import known_motion_words
+    from loopanimate.engines.prompt import compass, known_motion_words
     from loopanimate.engines.regions import Part, prompt_regions
     from loopanimate.engines.saliency import fallback_note
     from loopanimate.image import fit_image
@@ -560,6 +560,12 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
         f"{part.name}: {plan_motion(part.prompt).describe()}" if len(parts) > 1 else plan_motion(part.prompt).describe()
         for part in parts
     )
+    if arrows is not None:  # the brush steers what the prompt's words said: the line says so
+        direction = mean_direction(arrows)
+        way = compass(direction) if direction else "each its own way"
+        described += f"; {len(arrows)} arrow{'s' * (len(arrows) > 1)} steer{'s' * (len(arrows) == 1)} it {way}"
+    if anchors is not None:
+        described += f"; {len(anchors)} pin{'s' * (len(anchors) > 1)} hold{'s' * (len(anchors) == 1)} still"
     notes.insert(0, f"engine: motion (weight-free), {image.width}x{image.height}: {described}")
     if plan.fallback:
         notes.append(f"note: no motion word in the prompt, so a gentle sway (words known: {known_motion_words()})")

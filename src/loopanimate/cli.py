@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import signal
 import sys
 import warnings
@@ -33,6 +34,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are a single line (no usage dump), exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if missing := re.fullmatch(r"argument (--[\w-]+): expected one argument", message):
+            # argparse takes a value such as "-5,10" for an option: it must be joined to its flag
+            message += f" (a value that starts with '-' is given as {missing.group(1)}=VALUE)"
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 

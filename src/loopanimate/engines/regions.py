@@ -13,7 +13,7 @@ one line, and the salient object moves instead.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -37,6 +37,8 @@ MIN_SHARE = 0.02  # of the picture: a smaller region is none
 FEATHER = 1.5  # pixels at the working size
 AUXILIARY_VERBS = ("do", "does", "is", "are", "keep", "keeps")  # verbs before a motion word ("the coins do not move")
 SINGULAR_ENDINGS = ("ss", "us", "is")  # nouns that end in s and are one thing: glass, bus, iris
+# words before a verb that name no thing ("it sways", "the object bobs"): no note that the engine cannot find them
+FILLER_WORDS = ("the", "a", "an", "it", "its", "this", "that", "object", "subject", "thing", "everything", "all")
 
 
 @dataclass(frozen=True)
@@ -47,17 +49,26 @@ class Clause:
     region: str | None
     subject: str | None
     plural: bool = False  # the subject is many alike things ("the coins glow"): all of them move
+    named: str | None = None  # the noun the clause names when it is no region ("the boat bobs": boat)
+
+
+def subject_and_verb(words: list[str]) -> tuple[str, str] | None:
+    """The noun before the clause's first verb and that verb ("the coins gently glow" -> coins, glow), or None."""
+    verbs = {form for forms in FAMILY_WORDS.values() for form in forms} | set(NEAREST_FAMILY) | set(AUXILIARY_VERBS)
+    position = next((i for i, word in enumerate(words) if word in verbs), None)
+    before = [word for word in words[:position] if not word.endswith("ly")] if position else []  # "gently"
+    if not before or before[-1] in FILLER_WORDS:
+        return None
+    return before[-1], words[position]
 
 
 def is_plural(words: list[str]) -> bool:
     """Whether the clause's subject is plural, read off its verb: the noun before the first verb ends in s and the
     verb does not ("the coins glow", not "the bus sways" nor "the coin glows")."""
-    verbs = {form for forms in FAMILY_WORDS.values() for form in forms} | set(NEAREST_FAMILY) | set(AUXILIARY_VERBS)
-    position = next((i for i, word in enumerate(words) if word in verbs), None)
-    if not position:
+    found = subject_and_verb(words)
+    if found is None:
         return False
-    before = [word for word in words[:position] if not word.endswith("ly")]  # "the coins gently glow"
-    noun, verb = (before[-1] if before else ""), words[position]
+    noun, verb = found
     return noun.endswith("s") and not noun.endswith(SINGULAR_ENDINGS) and not verb.endswith("s")
 
 
@@ -74,9 +85,10 @@ def clauses(prompt: str) -> list[Clause]:
         moves = any(word in motion_words for word in words)
         if found and (not moves or (subject is None and found[-1].region is None)):
             previous = found.pop()  # no subject or no motion of its own: it goes with the clause before
-            found.append(Clause(f"{previous.text} and {part}", previous.region, previous.subject, previous.plural))
+            found.append(replace(previous, text=f"{previous.text} and {part}"))
         else:
-            found.append(Clause(part, region, subject, is_plural(words)))
+            named = None if region else (subject_and_verb(words) or (None,))[0]
+            found.append(Clause(part, region, subject, is_plural(words), named))
     return found or [Clause(prompt, None, None)]
 
 
@@ -175,6 +187,10 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
             notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
         if mask is None:
             mask, name = salient_mask(image, clause.plural), "the salient object"
+            if clause.named:  # the engine finds objects by saliency, never by name: say what it took for one
+                share = 100 * float((mask > 0.5).mean())
+                notes.append(f"note: '{clause.named}' is found by saliency, not by name: the salient object "
+                             f"({share:.0f}% of the picture) moves; --mask or --mask-model picks another")  # fmt: skip
         mask = np.clip(mask - taken, 0.0, 1.0)
         if mask.max() <= 0.5:
             continue

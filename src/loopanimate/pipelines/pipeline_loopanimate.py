@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from diffusers.pipelines.animatediff.pipeline_output import AnimateDiffPipelineO
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 from transformers.image_processing_utils import BaseImageProcessor
 
@@ -44,6 +46,24 @@ def forward_chunks(unet: LoopAnimateUNet, on: bool) -> Iterator[None]:
         yield
     finally:
         unet.disable_forward_chunking()
+
+
+def plain_attention_on_cpus_without_avx512(call: Callable) -> Callable:
+    """Run a pipeline method with the plain (math) attention kernel when it works in bfloat16 on a CPU without AVX-512:
+    torch's fused CPU kernel then fails on sequences longer than a few tokens ("pack_vnni2 is only supported when
+    avx512 is supported", seen on CI's CPU with CLIP's 77 tokens)."""
+
+    @functools.wraps(call)
+    def wrapped(pipe: LoopAnimatePipeline, *args, **kwargs):
+        fused_kernel_fails = (
+            pipe.dtype == torch.bfloat16
+            and pipe.device.type == "cpu"
+            and not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+        )
+        with sdpa_kernel([SDPBackend.MATH]) if fused_kernel_fails else contextlib.nullcontext():
+            return call(pipe, *args, **kwargs)
+
+    return wrapped
 
 
 @dataclass
@@ -289,6 +309,7 @@ class LoopAnimatePipeline(DiffusionPipeline):
         )
 
     @torch.no_grad()
+    @plain_attention_on_cpus_without_avx512
     def __call__(
         self,
         image: PIL.Image.Image | list[PIL.Image.Image],

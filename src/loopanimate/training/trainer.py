@@ -78,6 +78,15 @@ def stage_unet(pipe: LoopAnimatePipeline, config: TrainConfig) -> LoopAnimateUNe
     return switch_conditioning(unet, replace(reads, trained_frames=config.num_frames))
 
 
+def forget_logged_after(log_file: Path, step: int) -> None:
+    """Drop the log's records after `step`: a resumed run trains those steps again and logs them anew."""
+    if not log_file.is_file():
+        return
+    kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_file(log_file) as tmp:
+        tmp.write_text("".join(line + "\n" for line in kept))
+
+
 def train(config: TrainConfig, resume: str | None = None) -> Path:
     """Train `config.trainable` of the UNet in `config.model` (or `config.init_from`, switched) on `config.data`;
     return the saved pipeline folder."""
@@ -149,6 +158,9 @@ def train(config: TrainConfig, resume: str | None = None) -> Path:
         if tensorboard:
             accelerator.init_trackers("loopanimate")
     log_file = output / "log.jsonl"
+    if checkpoint is not None and main:
+        tqdm.write(f"resuming from step {state.step} of {config.max_steps} ({checkpoint})", file=sys.stderr)
+        forget_logged_after(log_file, state.step)
     bar = tqdm(total=config.max_steps, initial=state.step, desc="training", unit="step", disable=not main or None)
     started, losses = time.perf_counter(), []
 
