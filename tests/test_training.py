@@ -355,6 +355,7 @@ def test_a_checkpoint_never_runs_code(tmp_path, tiny_model_dir, videos, capsys):
 
     assert main(["train", "--config", str(config), "--resume", str(ours)]) == 0  # the stray pickle is never opened
     assert not ran.exists()
+    capsys.readouterr()  # its "resuming from step 1" line
     assert main(["train", "--config", str(config), "--resume", str(pickled)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pickle" in err, err
