@@ -69,7 +69,7 @@ def plain_venv(tmp_path_factory) -> Path:
     venv = folder / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
     wheel = next((folder / "dist").glob("loopanimate-*.whl"))
-    # --no-compile: byte-compiling all of torch took half a minute; what runs is compiled as it is imported
+    # --no-compile: byte-compiling all of torch took half a minute, more than the few processes here compile
     run([venv / "bin" / "pip", "install", "--quiet", "--no-compile", "-c", ROOT / "constraints.txt", wheel])
     return venv
 
