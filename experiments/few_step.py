@@ -1,5 +1,5 @@
 """Few-step loops in the toy world (issue 34 part 2): a student distilled from the converged 25-step teacher by
-latent consistency distillation (LCM, as AnimateLCM distils AnimateDiff; decision 156), sampled with diffusers'
+latent consistency distillation (LCM, as AnimateLCM distils AnimateDiff; decision 153), sampled with diffusers'
 `LCMScheduler` at 4 and 2 steps, against the teacher with its own DDIM at 25 steps, all closed by `cycle`.
 
 Per seed: the teacher is the world's MITDF model of that seed (`mitdf-mitdf`, as converge.py and mitdf_ablation.py

@@ -34,10 +34,15 @@ def test_amplitude_words(prompt, amplitude):
 
 
 @pytest.mark.parametrize(
-    ("prompt", "cycles"), [("bobs", 1), ("bobs slowly", 1), ("bobs fast", 2), ("bobs very fast", 3)]
+    ("prompt", "pace"), [("bobs", 1), ("bobs slowly", 0.5), ("bobs fast", 2), ("bobs very fast", 3)]
 )
-def test_speed_words(prompt, cycles):
-    assert plan_motion(prompt).cycles == cycles
+def test_speed_words(prompt, pace):
+    assert plan_motion(prompt).pace == pace
+
+
+@pytest.mark.parametrize(("frames", "cycles"), [(35, 2), (18, 1), (69, 4), (3, 1)])
+def test_a_longer_loop_repeats_the_motion_instead_of_slowing_it(frames, cycles):
+    assert plan_motion("bobs").cycles(frames - 1) == cycles
 
 
 @pytest.mark.parametrize("prompt", ["", "a photograph of a rocket", "a light in the dark"])
@@ -51,7 +56,7 @@ def test_words_inside_other_words_do_not_count():
 
 
 def test_description_names_what_will_happen():
-    assert plan_motion("spins fast and gently").describe() == "spin, gentle amplitude, 2 cycles per loop"
+    assert plan_motion("spins fast and gently").describe(35) == "spin, gentle amplitude, 4 cycles per loop"
 
 
 @pytest.mark.parametrize(

@@ -557,7 +557,9 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
     alpha = np.max([part.mask for part in parts], axis=0)
     plan = plan_motion(request.prompt)
     described = "; ".join(
-        f"{part.name}: {plan_motion(part.prompt).describe()}" if len(parts) > 1 else plan_motion(part.prompt).describe()
+        f"{part.name}: {plan_motion(part.prompt).describe(request.num_frames)}"
+        if len(parts) > 1
+        else plan_motion(part.prompt).describe(request.num_frames)
         for part in parts
     )
     if arrows is not None:  # the brush steers what the prompt's words said: the line says so

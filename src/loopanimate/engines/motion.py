@@ -526,17 +526,18 @@ def motion_frames(
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
     pins = pin_weight((height, width), anchors)
     if plan.families == ("flow",):  # a fluid: its texture streams through the whole mask, an Eulerian loop
-        speed = FLOW_SPEED * max(height, width) * plan.amplitude * plan.cycles
+        speed = FLOW_SPEED * max(height, width) * plan.amplitude * plan.pace
         flow = FlowLoop(pixels, alpha, plan.direction or (1.0, 0.0), speed, period, seed, arrows, pins)
         return LazyFrames(num_frames, flow.frame, pixels.shape)
     if arrows is not None and (direction := mean_direction(arrows)) is not None:
         plan = dataclasses.replace(plan, direction=direction)  # the arrows steer as direction words do
     engines = [engine_for(pixels, part, plan, seed, pins) for part in object_parts(alpha)]
+    cycles = plan.cycles(period)
 
     def render(index: int) -> np.ndarray:
         if index % period == 0:
             return pixels  # phase 0 is the identity: frame 0 is the input, bit for bit
-        phase = 2 * np.pi * plan.cycles * index / period
+        phase = 2 * np.pi * cycles * index / period
         if len(engines) == 1:
             return engines[0].frame(phase)
         # Each part changes only its own box: add up what each changed there.

@@ -236,6 +236,7 @@ STRONG_WORDS = (
     "widely",
 )
 FAST_WORDS = ("fast", "quickly", "quick", "rapidly", "rapid", "briskly", "swiftly", "swift", "hurriedly")
+SLOW_WORDS = ("slowly", "slow", "lazily", "lazy", "leisurely", "languidly", "languid", "unhurried")
 # Direction word -> unit vector in picture coordinates (x right, y down); opposite words cancel ("up and down").
 DIRECTION_WORDS: dict[str, tuple[float, float]] = {
     "left": (-1.0, 0.0),
@@ -258,27 +259,35 @@ CLAUSE_BREAKS = (",", ".", ";", ":", "!", "?", "but", "just", "only", "and")  # 
 STILL_WORDS = ("still", "motionless", "static", "stationary", "frozen", "unmoving", "immobile", "stands", "freeze")
 MOVE_WORDS = ("move", "moves", "moving", "movement", "motion", "animate", "animated", "stir", "stirs", "budge")
 GENTLE, NORMAL, STRONG = 0.5, 1.0, 1.8
+# Frames a sway, bob or breath takes at normal pace: 2.1 s at the default 8 fps, so a longer loop repeats it rather
+# than slowing it down (one cycle over 35 frames looked like a still to users).
+FRAMES_PER_CYCLE = 17
 
 
 @dataclass(frozen=True)
 class MotionPlan:
-    """What the weight-free engine will do: motion families, amplitude factor, whole cycles per loop."""
+    """What the weight-free engine will do: motion families, amplitude factor, pace."""
 
     families: tuple[str, ...]  # empty: a still picture, as the prompt asked
     amplitude: float = NORMAL
-    cycles: int = 1
+    pace: float = 1.0  # times the normal speed: 0.5 slowly, 2 fast, 3 very fast
     fallback: bool = False  # the prompt named no motion we know: a gentle sway stands in
     direction: tuple[float, float] | None = None  # (x, y) the prompt steers to, picture coordinates; None: the default
     fluid: str | None = None  # the fluid the prompt names ("water", "smoke"): it flows
     nearest: tuple[tuple[str, str], ...] = ()  # (word, family) for motion words read as the nearest family we have
 
-    def describe(self) -> str:
+    def cycles(self, period: int) -> int:
+        """Whole cycles over a loop of `period` distinct frames, at least one: the loop must close."""
+        return max(1, round(self.pace * period / FRAMES_PER_CYCLE))
+
+    def describe(self, num_frames: int = 35) -> str:
         if not self.families:
             return "still (the prompt asks for no motion)"
         size = {GENTLE: "gentle", NORMAL: "normal", STRONG: "strong"}.get(self.amplitude, f"x{self.amplitude:g}")
-        cycle_text = "1 cycle" if self.cycles == 1 else f"{self.cycles} cycles"
+        cycles = self.cycles(num_frames - 1)
+        cycle_text = "1 cycle" if cycles == 1 else f"{cycles} cycles"
         if self.families == ("flow",):
-            speed = "" if self.cycles == 1 else f", {self.cycles}x as fast"
+            speed = "" if self.pace == 1 else f", {self.pace:g}x as fast"
             what = f"flow (the {self.fluid})" if self.fluid else "flow"
             return f"{what} {compass(self.direction)}, {size} speed{speed}"
         return f"{' + '.join(self.families)}, {size} amplitude, {cycle_text} per loop"
@@ -315,7 +324,7 @@ def direction_of(words: list[str]) -> tuple[float, float] | None:
 
 
 def plan_motion(prompt: str) -> MotionPlan:
-    """Families in the order the prompt names them; 'gently'/'strongly' scale amplitude, 'fast' adds cycles,
+    """Families in the order the prompt names them; 'gently'/'strongly' scale amplitude, 'fast'/'slowly' the pace,
     left/right/up/down steer. Negated motion words do not count; stillness asked for, and nothing else, is still."""
     words = re.findall(r"[a-z]+(?:['-][a-z]+)?|[,.;:!?]", prompt.lower())
     cancelled = negated(words)
@@ -343,9 +352,11 @@ def plan_motion(prompt: str) -> MotionPlan:
         amplitude = GENTLE
     elif any(word in STRONG_WORDS for word in words):
         amplitude = STRONG
-    cycles = 1
+    pace = 1.0
     if any(word in FAST_WORDS for word in words):
-        cycles = 3 if "very" in words else 2
+        pace = 3.0 if "very" in words else 2.0
+    elif any(word in SLOW_WORDS for word in words):
+        pace = 0.5
     direction = direction_of(words)
     fluid = next(
         (word for position, word in enumerate(words) if word in FLUID_WORDS and position not in cancelled), None
@@ -355,11 +366,11 @@ def plan_motion(prompt: str) -> MotionPlan:
         if direction is None:
             verb = next((word for word in words if word in FLOW_VERB_DIRECTIONS), None)
             direction = FLOW_VERB_DIRECTIONS[verb] if verb else FLUID_WORDS.get(fluid, (1.0, 0.0))
-        return MotionPlan(families=("flow",), amplitude=amplitude, cycles=cycles, direction=direction, fluid=fluid)
+        return MotionPlan(families=("flow",), amplitude=amplitude, pace=pace, direction=direction, fluid=fluid)
     mapped = tuple(nearest.items())
     if fallback:
-        return MotionPlan(families=("sway",), amplitude=GENTLE, cycles=cycles, fallback=True)
-    return MotionPlan(families=families, amplitude=amplitude, cycles=cycles, direction=direction, nearest=mapped)
+        return MotionPlan(families=("sway",), amplitude=GENTLE, pace=pace, fallback=True)
+    return MotionPlan(families=families, amplitude=amplitude, pace=pace, direction=direction, nearest=mapped)
 
 
 def known_motion_words() -> str:
