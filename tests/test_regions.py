@@ -1,5 +1,5 @@
-"""What moves is what the prompt names: the sky, the water, foliage, or the salient object, each with its own clause;
-unknown motion words are read as the nearest family, and the command says so."""
+"""What moves is what the prompt names: the sky, the water, foliage, steam, fire, or the salient object, each with its
+own clause; unknown motion words are read as the nearest family, and the command says so."""
 
 import cv2
 import numpy as np
@@ -8,7 +8,15 @@ import pytest
 
 from loopanimate.animate import LoopRequest, make_loop
 from loopanimate.engines.prompt import plan_motion
-from loopanimate.engines.regions import clauses, find_foliage, find_sky, find_water, prompt_regions
+from loopanimate.engines.regions import (
+    clauses,
+    find_fire,
+    find_foliage,
+    find_sky,
+    find_smoke,
+    find_water,
+    prompt_regions,
+)
 from loopanimate.frames import materialise
 
 HEIGHT, WIDTH = 160, 240
@@ -75,12 +83,69 @@ def test_each_region_moves_as_its_clause_says_and_the_hill_stays(tmp_path):
     assert any(note.startswith("regions: the clouds") and "the water" in note for note in loop.notes)
 
 
+def cup_with_steam() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A red cup in a dark room, a pale soft plume of steam curling up from just over it: picture, steam, cup."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:160, 0:160]
+    picture = np.full((160, 160, 3), (40, 45, 60), np.float32) + rng.normal(0, 3, (160, 160, 1))
+    cup = ((x - 80) ** 2 / 30**2 + (y - 125) ** 2 / 25**2 <= 1) & (y >= 105)
+    picture[cup] = (150, 60, 30)
+    curl = np.exp(-(((x - 80 - 8 * np.sin(y / 12.0)) / 12.0) ** 2))
+    plume = cv2.GaussianBlur(
+        (curl * np.clip((105 - y) / 20, 0, 1) * np.clip(y / 30, 0, 1)).astype(np.float32), (0, 0), 2
+    )
+    picture = picture * (1 - 0.8 * plume[..., None]) + 0.8 * plume[..., None] * np.array([215, 215, 220])
+    return np.clip(picture, 0, 255).astype(np.uint8), (plume > 0.35) & ~cup, cup
+
+
+def campfire() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An orange flame with a white-hot core over brown logs at night: picture, fire, logs."""
+    y, x = np.mgrid[0:160, 0:200]
+    picture = np.full((160, 200, 3), (25, 25, 35), np.float32) + np.random.default_rng(2).normal(0, 3, (160, 200, 1))
+    logs = (y > 120) & (y < 140) & (abs(x - 100) < 50)
+    picture[logs] = (90, 55, 30)
+    flame = ((x - 100) ** 2 / 25**2 + (y - 95) ** 2 / 35**2 <= 1) & (y < 122)
+    core = (x - 100) ** 2 / 10**2 + (y - 105) ** 2 / 15**2 <= 1
+    picture[flame], picture[core] = (250, 140, 20), (255, 245, 200)
+    return np.clip(picture, 0, 255).astype(np.uint8), flame | core, logs
+
+
+def test_steam_rising_from_a_cup_is_found_without_the_cup():
+    picture, steam, cup = cup_with_steam()
+    found = find_smoke(picture)
+    assert iou(found, steam) >= 0.5 and not (found & cup).any()
+    parts, _ = prompt_regions(picture, "the steam rises")
+    assert [part.name for part in parts] == ["the steam"]
+
+
+def test_fire_is_found_and_the_logs_under_it_are_not():
+    picture, fire, logs = campfire()
+    found = find_fire(picture)
+    assert iou(found, fire) >= 0.7 and (found & logs).sum() < 0.05 * logs.sum()
+
+
+def test_a_ginger_cats_fur_is_no_fire():
+    picture = np.full((120, 160, 3), 40, np.uint8)
+    picture[30:100, 40:120] = (206, 120, 60)  # as bright and vivid as chelsea's fur gets
+    assert not find_fire(picture).any()
+
+
 def test_a_region_not_in_the_picture_is_said_and_the_object_moves_instead():
     picture = np.full((120, 160, 3), 230, np.uint8)
     picture[40:90, 60:100] = (200, 40, 30)
+    parts, notes = prompt_regions(picture, "the leaves sway")
+    assert [(part.name, part.prompt) for part in parts] == [("the salient object", "the leaves sway")]
+    assert notes == ["note: no leaves found in the picture: the salient object moves instead"]
+
+
+def test_a_fluid_not_in_the_picture_sways_the_object_instead_of_smearing_it():
+    picture = np.full((120, 160, 3), 230, np.uint8)
+    picture[40:90, 60:100] = (200, 40, 30)
     parts, notes = prompt_regions(picture, "the sea ripples")
-    assert [part.name for part in parts] == ["the salient object"]
-    assert notes == ["note: no sea found in the picture: the salient object moves instead"]
+    assert [(part.name, part.prompt) for part in parts] == [("the salient object", "it sways gently")]
+    assert notes == [
+        "note: no sea found in the picture: the salient object sways gently instead; paint where the sea is with --mask"
+    ]
 
 
 def test_an_object_named_in_the_prompt_is_said_to_be_found_by_saliency():

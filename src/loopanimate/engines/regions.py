@@ -1,13 +1,17 @@
-"""What moves is what the prompt names: the sky, water, foliage, a person, or else the salient object.
+"""What moves is what the prompt names: the sky, water, foliage, smoke or steam, fire, a person, or else the salient
+object.
 
 A prompt is read clause by clause ("the clouds drift and the water ripples"): each clause's subject, the noun before
 its motion word, names a region, found with plain image cues at a small working size:
 - sky: smooth or top-coloured places joined to the picture's top edge, in its upper part;
 - water: below the sky, places joined to the bottom or a side whose colour is blue-green or mirrors the sky's;
 - foliage: green, textured places;
+- smoke or steam: pale, grey, soft places above the salient object, joined to it (what rises from a cup or a chimney);
+- fire: bright red-to-yellow places, with the near-white cores beside them;
 - a person: the face cue's head and torso (`saliency.person_envelope`);
 and anything else is the salient object. Each region moves as its own clause says; a region not found is said in
-one line, and the salient object moves instead.
+one line, and the salient object moves instead (a gentle sway where the clause asked a fluid to flow: streaming the
+object's own texture would smear it).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from loopanimate.engines.prompt import FAMILY_WORDS, NEAREST_FAMILY
+from loopanimate.engines.prompt import FAMILY_WORDS, NEAREST_FAMILY, plan_motion
 from loopanimate.engines.saliency import disc, feather, fill_holes, person_envelope, salient_mask
 from loopanimate.evaluation.region_metrics import local_detail
 
@@ -26,6 +30,8 @@ REGION_WORDS: dict[str, tuple[str, ...]] = {
     "sky": ("sky", "skies", "cloud", "clouds", "heavens"),
     "water": ("water", "waters", "lake", "sea", "ocean", "river", "pond", "waves", "reflection", "reflections"),
     "foliage": ("leaves", "leaf", "tree", "trees", "grass", "foliage", "bush", "bushes", "branches", "wheat", "forest"),
+    "smoke": ("smoke", "steam", "vapour", "vapor", "smokes", "steams"),
+    "fire": ("fire", "fires", "flame", "flames", "blaze", "campfire", "bonfire"),
     "person": ("person", "man", "woman", "boy", "girl", "child", "kid", "he", "she", "lady", "guy", "hair"),
 }
 WORK_SIDE = 192  # regions are found at this long side (as the salient mask)
@@ -34,6 +40,15 @@ SKY_COLOUR = 14.0  # Lab distance to the top edge's colours within which a textu
 SKY_REACH = 0.7  # of the picture's height: sky lies above this
 WATER_SKY = 22.0  # Lab distance to the sky's mean colour within which a place below it mirrors it
 MIN_SHARE = 0.02  # of the picture: a smaller region is none
+MIN_FIRE_SHARE = 0.005  # ... but a candle's or a hearth's flame may be small
+SMOKE_SATURATION = 60  # HSV saturation (0-255) under which a place is grey enough for smoke or steam
+SMOKE_VALUE = 90  # ... and brightness over which: thin smoke over a dark room shows pale
+SMOKE_DETAIL = 24.0  # grey levels (5x5 std) under which it is soft: smoke has no sharp texture, a cup rim does
+SMOKE_REACH = 1.5  # of the object's height: smoke or steam rises no further above it
+FIRE_HUES = (25, 170)  # OpenCV hue (0-180): red to yellow lies at or below the first or at or above the second
+FIRE_SATURATION = 100  # flames are vivid ...
+FIRE_RED = 240  # ... and fill the camera's red channel (a ginger cat's fur peaks near 206)
+CORE_VALUE = 225  # a flame's white-hot core: this bright, any saturation, beside the coloured flame
 FEATHER = 1.5  # pixels at the working size
 AUXILIARY_VERBS = ("do", "does", "is", "are", "keep", "keeps")  # verbs before a motion word ("the coins do not move")
 SINGULAR_ENDINGS = ("ss", "us", "is")  # nouns that end in s and are one thing: glass, bus, iris
@@ -144,6 +159,35 @@ def find_foliage(image: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx((green & textured).astype(np.uint8), cv2.MORPH_CLOSE, disc(2)) > 0
 
 
+def find_smoke(image: np.ndarray) -> np.ndarray:
+    """(h, w) bool: smoke or steam, pale grey soft places above the salient object, rising from just over it."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    pale = (hsv[..., 1] < SMOKE_SATURATION) & (hsv[..., 2] > SMOKE_VALUE) & (local_detail(image) < SMOKE_DETAIL)
+    # A plume over a dark room is salient too: the object is the largest piece of the salient mask that is not pale.
+    count, _, stats, _ = cv2.connectedComponentsWithStats(((salient_mask(image) > 0.5) & ~pale).astype(np.uint8))
+    if count < 2:
+        return np.zeros(image.shape[:2], bool)
+    left, top, wide, tall = stats[1 + np.argmax(stats[1:, cv2.CC_STAT_AREA]), :4]
+    margin = wide // 2  # smoke spreads sideways as it rises
+    columns = slice(max(0, left - margin), left + wide + margin)
+    above = np.zeros_like(pale)
+    above[max(0, top - round(SMOKE_REACH * tall)) : top + tall // 4, columns] = True
+    _, labels = cv2.connectedComponents((pale & above).astype(np.uint8), connectivity=8)
+    # What rises from it starts within half its height over its top (steam thins to nothing just over a cup).
+    rising = np.unique(labels[max(0, top - tall // 2) : top + tall // 4, columns])
+    return fill_holes(np.isin(labels, rising[rising > 0]))
+
+
+def find_fire(image: np.ndarray) -> np.ndarray:
+    """(h, w) bool: flames, vivid bright red to yellow, with the white-hot places beside them."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    reddish = (hue <= FIRE_HUES[0]) | (hue >= FIRE_HUES[1])
+    flame = reddish & (saturation >= FIRE_SATURATION) & (image[..., 0] >= FIRE_RED)
+    core = (value >= CORE_VALUE) & (cv2.dilate(flame.astype(np.uint8), disc(2)) > 0)
+    return cv2.morphologyEx((flame | core).astype(np.uint8), cv2.MORPH_CLOSE, disc(2)) > 0
+
+
 def find_region(image: np.ndarray, region: str) -> np.ndarray | None:
     """The named region as a float32 (H, W) mask in [0, 1] at the image's size, or None when it is not there."""
     height, width = image.shape[:2]
@@ -157,9 +201,9 @@ def find_region(image: np.ndarray, region: str) -> np.ndarray | None:
             return None
         inside = cv2.resize(envelope.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
         return salient_mask(image) * inside
-    finders = {"sky": find_sky, "water": find_water, "foliage": find_foliage}
+    finders = {"sky": find_sky, "water": find_water, "foliage": find_foliage, "smoke": find_smoke, "fire": find_fire}
     binary = finders[region](small)
-    if binary.mean() < MIN_SHARE:
+    if binary.mean() < (MIN_FIRE_SHARE if region == "fire" else MIN_SHARE):
         return None
     soft = feather(binary.astype(np.float32), FEATHER)
     return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -182,9 +226,14 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
     taken = np.zeros(image.shape[:2], np.float32)
     for clause in clauses(prompt):
         mask = find_region(image, clause.region) if clause.region else None
-        name = f"the {clause.subject}" if clause.subject else "the salient object"
+        name, moves = (f"the {clause.subject}" if clause.subject else "the salient object"), clause.text
         if clause.region and mask is None:
-            notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
+            if plan_motion(clause.text).families == ("flow",):  # the object's own texture streaming would smear it
+                moves = "it sways gently"
+                notes.append(f"note: no {clause.subject} found in the picture: the salient object sways gently "
+                             f"instead; paint where the {clause.subject} is with --mask")  # fmt: skip
+            else:
+                notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
         if mask is None:
             mask, name = salient_mask(image, clause.plural), "the salient object"
             if clause.named:  # the engine finds objects by saliency, never by name: say what it took for one
@@ -195,7 +244,7 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
         if mask.max() <= 0.5:
             continue
         taken = np.maximum(taken, mask)
-        parts.append(Part(mask.astype(np.float32), clause.text, name))
+        parts.append(Part(mask.astype(np.float32), moves, name))
     if len(parts) > 1 or (parts and parts[0].name != "the salient object"):
         notes.insert(0, "regions: " + ", ".join(f"{p.name} ({100 * float((p.mask > 0.5).mean()):.0f}%)" for p in parts))
     return parts, notes
