@@ -1,8 +1,10 @@
 """Shared tiny fixtures (diffusers' get_dummy_components pattern): nothing is downloaded."""
 
+import contextlib
 import os
 import socket
 import sys
+from collections.abc import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub id must fail at once, never return an empty object
 
@@ -40,6 +42,26 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 def seeded(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def killed_at_call(monkeypatch, owner: object, name: str, number: int) -> Iterator[None]:
+    """Inside, the `number`-th call of `owner.name` raises KeyboardInterrupt, as a kill at that moment would (the block
+    must be stopped by it); afterwards the function is the original again."""
+    original, calls = getattr(owner, name), []
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == number:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, killed)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(owner, name, original)
 
 
 def free_port() -> int:

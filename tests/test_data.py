@@ -17,6 +17,7 @@ from loopanimate.errors import InvalidArgumentError, LoopAnimateError, VideoRead
 from loopanimate.export import read_video
 from loopanimate.models.latents import encode_latents
 from loopanimate.pipelines.tiny import tiny_vae
+from tests.conftest import killed_at_call
 from tests.videos import frame_number, make_collection, make_video
 
 SIZE = (32, 32)
@@ -145,20 +146,10 @@ def test_cache_round_trip_equals_direct_encoding(tmp_path, vae, cache_settings):
 def test_interrupted_cache_resumes_and_matches_an_uninterrupted_one(tmp_path, vae, cache_settings, monkeypatch):
     from loopanimate.data import cache
 
-    original, calls = cache._write_shard, []
-
-    def crash_on_second_shard(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(cache, "_write_shard", crash_on_second_shard)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_call(monkeypatch, cache, "_write_shard", 2):  # on the second shard
         cache_latents(vae=vae, out_dir=tmp_path / "a", **cache_settings)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["cache_config.json", shard_name(0)]  # no half shard
     first_shard = (tmp_path / "a" / shard_name(0)).read_bytes()
-    monkeypatch.setattr(cache, "_write_shard", original)
     cache_latents(vae=vae, out_dir=tmp_path / "a", **cache_settings)
     assert (tmp_path / "a" / shard_name(0)).read_bytes() == first_shard  # kept, not redone
     cache_latents(vae=vae, out_dir=tmp_path / "b", **cache_settings)

@@ -29,7 +29,7 @@ from loopanimate.training.config import load_config
 from loopanimate.training.loss import diffusion_loss, latent_scale_warning
 from loopanimate.training.trainable import select_trainable
 from loopanimate.training.trainer import TrainingDivergedError, train
-from tests.conftest import two_cpu_processes
+from tests.conftest import killed_at_call, two_cpu_processes
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -198,19 +198,9 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, v
     config = load_config(
         write_config(tmp_path / "b" / "c.yaml", tiny_model_dir, videos, max_steps=6, checkpoint_every=2)
     )
-    original, calls = trainer.diffusion_loss, []
-
-    def killed_in_step_five(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "diffusion_loss", killed_in_step_five)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_call(monkeypatch, trainer, "diffusion_loss", 5):  # in step five
         train(config)
     assert sorted(p.name for p in (tmp_path / "b" / "run" / "checkpoints").iterdir()) == ["step-000002", "step-000004"]
-    monkeypatch.setattr(trainer, "diffusion_loss", original)
     resumed = train(config, resume="latest")
     for (name, a), (_, b) in zip(
         load_pipeline(whole).unet.named_parameters(), load_pipeline(resumed).unet.named_parameters(), strict=True
@@ -224,18 +214,8 @@ def test_a_resumed_run_says_so_and_logs_each_step_once(tmp_path, tiny_model_dir,
     config = load_config(
         write_config(tmp_path / "c.yaml", tiny_model_dir, videos, max_steps=4, checkpoint_every=2, log_every=1)
     )
-    original, calls = trainer.diffusion_loss, []
-
-    def killed_in_step_four(*args, **kwargs):  # after step 3 was logged, past the checkpoint of step 2
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "diffusion_loss", killed_in_step_four)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_call(monkeypatch, trainer, "diffusion_loss", 4):  # after step 3 was logged, past step 2's checkpoint
         train(config)
-    monkeypatch.setattr(trainer, "diffusion_loss", original)
     train(config, resume="latest")
     assert "resuming from step 2 of 4" in capsys.readouterr().err
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
