@@ -53,6 +53,14 @@ def test_a_prompt_splits_into_clauses_each_naming_its_region():
     assert plan_motion(parts[0].text).direction == (-1.0, 0.0) and plan_motion(parts[1].text).amplitude == 0.5
 
 
+@pytest.mark.parametrize(
+    ("prompt", "region"),
+    [("the flag waves in the wind", None), ("the waves crash", "water"), ("waves roll in", "water")],
+)
+def test_waves_after_a_noun_is_its_verb_not_the_sea(prompt, region):
+    assert clauses(prompt)[0].region == region
+
+
 def test_a_clause_without_a_motion_of_its_own_joins_the_one_before():
     assert [c.region for c in clauses("the cat breathes, softly and calmly")] == [None]
 
@@ -173,3 +181,15 @@ def test_a_plural_subject_is_read_off_its_verb():
     assert not clauses("the coin glows")[0].plural
     assert not clauses("the bus sways")[0].plural
     assert not clauses("the glass does not move")[0].plural
+
+
+def test_flowing_hair_leaves_the_face_as_it_is():
+    """The trial's "her hair flutters" streamed the whole astronaut and melted her face: hair is the head without it."""
+    import skimage.data
+
+    astronaut = skimage.data.astronaut()  # 512 x 512; her face is at about x 180-280, y 60-140
+    parts, _ = prompt_regions(astronaut, "her hair flutters in the wind")
+    assert [part.name for part in parts] == ["the hair"]
+    hair = parts[0].mask > 0.5
+    assert not hair[100:140, 200:260].any()  # eyes, nose and mouth stay
+    assert hair[40:80, 140:320].any() and hair.mean() < 0.1  # the hair above her brow moves, not her body

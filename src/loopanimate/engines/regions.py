@@ -8,7 +8,7 @@ its motion word, names a region, found with plain image cues at a small working 
 - foliage: green, textured places;
 - smoke or steam: pale, grey, soft places above the salient object, joined to it (what rises from a cup or a chimney);
 - fire: bright red-to-yellow places, with the near-white cores beside them;
-- a person: the face cue's head and torso (`saliency.person_envelope`);
+- a person: the face cue's head and torso (`saliency.person_envelope`); hair: that head without the face;
 and anything else is the salient object. Each region moves as its own clause says; a region not found is said in
 one line, and the salient object moves instead (a gentle sway where the clause asked a fluid to flow: streaming the
 object's own texture would smear it).
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from loopanimate.engines.prompt import FAMILY_WORDS, NEAREST_FAMILY, plan_motion
-from loopanimate.engines.saliency import disc, feather, fill_holes, person_envelope, salient_mask
+from loopanimate.engines.saliency import disc, feather, fill_holes, hair_envelope, person_envelope, salient_mask
 from loopanimate.evaluation.region_metrics import local_detail
 
 REGION_WORDS: dict[str, tuple[str, ...]] = {
@@ -32,7 +32,8 @@ REGION_WORDS: dict[str, tuple[str, ...]] = {
     "foliage": ("leaves", "leaf", "tree", "trees", "grass", "foliage", "bush", "bushes", "branches", "wheat", "forest"),
     "smoke": ("smoke", "steam", "vapour", "vapor", "smokes", "steams"),
     "fire": ("fire", "fires", "flame", "flames", "blaze", "campfire", "bonfire"),
-    "person": ("person", "man", "woman", "boy", "girl", "child", "kid", "he", "she", "lady", "guy", "hair"),
+    "hair": ("hair",),
+    "person": ("person", "man", "woman", "boy", "girl", "child", "kid", "he", "she", "lady", "guy"),
 }
 WORK_SIDE = 192  # regions are found at this long side (as the salient mask)
 SKY_DETAIL = 6.0  # grey levels (5x5 std) under which a place may be sky
@@ -52,6 +53,9 @@ CORE_VALUE = 225  # a flame's white-hot core: this bright, any saturation, besid
 FEATHER = 1.5  # pixels at the working size
 AUXILIARY_VERBS = ("do", "does", "is", "are", "keep", "keeps")  # verbs before a motion word ("the coins do not move")
 SINGULAR_ENDINGS = ("ss", "us", "is")  # nouns that end in s and are one thing: glass, bus, iris
+# region words that are also verbs ("the flag waves"): the subject only after one of these, or first in the clause
+AMBIGUOUS_VERBS = ("waves",)
+DETERMINERS = ("the", "a", "an", "its", "her", "his", "their", "our", "my", "some", "big", "small", "ocean", "sea")
 # words before a verb that name no thing ("it sways", "the object bobs"): no note that the engine cannot find them
 FILLER_WORDS = ("the", "a", "an", "it", "its", "this", "that", "object", "subject", "thing", "everything", "all")
 
@@ -87,6 +91,19 @@ def is_plural(words: list[str]) -> bool:
     return noun.endswith("s") and not noun.endswith(SINGULAR_ENDINGS) and not verb.endswith("s")
 
 
+def region_subject(words: list[str]) -> str | None:
+    """The clause's first region word that is its subject: "waves" in "the flag waves" is the verb, not the sea's."""
+    return next(
+        (
+            word
+            for i, word in enumerate(words)
+            if any(word in names for names in REGION_WORDS.values())
+            and (word not in AMBIGUOUS_VERBS or i == 0 or words[i - 1] in DETERMINERS)
+        ),
+        None,
+    )
+
+
 def clauses(prompt: str) -> list[Clause]:
     """The prompt split where a new subject takes a motion word ("the clouds drift and the water ripples"); each
     clause's subject is the region word nearest before its motion word (or anywhere in it)."""
@@ -95,7 +112,7 @@ def clauses(prompt: str) -> list[Clause]:
     found: list[Clause] = []
     for part in parts:
         words = re.findall(r"[a-z]+", part)
-        subject = next((word for word in words if any(word in names for names in REGION_WORDS.values())), None)
+        subject = region_subject(words)
         region = next((name for name, names in REGION_WORDS.items() if subject in names), None)
         moves = any(word in motion_words for word in words)
         if found and (not moves or (subject is None and found[-1].region is None)):
@@ -195,8 +212,8 @@ def find_region(image: np.ndarray, region: str) -> np.ndarray | None:
     small = cv2.resize(
         image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
-    if region == "person":  # the salient mask, kept to the found face's head and torso
-        envelope = person_envelope(small)
+    if region in ("person", "hair"):  # the salient mask, kept to the found face's head and torso, or its hair
+        envelope = (person_envelope if region == "person" else hair_envelope)(small)
         if envelope is None:
             return None
         inside = cv2.resize(envelope.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)

@@ -31,6 +31,7 @@ FACE_MIN = 0.08  # of the picture's short side: smaller faces are a crowd's or a
 HAIR = 0.9  # face widths from the face's centre that the head may reach, to each side and above its middle
 NECK_TO_SHOULDERS = 1.5  # face heights below the chin at which the torso reaches its full width
 SHOULDERS = 4.4  # face widths across the torso at its widest: arms and held things at the side stay in
+FACE_OVAL = 1.2  # the face the hair leaves still: this many times the detector's square across
 PERSON_SHARE = 0.6  # of the salient seed, at least, inside a found face's person for the person to be the subject
 DARK_SKY = 60  # grey level under which the picture's median is a dark ground (a night sky, a star field)
 SPOT_RISE = 40  # grey levels above that median at which a place is a bright spot
@@ -256,10 +257,9 @@ def _face_detector() -> Cascade:
     return Cascade(skimage.data.lbp_frontal_face_cascade_filename())
 
 
-def person_envelope(image: np.ndarray) -> np.ndarray | None:
-    """Where a person whose face the picture shows may be (bool, the picture's size): the face grown for hair, and
-    a torso below it that widens to SHOULDERS face widths, down to the bottom; None when no face is found. The face
-    detector is scikit-image's LBP frontal-face cascade (decision 125)."""
+def largest_face(image: np.ndarray) -> tuple[int, int, int] | None:
+    """The largest face the picture shows: (top, left, size) of its square, or None. The detector is scikit-image's
+    LBP frontal-face cascade (decision 125)."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     side = min(grey.shape)
     faces = _face_detector().detect_multi_scale(
@@ -268,13 +268,41 @@ def person_envelope(image: np.ndarray) -> np.ndarray | None:
     if not faces:
         return None
     face = max(faces, key=lambda found: found["width"] * found["height"])
-    top, left, size = face["r"], face["c"], face["width"]
-    centre = left + size / 2
-    y, x = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
-    head = (abs(x - centre) <= size * HAIR) & (y >= top - size * (HAIR - 0.5)) & (y <= top + size)
+    return face["r"], face["c"], face["width"]
+
+
+def _head(shape: tuple[int, int], face: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The head's box around a face (bool), and the pixel grid's y and x."""
+    top, left, size = face
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    head = (abs(x - (left + size / 2)) <= size * HAIR) & (y >= top - size * (HAIR - 0.5)) & (y <= top + size)
+    return head, y, x
+
+
+def person_envelope(image: np.ndarray) -> np.ndarray | None:
+    """Where a person whose face the picture shows may be (bool, the picture's size): the face grown for hair, and
+    a torso below it that widens to SHOULDERS face widths, down to the bottom; None when no face is found."""
+    face = largest_face(image)
+    if face is None:
+        return None
+    top, left, size = face
+    head, y, x = _head(image.shape[:2], face)
     below = np.clip((y - top - size) / (NECK_TO_SHOULDERS * size), 0.0, 1.0)
-    torso = (y > top + size * 0.8) & (abs(x - centre) <= size * (0.5 + (SHOULDERS / 2 - 0.5) * below))
+    torso = (y > top + size * 0.8) & (abs(x - (left + size / 2)) <= size * (0.5 + (SHOULDERS / 2 - 0.5) * below))
     return head | torso
+
+
+def hair_envelope(image: np.ndarray) -> np.ndarray | None:
+    """Where the hair of the largest face may be (bool): its head's box without the face itself (an ellipse from
+    the forehead to the chin, FACE_OVAL times the detector's square), so hair that flows leaves the face as it is."""
+    face = largest_face(image)
+    if face is None:
+        return None
+    top, left, size = face
+    head, y, x = _head(image.shape[:2], face)
+    across, down = FACE_OVAL * size / 2, FACE_OVAL * size * 0.65  # the detector's square is eyes to mouth
+    oval = ((x - left - size / 2) / across) ** 2 + ((y - top - size * 0.5) / down) ** 2 <= 1
+    return head & ~oval
 
 
 def salient_mask(image: np.ndarray, plural: bool = False) -> np.ndarray:
