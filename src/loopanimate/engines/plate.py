@@ -10,6 +10,8 @@ DETAIL_SIGMA = 2.0  # pixels: detail finer than this blur is carried over from t
 RIM_SKIP = 3  # pixels past the hole that the interpolation across it skips
 GRAIN_RING = 8  # pixels around the hole whose detail sets the grain's size ...
 GRAIN_LIMIT = 3.0  # ... mirrored detail is clipped to this many times its median there
+SMOOTHING = 0.05  # the interpolated colours are smoothed over this share of the hole's size (the root of its area)
+EDGE_COLOUR = 60.0  # grey levels: colour steps much larger than this are edges the smoothing keeps
 
 
 def smooth_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -91,5 +93,12 @@ def clean_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     # Spans end a few pixels past the hole: a tight mask leaves the object's own rim just outside it.
     spanned, weight = spanned_fill(image, cv2.dilate(hole, np.ones((2 * RIM_SKIP + 1,) * 2, np.uint8)))
     smooth = np.where(weight[..., None] > 0, spanned, smooth_fill(image, hole))  # Telea where nothing crosses it
+    # Rows and columns cross the hole with spans that jump where its outline turns: smoothed, their colours meet
+    # without the stair steps that showed where a nodding cat's face uncovered its plate; a bilateral filter, so a
+    # horizon behind the object (a jump of more than EDGE_COLOUR) stays a line.
+    sigma = max(1.0, SMOOTHING * np.sqrt(float(hole.sum())))
+    smooth = cv2.bilateralFilter(
+        np.where(hole[..., None] > 0, smooth, image.astype(np.float32)), -1, EDGE_COLOUR, sigma
+    )
     fill = smooth + mirrored_detail(image, hole)
     return np.where(hole[..., None] > 0, np.clip(fill, 0, 255), image.astype(np.float32))
