@@ -28,6 +28,13 @@ def not_an_image(folder: Path, model: str) -> None:
     (folder / "cat.jpg").write_text("this is text")
 
 
+def cut_off_picture(folder: Path, model: str) -> None:
+    """A PNG cut off half-way, as a download that stopped."""
+    PIL.Image.new("RGB", (64, 64), (200, 40, 30)).save(folder / "cut.png")
+    data = (folder / "cut.png").read_bytes()
+    (folder / "cut.png").write_bytes(data[: len(data) // 2])
+
+
 def black_mask(folder: Path, model: str) -> None:
     PIL.Image.new("L", (128, 96), 0).save(folder / "black.png")
 
@@ -184,6 +191,8 @@ CASES = [
     ("output file is a folder", [*ANIMATE[:-1], "precious.gif"], ["is a folder"], new_folder("precious.gif")),
     ("input not an image", ["animate", "cat.jpg", "-o", "out.gif"], ["not a readable image"], not_an_image),
     ("input missing", ["animate", "gone.png", "-o", "out.gif"], ["input image not found"], None),
+    ("input cut off", ["animate", "cut.png", "-o", "out.gif"], ["input image is cut off (truncated)", "again"], cut_off_picture),
+    ("an unknown option", [*ANIMATE, "--bogus"], ["unrecognized arguments: --bogus", "`loopanimate animate --help`"], None),
     ("thin picture", ["animate", "strip.png", "-o", "out.gif"], ["thinner than 16 pixels"], strip_picture),
     ("black mask", [*ANIMATE, "--mask", "black.png"], ["mask is empty", "paint the object"], black_mask),
     ("unreadable mask", [*ANIMATE, "--mask", "cat.jpg"], ["mask", "not a readable image"], not_an_image),

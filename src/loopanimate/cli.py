@@ -39,6 +39,15 @@ class OneLineParser(argparse.ArgumentParser):
             message += f" (a value that starts with '-' is given as {missing.group(1)}=VALUE)"
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown option points at the subcommand's help, where the options are."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = " ".join(filter(None, (getattr(parsed, "command", None), getattr(parsed, "data_command", None))))
+            prog = f"{self.prog} {command}".strip()
+            self.exit(EXIT_USAGE, f"error: unrecognized arguments: {' '.join(extras)} (see `{prog} --help`)\n")
+        return parsed
+
 
 def parse_size(text: str) -> tuple[int, int]:
     """The library's size syntax (N or WIDTHxHEIGHT), as an argparse type."""
@@ -211,7 +220,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     between = f", {args.interpolate} between each pair" if args.interpolate else ""
     print(
-        f"wrote {args.output}: {written.frames} frames at {written.fps:g} fps ({loop.generated} generated{between}, "
+        f"wrote {args.output}: {written.frames} frame{'s' * (written.frames != 1)} at {written.fps:g} fps "
+        f"({loop.generated} generated{between}, "
         "the repeated seam frame dropped)"
     )
     return 0
@@ -565,7 +575,12 @@ def add_clip_options(parser: argparse.ArgumentParser, frames: int, size: int | N
 
 def add_loop_options(parser: argparse.ArgumentParser, defaults: str = "") -> None:
     """The settings of one loop, shared by `animate` and `animate-batch` (where they are every row's defaults)."""
-    parser.add_argument("--prompt", default="", help="what moves and how (empty: unconditional text)" + defaults)
+    parser.add_argument(
+        "--prompt",
+        default="",
+        help="what moves and how, e.g. 'the cat breathes', 'the clouds drift to the left and the water ripples' "
+        "(empty: a gentle sway in the motion engine, unconditional text in diffusion)" + defaults,
+    )
     parser.add_argument("--model", default=None, help="LoopAnimate model folder (local); none: the motion engine")
     parser.add_argument(
         "--engine",
@@ -652,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
     init.set_defaults(run=cmd_init_model)
 
-    animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebP or PNG folder")
+    animate = commands.add_parser("animate", help="animate IMAGE into a looping GIF, MP4, WebM, WebP or PNG folder")
     animate.add_argument("image", metavar="IMAGE", help="input picture (PNG, JPEG, WebP, ...)")
     animate.add_argument(
         "-o",

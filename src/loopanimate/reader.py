@@ -119,6 +119,8 @@ def _open(source: PictureSource, what: str) -> Image.Image:
     except PermissionError:
         raise InputImageError(f"cannot read {what} {name} (permission denied): check its permissions") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        if "truncated" in str(error):
+            raise InputImageError(f"{what} is cut off (truncated): {name}; copy or download it again") from None
         raise InputImageError(
             f"{what} is not a readable image: {name} ({error.__class__.__name__}); give a PNG, JPEG or WebP file"
         ) from None
