@@ -151,11 +151,18 @@ def test_an_elliptical_object_sways_rigidly_on_its_turntable():
     assert abs(turned[0] - turned[1]) < 1.5
 
 
-def test_breathe_changes_size_in_place():
-    frames = animate("the disc breathes")
+def test_a_pulse_changes_size_in_place():
+    frames = animate("the disc pulses")
     spread = marks(frames, 1)[:, 1] - marks(frames, 2)[:, 1]  # vertical distance between the two dots
     assert np.ptp(spread) > 1.5
     assert np.abs(marks(frames, 2)[:, 0] - TOP_MARK[1]).max() < 0.5  # on the axis: no sideways shift
+
+
+def test_a_living_thing_that_breathes_also_shifts_its_weight():
+    frames = animate("the disc breathes")
+    spread = marks(frames, 1)[:, 1] - marks(frames, 2)[:, 1]
+    assert np.ptp(spread) > 1.5  # it swells ...
+    assert np.abs(marks(frames, 2)[:, 0] - TOP_MARK[1]).max() > 1.0  # ... and its top leans to the side and back
 
 
 def test_wave_bends_the_object():

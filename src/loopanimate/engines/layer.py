@@ -23,6 +23,7 @@ LAYER_FAMILIES = frozenset(("sway", "bob", "breathe"))  # the movements a rigid 
 SWAY_DEGREES = 8.0  # peak tilt about the base at amplitude 1: the top of a tower travels 14% of its height
 BOB_FRACTION = 0.06  # peak rise, of the object's height (0.1 strongly bared more plate than keeps its texture)
 BREATHE_FRACTION = 0.08  # peak swell about the centre
+WEIGHT_SHIFT_DEGREES = 3.0  # peak lean about the base of a living thing that breathes (an animal shifts its weight)
 HOLE = 2  # pixels past the mask's half-way edge that the layer carries, opaque: a tight mask's outermost pixels
 CUT = 2  # pixels from where the object meets the picture's edge, and a mesh cell more, within which it is pinned
 HANDLE_REACH = 0.6  # vertices this share of the farthest distance from the pins, or more, follow the movement whole
@@ -87,8 +88,9 @@ class LayerEngine:
         if "breathe" in families:
             scale = 1.0 + BREATHE_FRACTION * amplitude * signals["breathe"]
             matrix = np.vstack([cv2.getRotationMatrix2D(self.centre, 0.0, scale), [0, 0, 1]]) @ matrix
-        if "sway" in families:
-            degrees = -SWAY_DEGREES * amplitude * signals["sway"]  # a positive lean leans right: clockwise here
+        lean = SWAY_DEGREES if "sway" in families else WEIGHT_SHIFT_DEGREES * self.plan.alive
+        if lean:
+            degrees = -lean * amplitude * signals["sway"]  # a positive lean leans right: clockwise here
             matrix = np.vstack([cv2.getRotationMatrix2D(self.base, degrees, 1.0), [0, 0, 1]]) @ matrix
         if "bob" in families:
             dx, dy = self.plan.direction if self.plan.direction is not None else (0.0, -1.0)

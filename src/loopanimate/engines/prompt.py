@@ -236,6 +236,7 @@ STRONG_WORDS = (
     "widely",
 )
 FAST_WORDS = ("fast", "quickly", "quick", "rapidly", "rapid", "briskly", "swiftly", "swift", "hurriedly")
+BREATH_WORDS = ("breathe", "breathes", "breathing", "breath")  # a living thing's breath, not a pulse or a beat
 SLOW_WORDS = ("slowly", "slow", "lazily", "lazy", "leisurely", "languidly", "languid", "unhurried")
 # Direction word -> unit vector in picture coordinates (x right, y down); opposite words cancel ("up and down").
 DIRECTION_WORDS: dict[str, tuple[float, float]] = {
@@ -275,6 +276,7 @@ class MotionPlan:
     direction: tuple[float, float] | None = None  # (x, y) the prompt steers to, picture coordinates; None: the default
     fluid: str | None = None  # the fluid the prompt names ("water", "smoke"): it flows
     nearest: tuple[tuple[str, str], ...] = ()  # (word, family) for motion words read as the nearest family we have
+    alive: bool = False  # it breathes (an animal, a person): it shifts its weight as it breathes, as living things do
 
     def cycles(self, period: int) -> int:
         """Whole cycles over a loop of `period` distinct frames, at least one: the loop must close."""
@@ -370,7 +372,10 @@ def plan_motion(prompt: str) -> MotionPlan:
     mapped = tuple(nearest.items())
     if fallback:
         return MotionPlan(families=("sway",), amplitude=GENTLE, pace=pace, fallback=True)
-    return MotionPlan(families=families, amplitude=amplitude, pace=pace, direction=direction, nearest=mapped)
+    alive = any(word in BREATH_WORDS for position, word in enumerate(words) if position not in cancelled)
+    return MotionPlan(
+        families=families, amplitude=amplitude, pace=pace, direction=direction, nearest=mapped, alive=alive
+    )
 
 
 def known_motion_words() -> str:
