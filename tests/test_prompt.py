@@ -14,7 +14,7 @@ from loopanimate.engines.prompt import GENTLE, NORMAL, STRONG, plan_motion
         ("the wheel is spinning", ("spin",)),
         ("Rotate the vinyl record", ("spin",)),
         ("a flag", ("wave",)),
-        ("her hair in the breeze", ("flow",)),
+        ("her hair in the breeze", ("wave",)),  # hair waves; streamed as a fluid it turned to streaks
         ("the flag waves in the breeze", ("wave",)),
         ("candle glowing and flickering", ("flicker",)),
         ("it glows, then sways", ("flicker", "sway")),

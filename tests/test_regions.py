@@ -61,6 +61,13 @@ def test_waves_after_a_noun_is_its_verb_not_the_sea(prompt, region):
     assert clauses(prompt)[0].region == region
 
 
+def test_a_flag_that_waves_is_said_to_be_found_by_saliency():
+    picture = np.full((120, 160, 3), 230, np.uint8)
+    picture[40:90, 60:100] = (200, 40, 30)
+    _, notes = prompt_regions(picture, "the flag waves in the wind")
+    assert len(notes) == 1 and notes[0].startswith("note: 'flag' is found by saliency, not by name")
+
+
 def test_a_clause_without_a_motion_of_its_own_joins_the_one_before():
     assert [c.region for c in clauses("the cat breathes, softly and calmly")] == [None]
 

@@ -187,7 +187,7 @@ FLUID_WORDS: dict[str, tuple[float, float]] = {
     **dict.fromkeys(("waterfall", "waterfalls", "cascade", "rain"), (0.0, 1.0)),
     **dict.fromkeys(("cloud", "clouds", "sky", "fog", "mist", "haze"), (-1.0, 0.0)),
     **dict.fromkeys(("smoke", "steam", "vapour", "vapor", "fire", "flame", "flames", "lava"), (0.0, -1.0)),
-    **dict.fromkeys(("hair", "mane", "grass", "wheat"), (1.0, 0.0)),
+    **dict.fromkeys(("grass", "wheat"), (1.0, 0.0)),  # hair is no fluid: streamed, it turned to streaks; it waves
 }
 # Verbs that carry their own direction, when no direction word is given.
 FLOW_VERB_DIRECTIONS = {

@@ -56,6 +56,8 @@ SINGULAR_ENDINGS = ("ss", "us", "is")  # nouns that end in s and are one thing: 
 # region words that are also verbs ("the flag waves"): the subject only after one of these, or first in the clause
 AMBIGUOUS_VERBS = ("waves",)
 DETERMINERS = ("the", "a", "an", "its", "her", "his", "their", "our", "my", "some", "big", "small", "ocean", "sea")
+# nouns that ask for a motion too ("the flag waves"): the thing named, not the clause's verb
+MOTION_NOUNS = ("flag", "flags", "water", "hair", "wind", "breeze", "heartbeat", "breath")
 # words before a verb that name no thing ("it sways", "the object bobs"): no note that the engine cannot find them
 FILLER_WORDS = ("the", "a", "an", "it", "its", "this", "that", "object", "subject", "thing", "everything", "all")
 
@@ -74,6 +76,7 @@ class Clause:
 def subject_and_verb(words: list[str]) -> tuple[str, str] | None:
     """The noun before the clause's first verb and that verb ("the coins gently glow" -> coins, glow), or None."""
     verbs = {form for forms in FAMILY_WORDS.values() for form in forms} | set(NEAREST_FAMILY) | set(AUXILIARY_VERBS)
+    verbs -= set(MOTION_NOUNS)
     position = next((i for i, word in enumerate(words) if word in verbs), None)
     before = [word for word in words[:position] if not word.endswith("ly")] if position else []  # "gently"
     if not before or before[-1] in FILLER_WORDS:
