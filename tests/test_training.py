@@ -216,6 +216,8 @@ def test_a_resumed_run_says_so_and_logs_each_step_once(tmp_path, tiny_model_dir,
     )
     with killed_at_call(monkeypatch, trainer, "diffusion_loss", 4):  # after step 3 was logged, past step 2's checkpoint
         train(config)
+    with (tmp_path / "run" / "log.jsonl").open("a") as log:
+        log.write('{"step": 4, "lo')  # a record the kill cut off half-way
     train(config, resume="latest")
     assert "resuming from step 2 of 4" in capsys.readouterr().err
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]

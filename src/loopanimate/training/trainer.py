@@ -29,6 +29,7 @@ from loopanimate.models import LoopAnimateUNet
 from loopanimate.models.conditioning import PAPER_CONDITIONING
 from loopanimate.models.convert import switch_conditioning
 from loopanimate.pipelines import LoopAnimatePipeline, load_pipeline
+from loopanimate.reader import read_text
 from loopanimate.training.batches import check_data, micro_batches, stream_origin
 from loopanimate.training.checkpoint import TrainerState, find_checkpoint, load_checkpoint, save_checkpoint
 from loopanimate.training.config import TrainConfig
@@ -78,11 +79,21 @@ def stage_unet(pipe: LoopAnimatePipeline, config: TrainConfig) -> LoopAnimateUNe
     return switch_conditioning(unet, replace(reads, trained_frames=config.num_frames))
 
 
+def logged_step(line: str) -> int | None:
+    """The step a log line records, or None for a line that is no record (the last one a kill cut off)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record.get("step") if isinstance(record, dict) else None
+
+
 def forget_logged_after(log_file: Path, step: int) -> None:
     """Drop the log's records after `step`: a resumed run trains those steps again and logs them anew."""
     if not log_file.is_file():
         return
-    kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    lines = read_text(log_file, "training log").splitlines()
+    kept = [line for line in lines if (logged := logged_step(line)) is not None and logged <= step]
     with atomic_file(log_file) as tmp:
         tmp.write_text("".join(line + "\n" for line in kept))
 
