@@ -8,7 +8,7 @@ its motion word, names a region, found with plain image cues at a small working 
 - foliage: green, textured places;
 - smoke or steam: pale, grey, soft places above the salient object, joined to it (what rises from a cup or a chimney);
 - fire: bright red-to-yellow places, with the near-white cores beside them;
-- a person: the face cue's head and torso (`saliency.person_envelope`); hair: that head without the face;
+- a person: the whole person the face cue finds (`saliency.person_mask`); hair: their head without the face;
 and anything else is the salient object. Each region moves as its own clause says; a region not found is said in
 one line, and the salient object moves instead (a gentle sway where the clause asked a fluid to flow: streaming the
 object's own texture would smear it).
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from loopanimate.engines.prompt import FAMILY_WORDS, NEAREST_FAMILY, plan_motion
-from loopanimate.engines.saliency import disc, feather, fill_holes, hair_envelope, person_envelope, salient_mask
+from loopanimate.engines.saliency import disc, feather, fill_holes, person_mask, salient_mask
 from loopanimate.evaluation.region_metrics import local_detail
 
 REGION_WORDS: dict[str, tuple[str, ...]] = {
@@ -210,17 +210,13 @@ def find_fire(image: np.ndarray) -> np.ndarray:
 
 def find_region(image: np.ndarray, region: str) -> np.ndarray | None:
     """The named region as a float32 (H, W) mask in [0, 1] at the image's size, or None when it is not there."""
+    if region in ("person", "hair"):  # the whole person the found face belongs to, or their hair
+        return person_mask(image, hair_only=region == "hair")
     height, width = image.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
     small = cv2.resize(
         image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
-    if region in ("person", "hair"):  # the salient mask, kept to the found face's head and torso, or its hair
-        envelope = (person_envelope if region == "person" else hair_envelope)(small)
-        if envelope is None:
-            return None
-        inside = cv2.resize(envelope.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        return salient_mask(image) * inside
     finders = {"sky": find_sky, "water": find_water, "foliage": find_foliage, "smoke": find_smoke, "fire": find_fire}
     binary = finders[region](small)
     if binary.mean() < (MIN_FIRE_SHARE if region == "fire" else MIN_SHARE):
