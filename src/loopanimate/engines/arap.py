@@ -17,6 +17,7 @@ from scipy.spatial import Delaunay
 
 TARGET_WEIGHT = 0.05  # light pull of a free vertex to its rigidly moved place, against the shape's stiffness
 PIN_WEIGHT = 1e4  # a pinned vertex's pull to its rest place: it does not move
+OFF = -1e4  # where a backward map points off the mesh: far off the picture, so remap finds nothing there
 ITERATIONS = 4  # local (best rotations) and global (solve) steps a frame, from the rigidly moved shape
 
 
@@ -63,7 +64,8 @@ class Arap:
         cols = np.concatenate([np.concatenate([i, j, j, i]) for i, j in self.edges])
         values = np.concatenate([np.concatenate([w, w, -w, -w]) for w in self.weights])
         laplacian = scipy.sparse.csc_matrix((values, (rows, cols)), shape=(count, count))
-        area = float(np.abs(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])).sum() / 2)
+        sides = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        area = float(np.abs(sides[0][:, 0] * sides[1][:, 1] - sides[0][:, 1] * sides[1][:, 0]).sum() / 2)
         self.target_weight = TARGET_WEIGHT * len(triangles) / max(area, 1.0)  # per vertex, independent of spacing
         self.anchor = np.where(pinned | handles, PIN_WEIGHT, self.target_weight)
         self.solve_system = scipy.sparse.linalg.factorized(laplacian + scipy.sparse.diags(self.anchor).tocsc())
@@ -97,19 +99,36 @@ class Arap:
 
 
 def warp_maps(
-    rest: np.ndarray, moved: np.ndarray, triangles: np.ndarray, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Backward maps (H, W) float32 x, y for `cv2.remap` that carry each rest triangle onto its moved place, and
-    (H, W) bool: where some moved triangle lies (elsewhere the maps point off the picture, to nothing)."""
-    ids = np.full(shape, len(triangles), np.int32)  # the last row of the coefficients below: off the picture
-    for index, corners in enumerate(np.rint(moved[triangles] * 16).astype(np.int32)):
+    rest: np.ndarray, moved: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], step: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backward maps (H, W) float32 x, y for `cv2.remap` that carry each rest triangle onto its moved place; off the
+    mesh they point off the picture, to nothing. With `step` > 1 they are worked out every `step` pixels and
+    interpolated: the maps are continuous and affine within each triangle, so only cells a triangle's edge crosses
+    differ, by a fraction of a pixel, and a phone-sized layer's frame costs a sixteenth as much at step 4."""
+    height, width = shape
+    if step == 1:
+        coarse, corners_at = shape, moved[triangles]
+    else:  # coarse pixel i samples (i - 0.5) * step - 0.5: one before the picture and one past it, then cropped
+        coarse = (-(-height // step) + 2, -(-width // step) + 2)
+        corners_at = (moved[triangles] + 0.5) / step + 0.5
+    ids = np.full(coarse, len(triangles), np.int32)  # the last row of the coefficients below: off the picture
+    for index, corners in enumerate(np.rint(corners_at * 16).astype(np.int32)):
         cv2.fillConvexPoly(ids, corners, int(index), lineType=cv2.LINE_8, shift=4)  # 1/16-pixel corners
     # Each triangle's affine map from its moved place back to its rest place: [x y 1] @ affine -> rest x, y.
     moved_h = np.concatenate([moved[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (M, 3, 3)
     affine = np.linalg.solve(moved_h + 1e-9 * np.eye(3), rest[triangles]).astype(np.float32)  # (M, 3, 2)
-    affine = np.concatenate([affine, [[[0, 0], [0, 0], [-1e4, -1e4]]]]).astype(np.float32)
-    ys, xs = np.indices(shape, dtype=np.float32)
-    coefficients = affine[ids]  # (H, W, 3, 2)
+    affine = np.concatenate([affine, [[[0, 0], [0, 0], [OFF, OFF]]]]).astype(np.float32)
+    ys, xs = np.indices(coarse, dtype=np.float32) * step - (step + 1) / 2 if step > 1 else np.indices(shape, np.float32)
+    coefficients = affine[ids]  # (h, w, 3, 2)
     map_x = coefficients[..., 0, 0] * xs + coefficients[..., 1, 0] * ys + coefficients[..., 2, 0]
     map_y = coefficients[..., 0, 1] * xs + coefficients[..., 1, 1] * ys + coefficients[..., 2, 1]
-    return map_x, map_y, ids < len(triangles)
+    if step == 1:
+        return map_x, map_y
+    # Cells next to the mesh's outline would mix a place with OFF: off the mesh they go, a cell further out.
+    off = cv2.dilate((ids == len(triangles)).astype(np.uint8), np.ones((3, 3), np.uint8))
+    full, crop = (coarse[1] * step, coarse[0] * step), np.s_[step : step + height, step : step + width]
+    off = cv2.resize(off, full, interpolation=cv2.INTER_NEAREST)[crop] > 0
+    maps = [cv2.resize(m, full, interpolation=cv2.INTER_LINEAR)[crop] for m in (map_x, map_y)]
+    for m in maps:
+        m[off] = OFF
+    return maps[0], maps[1]
