@@ -129,3 +129,16 @@ def test_a_photo_made_larger_has_the_same_outline_and_moves_the_same_way():
     shares = [float(r.on_contour[r.edge].mean()) for r in (Region.of(picture, mask), Region.of(large, large_mask))]
     assert abs(shares[0] - shares[1]) < 0.02  # 0.997 and 0.954 when looked for per pixel
     assert isinstance(engine_for(large, large_mask, plan_motion("she breathes"), 0, None), LayerEngine)
+
+
+def test_a_nod_dips_the_head_about_the_neck_and_the_body_stays():
+    """The trial's "the woman nods" swung the astronaut's whole body about its base: her head dips now, her suit
+    below the neck stays where it is."""
+    picture = skimage.data.astronaut()  # her face's square is about y 70-165, x 175-270 at 512
+    mask = salient_mask(picture)
+    frames = animate_without_weights(picture, "the woman nods", num_frames=35, mask=mask)
+    assert np.abs(frames[:, 300:].astype(int) - picture[300:]).max() == 0  # the suit, the helmet she holds
+    grey = [cv2.cvtColor(frame[60:180, 170:280], cv2.COLOR_RGB2GRAY).astype(np.float32) for frame in frames]
+    dips = [cv2.phaseCorrelate(grey[0], face)[0][1] for face in grey]
+    assert max(dips) > 5  # down, by pixels a person sees
+    assert min(dips) > -1  # and back up to where it was, not above

@@ -80,3 +80,13 @@ def test_asking_for_stillness_is_a_still_plan_not_a_sway(prompt):
 )
 def test_a_negation_cancels_only_the_words_it_governs(prompt, families):
     assert plan_motion(prompt).families == families
+
+
+@pytest.mark.parametrize(
+    ("prompt", "nods"),
+    [("the woman nods", True), ("she is nodding", True), ("he sways", False), ("not nodding", False)],
+)
+def test_a_nod_is_a_sway_that_only_the_head_makes(prompt, nods):
+    plan = plan_motion(prompt)
+    assert plan.nods == nods
+    assert plan.families == (("sway",) if "sway" in prompt or nods else ())

@@ -23,6 +23,9 @@ LAYER_FAMILIES = frozenset(("sway", "bob", "breathe"))  # the movements a rigid 
 SWAY_DEGREES = 8.0  # peak tilt about the base at amplitude 1: the top of a tower travels 14% of its height
 BOB_FRACTION = 0.06  # peak rise, of the object's height (0.1 strongly bared more plate than keeps its texture)
 BREATHE_FRACTION = 0.08  # peak swell about the centre
+NOD_FRACTION = 0.1  # peak dip of a nodding head, of its face's size (the detector's square, brow to mouth)
+CHIN = 1.1  # face sizes below the top of that square where the head ends
+NECK = 0.6  # face sizes below the chin where the body, which stays, begins
 WEIGHT_SHIFT_DEGREES = 3.0  # peak lean about the base of a living thing that breathes (an animal shifts its weight)
 HOLE = 2  # pixels past the mask's half-way edge that the layer carries, opaque: a tight mask's outermost pixels
 CUT = 2  # pixels from where the object meets the picture's edge, and a mesh cell more, within which it is pinned
@@ -37,8 +40,15 @@ class LayerEngine:
     """Renders the frames of one object moving as a rigid layer under `plan` (families within LAYER_FAMILIES)."""
 
     def __init__(
-        self, image: np.ndarray, alpha: np.ndarray, plan: MotionPlan, seed: int, pins: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        alpha: np.ndarray,
+        plan: MotionPlan,
+        seed: int,
+        pins: np.ndarray | None = None,
+        face: tuple[float, float, float] | None = None,
     ) -> None:
+        """`face` (top, left, size in pixels, `saliency.face_of`): where a nodding person's head is."""
         self.image, self.plan = image, plan
         self.harmonic_phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=4)
         height, width = alpha.shape
@@ -57,11 +67,18 @@ class LayerEngine:
         covered = cv2.distanceTransform((matte <= 0.01).astype(np.uint8), cv2.DIST_L2, 5) <= np.ceil(spacing)
         self.vertices, self.triangles = triangulate(covered, spacing)
         pinned = self._pinned(binary, pins, spacing)
+        # A nod: the head above the chin dips whole, the body below the shoulders stays, and the neck between bends.
+        self.head = self.head_size = None
+        if plan.nods and face is not None:
+            top, _, self.head_size = face
+            chin = top + CHIN * self.head_size
+            self.head = self.vertices[:, 1] <= chin
+            pinned |= self.vertices[:, 1] >= chin + NECK * self.head_size
         self.arap = None
         if pinned.any():
             # The parts farthest from the pins carry the movement whole; the mesh between bends as rigidly as it can.
             distance = np.linalg.norm(self.vertices[:, None] - self.vertices[pinned][None], axis=-1).min(axis=1)
-            handles = distance >= HANDLE_REACH * distance.max()
+            handles = distance >= HANDLE_REACH * distance.max() if self.head is None else self.head
             self.arap = Arap(self.vertices, self.triangles, pinned, handles & ~pinned)
         # Premultiplied colour and alpha, float32 (OpenCV 5's cubic remap of four float64 channels zeroes the fourth).
         self.layer = np.dstack([image.astype(np.float32) * matte[..., None], matte]).astype(np.float32)
@@ -90,7 +107,8 @@ class LayerEngine:
         if "breathe" in families:
             scale = 1.0 + BREATHE_FRACTION * amplitude * signals["breathe"]
             matrix = np.vstack([cv2.getRotationMatrix2D(self.centre, 0.0, scale), [0, 0, 1]]) @ matrix
-        lean = SWAY_DEGREES if "sway" in families else WEIGHT_SHIFT_DEGREES * self.plan.alive
+        swaying = "sway" in families and self.head is None  # a nod's sway is the head's dip (`moved_vertices`)
+        lean = SWAY_DEGREES if swaying else WEIGHT_SHIFT_DEGREES * self.plan.alive
         if lean:
             degrees = -lean * amplitude * signals["sway"]  # a positive lean leans right: clockwise here
             matrix = np.vstack([cv2.getRotationMatrix2D(self.base, degrees, 1.0), [0, 0, 1]]) @ matrix
@@ -104,6 +122,9 @@ class LayerEngine:
         """The mesh at `phase`: rigidly moved, or as rigidly as the pins allow."""
         affine = self.transform(phase)
         targets = self.vertices @ affine[:, :2].T + affine[:, 2]
+        if self.head is not None:
+            dip = NOD_FRACTION * self.plan.amplitude * self.head_size
+            targets[self.head, 1] += dip * motion_signals(self.plan, phase, self.harmonic_phases)["bob"]
         if self.arap is None:
             return targets
         return self.arap.solve(np.where(self.arap.pinned[:, None], self.vertices, targets))

@@ -26,7 +26,7 @@ from loopanimate.engines.flow import FLOW_SPEED, FlowLoop
 from loopanimate.engines.layer import LAYER_FAMILIES, LayerEngine
 from loopanimate.engines.plate import clean_plate
 from loopanimate.engines.prompt import STRONG, MotionPlan, plan_motion
-from loopanimate.engines.saliency import border_cut, disc, salient_mask
+from loopanimate.engines.saliency import border_cut, disc, face_of, salient_mask
 from loopanimate.engines.signals import eased, motion_signals, rise
 from loopanimate.errors import InvalidArgumentError
 from loopanimate.evaluation.region_metrics import local_detail
@@ -498,7 +498,7 @@ def engine_for(
     # nose behind; where the mask cuts through the object, the field fades there instead).
     outlined = region.on_contour[region.edge].mean() >= LAYER_CONTOUR_SHARE
     if set(plan.families) <= LAYER_FAMILIES and outlined and not (region.elliptical and "sway" in plan.families):
-        return LayerEngine(image, alpha, plan, seed, pins)
+        return LayerEngine(image, alpha, plan, seed, pins, face_of(image, alpha) if plan.nods else None)
     return MotionEngine(image, alpha, plan, seed, pins, region)
 
 

@@ -237,6 +237,7 @@ STRONG_WORDS = (
 )
 FAST_WORDS = ("fast", "quickly", "quick", "rapidly", "rapid", "briskly", "swiftly", "swift", "hurriedly")
 BREATH_WORDS = ("breathe", "breathes", "breathing", "breath")  # a living thing's breath, not a pulse or a beat
+NOD_WORDS = ("nod", "nods", "nodding")  # a head that dips about the neck, not a whole body that sways
 SLOW_WORDS = ("slowly", "slow", "lazily", "lazy", "leisurely", "languidly", "languid", "unhurried")
 # Direction word -> unit vector in picture coordinates (x right, y down); opposite words cancel ("up and down").
 DIRECTION_WORDS: dict[str, tuple[float, float]] = {
@@ -277,6 +278,7 @@ class MotionPlan:
     fluid: str | None = None  # the fluid the prompt names ("water", "smoke"): it flows
     nearest: tuple[tuple[str, str], ...] = ()  # (word, family) for motion words read as the nearest family we have
     alive: bool = False  # it breathes (an animal, a person): it shifts its weight as it breathes, as living things do
+    nods: bool = False  # a person nods: where a face is found, the head dips about the neck and the body stays
 
     def cycles(self, period: int) -> int:
         """Whole cycles over a loop of `period` distinct frames, at least one: the loop must close."""
@@ -373,8 +375,15 @@ def plan_motion(prompt: str) -> MotionPlan:
     if fallback:
         return MotionPlan(families=("sway",), amplitude=GENTLE, pace=pace, fallback=True)
     alive = any(word in BREATH_WORDS for position, word in enumerate(words) if position not in cancelled)
+    nods = any(word in NOD_WORDS for position, word in enumerate(words) if position not in cancelled)
     return MotionPlan(
-        families=families, amplitude=amplitude, pace=pace, direction=direction, nearest=mapped, alive=alive
+        families=families,
+        amplitude=amplitude,
+        pace=pace,
+        direction=direction,
+        nearest=mapped,
+        alive=alive,
+        nods=nods,
     )
 
 

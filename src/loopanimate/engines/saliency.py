@@ -372,6 +372,21 @@ def person_mask(image: np.ndarray, hair_only: bool = False) -> np.ndarray | None
     return _at_full_size(person, image) if person.any() else None
 
 
+def face_of(image: np.ndarray, alpha: np.ndarray) -> tuple[float, float, float] | None:
+    """The face of the person `alpha` (H, W) outlines, in `image`'s pixels (top, left, size of its square), or None:
+    none found, or a false one whose person would hold under PERSON_SHARE of the mask (a cat's eye)."""
+    small = _at_work_size(image)
+    face = largest_face(small)
+    if face is None:
+        return None
+    height, width = small.shape[:2]
+    inside = cv2.resize(alpha.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA) > 0.5
+    if (inside & _envelope(inside.shape, face)).sum() < PERSON_SHARE * max(int(inside.sum()), 1):
+        return None
+    scale = max(image.shape[:2]) / max(height, width)
+    return face[0] * scale, face[1] * scale, face[2] * scale
+
+
 def salient_mask(image: np.ndarray, plural: bool = False) -> np.ndarray:
     """Soft mask (H, W) in [0, 1] of the salient object of an RGB uint8 image (H, W, 3); with `plural`, of all the
     salient objects alike ("the coins"), wherever they lie."""
