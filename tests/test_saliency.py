@@ -125,6 +125,17 @@ def test_a_strip_along_a_side_does_not_make_that_side_the_subject_s_cut():
     assert not mask[40:140, :10].any()
 
 
+def test_a_subject_in_the_picture_s_corner_reaches_both_sides_that_cut_it():
+    """The cameraman: his coat runs off the bottom and the left edge, and the left strip, taken for sure background,
+    cut a 3 px band off him (IoU 0.79) and left an outline that is no contour, so he moved as a rubber field."""
+    image, _ = textured_scene((-100, -100))  # the ground alone
+    image[90:, :110] = [200, 70, 50]  # a red coat cut by the bottom and the left edge
+    cv2.circle(image, (70, 70), 28, (230, 170, 130), -1)  # a head above it
+    mask = salient_mask(image) > 0.5
+    assert mask[120:235, :4].mean() > 0.9 and mask[-4:, 10:100].mean() > 0.9
+    assert not mask[:40, :].any()
+
+
 def test_the_astronaut_photo_s_mask_is_the_person_not_the_flag_beside_her():
     """A found face (scikit-image's LBP cascade) says a person is the subject: the flag along the left edge, in the
     colours of her suit, stays out."""

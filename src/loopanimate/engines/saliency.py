@@ -23,7 +23,10 @@ CRACK_SHARE = 0.1  # ... unless closing it grows the object by more than this sh
 KEEP_RATIO = 0.2  # a second part at least this share of the main one's area is kept, if close
 GROW_LIMIT = 3.0  # a mask grows to the not-background region it lies in if that is at most this many times its area
 SOLIDITY_SLACK = 0.03  # ... and no more ragged: its solidity (area / convex hull's) at most this much lower
-CUT_SIDE_MIN = 0.05  # share of a side the seed must cover for that side to be the one the subject is cut by
+CUT_SIDE_MIN = 0.05  # share of a side an object may cover and not be cut by it
+CORNER_DEPTH = 0.15  # of the width: how far in from a side, at least, a subject in a corner reaches at that side
+SEED_CUT_MIN = 0.02  # share of a side the seed must cover for GrabCut to look for the subject there (centre-weighted,
+# the seed thins out towards the edges: the cameraman's was 2.6% of the bottom)
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
 SMOOTH_CONTRAST = 0.5  # ... and under which a smooth region joined to the border is too: a sky's gradient, a wall
 SMOOTH_DETAIL = 4.0  # grey levels (5x5 standard deviation) under which a place is smooth
@@ -85,7 +88,7 @@ def saliency_map(bgr: np.ndarray, contrast: np.ndarray, centred: bool = True) ->
     return cv2.normalize(score.astype(np.float32), None, 0.0, 1.0, cv2.NORM_MINMAX)
 
 
-BOTTOM = 1  # index of the bottom side in side_coverage's order
+BOTTOM, LEFT, RIGHT = 1, 2, 3  # indices of sides in side_coverage's order
 
 
 def side_coverage(binary: np.ndarray) -> np.ndarray:
@@ -93,14 +96,24 @@ def side_coverage(binary: np.ndarray) -> np.ndarray:
     return np.array([binary[0].mean(), binary[-1].mean(), binary[:, 0].mean(), binary[:, -1].mean()])
 
 
-def cut_side_of(seed: np.ndarray) -> int:
-    """The side (top, bottom, left, right) the subject is cut by, -1 for none: the bottom when the seed reaches it
-    (what stands on the ground is cut there; a flag or a wall along another side is not the subject), else the most
-    covered."""
+def cut_sides_of(seed: np.ndarray, least: float = CUT_SIDE_MIN) -> set[int]:
+    """The sides (top 0, bottom 1, left 2, right 3) the subject is cut by: the bottom when the seed reaches it (what
+    stands on the ground is cut there; a flag or a wall along another side is not the subject), with the left or
+    right it also reaches (a man in the picture's corner), else the one most covered, or none."""
     coverage = side_coverage(seed)
-    if coverage[BOTTOM] >= CUT_SIDE_MIN:
-        return BOTTOM
-    return int(np.argmax(coverage)) if coverage.max() >= CUT_SIDE_MIN else -1
+    if coverage[BOTTOM] >= least:
+        beside = [side for side in (LEFT, RIGHT) if coverage[side] >= least and _deep_at(seed, side)]
+        return {BOTTOM, *beside}
+    return {int(np.argmax(coverage))} if coverage.max() >= least else set()
+
+
+def _deep_at(binary: np.ndarray, side: int) -> bool:
+    """Whether what `binary` holds at the left or right edge reaches inwards at least CORNER_DEPTH of the width (in
+    the median row it touches that edge): a body, not a strip along the side (a flag, a door frame)."""
+    rows = binary if side == LEFT else binary[:, ::-1]
+    touching = rows[rows[:, 0]]
+    depths = np.where(touching.all(axis=1), rows.shape[1], np.argmin(touching, axis=1))
+    return bool(np.median(depths) >= CORNER_DEPTH * rows.shape[1])
 
 
 def one_object(binary: np.ndarray, score: np.ndarray, plural: bool = False) -> np.ndarray:
@@ -188,9 +201,9 @@ def _grabcut(bgr: np.ndarray, seed: np.ndarray, score: np.ndarray, background: n
     labels[near_seed & ~background] = cv2.GC_PR_FGD
     labels[background] = cv2.GC_BGD
     labels[seed & (score > np.quantile(score[seed], 0.6))] = cv2.GC_FGD
-    cut_side = cut_side_of(seed)
+    cut_sides = cut_sides_of(seed, SEED_CUT_MIN)
     for side, strip in enumerate(_strips(*seed.shape)):
-        if side != cut_side:
+        if side not in cut_sides:
             labels[strip] = cv2.GC_BGD
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # GrabCut seeds its colour models by k-means++ from OpenCV's thread RNG: the same mask every call
@@ -199,9 +212,10 @@ def _grabcut(bgr: np.ndarray, seed: np.ndarray, score: np.ndarray, background: n
 
 
 def is_object(binary: np.ndarray) -> bool:
-    """An object: within the area limits, and covering no more than a sliver of any side but the one it is cut by."""
-    coverage = np.sort(side_coverage(binary))
-    return MIN_FRACTION < binary.mean() < MAX_FRACTION and coverage[-2] < CUT_SIDE_MIN
+    """An object: within the area limits, and covering no more than a sliver of any side but those it is cut by (one,
+    or the bottom and one beside it: ground glued to the subject reaches both sides)."""
+    covered = set(np.nonzero(side_coverage(binary) >= CUT_SIDE_MIN)[0].tolist())
+    return MIN_FRACTION < binary.mean() < MAX_FRACTION and (len(covered) <= 1 or covered <= cut_sides_of(binary))
 
 
 def feather(mask: np.ndarray, width: float) -> np.ndarray:
