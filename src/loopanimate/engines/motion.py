@@ -53,6 +53,7 @@ MIN_BAND = 3.0  # pixels: the narrowest fade, so a thin object's field stays smo
 FLAT_DETAIL = 4.0  # grey levels (5x5 std) above which a place around the object is textured
 FLAT_SHARE = 0.25  # an edge whose surroundings are textured in under this share may be uncovered with the plate
 CONTOUR = 40.0  # colour gradient (Lab, 3x3 Sobel) above which a place is on an object's contour
+FINE_SIGMA = 4.0  # pixels: a wider blur of a smooth field runs at a size where it is this wide
 CONTOUR_SIDE = 512  # long side of the picture at which contours are looked for: larger ones are looked at this size
 CONTOUR_SHARE = 0.5  # share of an elliptical object's outline on its contour for it to turn as a layer
 LAYER_CONTOUR_SHARE = 0.9  # ... and of any object's, for a sway, bob or breath to move it as a rigid layer
@@ -76,6 +77,18 @@ MAX_PARTS = 8  # ... when there are two to this many (a star field's hundreds mo
 def _smoothstep(value: np.ndarray) -> np.ndarray:
     value = np.clip(value, 0.0, 1.0)
     return value * value * (3 - 2 * value)
+
+
+def _wide_blur(field: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of `field`, run at a size where `sigma` is FINE_SIGMA pixels when it is wider: what it makes is
+    smooth at that scale anyway, and at a phone's size the full-size blur took 0.8 s."""
+    shrink = min(1.0, FINE_SIGMA / sigma)
+    if shrink == 1.0:
+        return cv2.GaussianBlur(field, (0, 0), sigma)
+    height, width = field.shape[:2]
+    small_size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+    small = cv2.resize(field, small_size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), FINE_SIGMA), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _jacobian(field: np.ndarray, stride: int) -> np.ndarray:
@@ -122,13 +135,17 @@ def _surroundings_texture(image: np.ndarray, binary: np.ndarray) -> np.ndarray:
 def _moment_ellipse(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The filled ellipse (h, w) bool with the same centroid and second moments as the mask `binary`, and the (2, 2)
     map that takes it, about the centroid, onto a circle of the same area."""
-    ys, xs = np.nonzero(binary)
-    points = np.column_stack([xs, ys]).astype(np.float64)
-    centre = points.mean(axis=0)
-    variances, axes = np.linalg.eigh(np.cov((points - centre).T) + 1e-6 * np.eye(2))
+    moments = cv2.moments(binary.astype(np.uint8), binaryImage=True)
+    centre = np.array([moments["m10"], moments["m01"]]) / moments["m00"]
+    covariance = np.array([[moments["mu20"], moments["mu11"]], [moments["mu11"], moments["mu02"]]]) / moments["m00"]
+    variances, axes = np.linalg.eigh(covariance + 1e-6 * np.eye(2))
     semi_axes = 2.0 * np.sqrt(variances)  # a filled ellipse's variance along an axis is a quarter of its semi-axis^2
-    grid = np.stack(np.meshgrid(np.arange(binary.shape[1]), np.arange(binary.shape[0])), axis=-1) - centre
-    ellipse = (((grid @ axes) / semi_axes) ** 2).sum(axis=-1) <= 1.0
+    ellipse = np.zeros(binary.shape, np.uint8)
+    angle = float(np.degrees(np.arctan2(axes[1, 0], axes[0, 0])))  # of the first axis, from the x axis
+    fixed = 16  # cv2.ellipse's shift of 4 bits: sub-pixel centre and axes
+    centre_fixed, axes_fixed = np.rint(centre * fixed).astype(int), np.rint(semi_axes * fixed).astype(int)
+    cv2.ellipse(ellipse, tuple(centre_fixed.tolist()), tuple(axes_fixed.tolist()), angle, 0, 360, 1, -1, cv2.LINE_8, 4)
+    ellipse = ellipse > 0
     to_disc = axes @ np.diag(np.sqrt(semi_axes.prod()) / semi_axes) @ axes.T
     return ellipse, to_disc
 
@@ -313,7 +330,7 @@ class MotionEngine:
         if slide:
             nearest = labels - 1  # the nearest held edge pixel, of those in raster order
             normal = region.normal[fixed][nearest]  # the outline's normal there, smoothed: a pixel outline has steps
-            normal = cv2.GaussianBlur(normal, (0, 0), max(MIN_BAND, region.band / 6))
+            normal = _wide_blur(normal, max(MIN_BAND, region.band / 6))
             normal /= np.maximum(np.hypot(normal[..., :1], normal[..., 1:]), 1e-6)
             # Along its own contour over textured surroundings the object slides; at an edge over flat ground it
             # pushes against, it stops (the plate would show through any slip), and where the mask cuts through the

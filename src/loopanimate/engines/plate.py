@@ -45,7 +45,7 @@ def _span_fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndar
     crossed = (left >= 0) & (right < hole.shape[1])
     left_c, right_c = np.clip(left, 0, hole.shape[1] - 1), np.clip(right, 0, hole.shape[1] - 1)
     span = np.maximum(right_c - left_c, 1).astype(np.float32)
-    share = ((np.arange(hole.shape[1])[None, :] - left_c) / span)[..., None]
+    share = ((np.arange(hole.shape[1], dtype=np.float32)[None, :] - left_c) / span)[..., None]
     colour = (1 - share) * image[rows, left_c] + share * image[rows, right_c]
     return colour.astype(np.float32), np.where(crossed & (hole > 0), 1.0 / span**2, 0.0).astype(np.float32)
 
@@ -54,11 +54,18 @@ def spanned_fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.nd
     """The hole's colours interpolated across it along rows and along columns, each weighted by 1 / span^2: a thin
     object's place takes the colours beside it, and a horizon behind a tower stays a sharp line. Also the summed
     weight: 0 where neither a row nor a column crosses the hole."""
-    across, across_weight = _span_fill(image.astype(np.float32), hole)
-    down, down_weight = _span_fill(image.astype(np.float32).transpose(1, 0, 2), hole.T)
+    # Only the hole's box, grown by the pixel that borders it, is read or changed.
+    rows, columns = np.nonzero(hole)
+    height, width = hole.shape
+    box = np.s_[max(rows.min() - 1, 0) : rows.max() + 2, max(columns.min() - 1, 0) : columns.max() + 2]
+    inside, pixels = hole[box], image[box].astype(np.float32)
+    across, across_weight = _span_fill(pixels, inside)
+    down, down_weight = _span_fill(pixels.transpose(1, 0, 2), inside.T)
     down, down_weight = down.transpose(1, 0, 2), down_weight.T
-    weight = across_weight + down_weight
-    colour = (across * across_weight[..., None] + down * down_weight[..., None]) / np.maximum(weight, 1e-12)[..., None]
+    colour, weight = np.zeros((height, width, 3), np.float32), np.zeros((height, width), np.float32)
+    weight[box] = across_weight + down_weight
+    blend = across * across_weight[..., None] + down * down_weight[..., None]
+    colour[box] = blend / np.maximum(weight[box], 1e-12)[..., None]
     return colour, weight
 
 
