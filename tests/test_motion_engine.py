@@ -461,3 +461,28 @@ def test_each_part_of_a_mask_spins_about_its_own_centre():
         assert np.ptp(np.hypot(*offsets.T)) < 2.5  # about its own centre
         assert np.ptp(np.degrees(np.unwrap(np.arctan2(offsets[:, 1], offsets[:, 0])))) > 270  # most of a turn
     assert background_change(frames, image, mask) == 0.0
+
+
+def framed_wheel() -> tuple[np.ndarray, np.ndarray]:
+    """A colour wheel on black that the frame clips on all four sides, its hue turning with the angle and fading to
+    near black at its rim (scikit-image's colorwheel, drawn small); and the disc."""
+    y, x = np.mgrid[0:200, 0:200]
+    radius, angle = np.hypot(x - 99.5, y - 99.5), np.arctan2(y - 99.5, x - 99.5)
+    disc = radius < 102  # the picture's sides cut 2 px off it
+    hue = ((np.degrees(angle) + 180) / 2).astype(np.uint8)  # OpenCV's hue, 0-180
+    value = (255 * np.clip(1.1 - radius / 102, 0, 1) ** 0.7).astype(np.uint8)
+    hsv = np.dstack([hue, np.full_like(hue, 255), value])
+    picture = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    picture[~disc] = 0
+    return picture, disc
+
+
+def test_a_wheel_the_frame_clips_spins_whole_to_its_rim():
+    """The colour wheel that the picture's four sides clip: held where the frame met it, four still patches smeared
+    against the turning rest. Framed, not cut, it turns whole, up to the frame."""
+    picture, disc = framed_wheel()
+    frames = animate_without_weights(picture, "the wheel spins", num_frames=35, mask=disc.astype(np.float32))
+    rows, columns = np.mgrid[0:200, 0:200]
+    near_frame = disc & (np.minimum.reduce([rows, columns, 199 - rows, 199 - columns]) < 6)
+    changed = np.abs(frames.astype(int) - picture).max(axis=3)  # (F, H, W)
+    assert (changed[:, near_frame].max(axis=0) > 20).mean() > 0.9  # the dim rim by the frame turns with the rest

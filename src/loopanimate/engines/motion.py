@@ -429,11 +429,14 @@ class MotionEngine:
         back = np.linalg.inv(turn)  # where each output pixel's colour comes from, about the centroid
         source_x = centre_x + back[0, 0] * (x - centre_x) + back[0, 1] * (y - centre_y)
         source_y = centre_y + back[1, 0] * (x - centre_x) + back[1, 1] * (y - centre_y)
-        # Near the picture's edge that cuts the object it stays: what turns in from beyond would be invented.
-        uncut = self.region.uncut
+        # Near the picture's edge that cuts the object it stays: what turns in from beyond would be invented. A round
+        # one turns whole up to the edge, the sliver beyond mirrored in: held, the colour wheel the picture's four
+        # sides clip smeared into four still patches.
+        uncut = 1.0 if self.region.round else self.region.uncut
+        border = cv2.BORDER_REFLECT if self.region.round else cv2.BORDER_CONSTANT
         map_x = (x + uncut * (source_x - x)).astype(np.float32)
         map_y = (y + uncut * (source_y - y)).astype(np.float32)
-        moved = cv2.remap(self.layer, map_x, map_y, INTERPOLATION, borderMode=cv2.BORDER_CONSTANT)
+        moved = cv2.remap(self.layer, map_x, map_y, INTERPOLATION, borderMode=border)
         return moved[..., :3] + (1.0 - np.clip(moved[..., 3:], 0.0, 1.0)) * self.plate
 
     def gain(self, phase: float) -> float:

@@ -30,6 +30,10 @@ SEED_CUT_MIN = 0.02  # share of a side the seed must cover for GrabCut to look f
 BACKGROUND_CONTRAST = 0.2  # border contrast under which a region joined to the border is sure background
 SMOOTH_CONTRAST = 0.5  # ... and under which a smooth region joined to the border is too: a sky's gradient, a wall
 SMOOTH_DETAIL = 4.0  # grey levels (5x5 standard deviation) under which a place is smooth
+BACKDROP_COLOUR = 3.0  # Lab distance within which the four corners and the backdrop are one colour
+BACKDROP_DETAIL = 0.5  # grey levels (5x5 std): a backdrop is flat, not a noisy night sky
+MAX_BACKDROP_FRACTION = 0.95  # of the picture, at most, that the object on a backdrop may fill
+FRAMED_SHARE = 0.25  # of an object's extent along a side: meeting the sides along less, it is framed, not cut
 FACE_MIN = 0.08  # of the picture's short side: smaller faces are a crowd's or a print's, not the subject's
 HAIR = 0.9  # face widths from the face's centre that the head may reach, to each side and above its middle
 NECK_TO_SHOULDERS = 1.5  # face heights below the chin at which the torso reaches its full width
@@ -178,9 +182,18 @@ def fill_holes(binary: np.ndarray) -> np.ndarray:
 
 
 def border_cut(binary: np.ndarray) -> np.ndarray:
-    """(H, W) of `binary`'s dtype: the object's pixels on the picture's four edges, where the picture cuts it."""
+    """(H, W) of `binary`'s dtype: the object's pixels on the picture's four edges, where the picture cuts it; none
+    when the object is framed: it meets three or four sides, each along under FRAMED_SHARE of its own extent there (a
+    disc the frame grazes, a fundus photo, a colour wheel: it moves whole, and what it shows beyond is a sliver)."""
+    sides = (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1])
     cut = np.zeros_like(binary)
-    for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
+    contacts = [int(np.count_nonzero(binary[side])) for side in sides]
+    if sum(contact > 0 for contact in contacts) >= 3:
+        rows, columns = np.nonzero(binary)
+        extents = [np.ptp(columns) + 1] * 2 + [np.ptp(rows) + 1] * 2
+        if all(contact < FRAMED_SHARE * extent for contact, extent in zip(contacts, extents, strict=True)):
+            return cut
+    for side in sides:
         cut[side] = binary[side]
     return cut
 
@@ -351,6 +364,17 @@ def _lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
+def flat_backdrop(image: np.ndarray) -> np.ndarray | None:
+    """(h, w) bool: a flat backdrop of one colour (a studio's, a diagram's): the four corners in it and what is within
+    BACKDROP_COLOUR of it and joined to the edge; None for a picture without one."""
+    lab = _lab(image)
+    corners = lab[[0, 0, -1, -1], [0, -1, 0, -1]]
+    if np.linalg.norm(corners - corners.mean(axis=0), axis=1).max() > BACKDROP_COLOUR:
+        return None
+    backdrop = joined_to_border(np.linalg.norm(lab - corners.mean(axis=0), axis=2) < BACKDROP_COLOUR)
+    return backdrop if np.median(local_detail(image)[backdrop]) < BACKDROP_DETAIL else None
+
+
 def border_background(image: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     """(h, w) bool: what is joined to the picture's edge and in its colours, or smooth and near them (a sky, a wall)."""
     return joined_to_border(contrast < BACKGROUND_CONTRAST) | joined_to_border(
@@ -410,6 +434,11 @@ def salient_mask(image: np.ndarray, plural: bool = False) -> np.ndarray:
     bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     contrast = border_contrast(_lab(small))
     score = saliency_map(bgr, contrast, centred=not plural)
+    backdrop = flat_backdrop(small)
+    if backdrop is not None and MIN_FRACTION < 1.0 - backdrop.mean() < MAX_BACKDROP_FRACTION:
+        # On a flat backdrop the object is all that is not the backdrop, wherever it touches the edges: its dim rim
+        # is in the border's colours (a colour wheel that fills the picture to all four sides: IoU 0.80 -> 0.95).
+        return _at_full_size(one_object(~backdrop, score, plural), image)
     background = border_background(small, contrast)
     _, otsu = cv2.threshold((score * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     seed = one_object((otsu > 0) & ~background, score, plural)
