@@ -33,6 +33,14 @@ def image() -> PIL.Image.Image:
     return PIL.Image.fromarray((rgb * 255).astype(np.uint8))
 
 
+@pytest.fixture(scope="module")
+def sources():
+    """A tiny random SD-1.5-shaped UNet and AnimateDiff motion adapter, once per module (conversion's sources)."""
+    from tests.test_convert import random_sources  # a test module's helper: imported when a test asks for it
+
+    return random_sources()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("models") / "tiny"

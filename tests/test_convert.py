@@ -131,11 +131,6 @@ def random_sources(heads: int = 8, **adapter_options) -> tuple[UNet2DConditionMo
 
 
 @pytest.fixture(scope="module")
-def sources():
-    return random_sources()
-
-
-@pytest.fixture(scope="module")
 def files(tmp_path_factory, sources):
     unet, adapter = sources
     folder = tmp_path_factory.mktemp("checkpoints")

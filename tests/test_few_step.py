@@ -26,7 +26,7 @@ from loopanimate.pipelines import load_pipeline
 from loopanimate.pipelines.assemble import sd15_scheduler
 from loopanimate.pipelines.tiny import tiny_components
 from tests.conftest import SIZE, seeded
-from tests.test_convert import animatediff_keys, random_sources, source_model
+from tests.test_convert import animatediff_keys, source_model
 
 LIGHTNING = "animatediff_lightning_2step_diffusers.safetensors"
 ANIMATELCM = "AnimateLCM_sd15_t2v.ckpt"
@@ -51,11 +51,6 @@ def kohya_lora(unet: UNet2DConditionModel, rank: int = 4, alpha: float = 2.0) ->
         state[f"{key}.lora_up.weight"] = torch.randn(module.out_features, rank, generator=generator) * 0.3
         state[f"{key}.alpha"] = torch.tensor(alpha)
     return state
-
-
-@pytest.fixture(scope="module")
-def sources():
-    return random_sources()
 
 
 @pytest.fixture(scope="module")
