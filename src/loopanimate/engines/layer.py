@@ -45,6 +45,7 @@ class LayerEngine:
         alpha: np.ndarray,
         plan: MotionPlan,
         seed: int,
+        *,
         pins: np.ndarray | None = None,
         face: tuple[float, float, float] | None = None,
     ) -> None:

@@ -518,7 +518,7 @@ def engine_for(
     # nose behind; where the mask cuts through the object, the field fades there instead).
     outlined = region.on_contour[region.edge].mean() >= LAYER_CONTOUR_SHARE
     if set(plan.families) <= LAYER_FAMILIES and outlined and not (region.elliptical and "sway" in plan.families):
-        return LayerEngine(image, alpha, plan, seed, pins, face_of(image, alpha) if plan.nods else None)
+        return LayerEngine(image, alpha, plan, seed, pins=pins, face=face_of(image, alpha) if plan.nods else None)
     return MotionEngine(image, alpha, plan, seed, pins, region)
 
 
