@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import PIL.Image
 import pytest
+import skimage.data
 
 from loopanimate.animate import LoopRequest, make_loop
 from loopanimate.engines.prompt import plan_motion
@@ -163,6 +164,27 @@ def test_a_fluid_not_in_the_picture_sways_the_object_instead_of_smearing_it():
     ]
 
 
+@pytest.mark.parametrize("prompt", ["it pours", "the paint flows down", "everything streams to the left"])
+def test_an_object_is_never_streamed_as_a_fluid_without_a_painted_mask(prompt):
+    """The trial's "the waterfall falls" (no water found) streamed the salient object: a face melted into a double."""
+    picture = np.full((120, 160, 3), 230, np.uint8)
+    picture[40:90, 60:100] = (200, 40, 30)
+    parts, notes = prompt_regions(picture, prompt)
+    assert [(part.name, part.prompt) for part in parts] == [("the salient object", "it sways gently")]
+    assert notes[0].startswith("note: the engine streams only a fluid region it finds")
+
+
+def test_a_waterfall_is_water():
+    picture, truth = landscape()
+    parts, _ = prompt_regions(picture, "the waterfall falls")
+    assert [part.name for part in parts] == ["the waterfall"] and iou(parts[0].mask > 0.5, truth["water"]) > 0.8
+
+
+def test_a_pronoun_is_named_as_it_is():
+    parts, notes = prompt_regions(skimage.data.astronaut(), "she breathes")
+    assert [part.name for part in parts] == ["she"] and notes[0].startswith("regions: she (")
+
+
 def test_an_object_named_in_the_prompt_is_said_to_be_found_by_saliency():
     picture = np.full((120, 160, 3), 230, np.uint8)
     picture[40:90, 60:100] = (200, 40, 30)
@@ -192,8 +214,6 @@ def test_a_plural_subject_is_read_off_its_verb():
 
 def test_flowing_hair_leaves_the_face_as_it_is():
     """The trial's "her hair flutters" streamed the whole astronaut and melted her face: hair is the head without it."""
-    import skimage.data
-
     astronaut = skimage.data.astronaut()  # 512 x 512; her face is at about x 180-280, y 60-140
     parts, _ = prompt_regions(astronaut, "her hair flutters in the wind")
     assert [part.name for part in parts] == ["the hair"]

@@ -28,7 +28,24 @@ from loopanimate.evaluation.region_metrics import local_detail
 
 REGION_WORDS: dict[str, tuple[str, ...]] = {
     "sky": ("sky", "skies", "cloud", "clouds", "heavens"),
-    "water": ("water", "waters", "lake", "sea", "ocean", "river", "pond", "waves", "reflection", "reflections"),
+    "water": (
+        "water",
+        "waters",
+        "lake",
+        "sea",
+        "ocean",
+        "river",
+        "pond",
+        "waves",
+        "reflection",
+        "reflections",
+        "waterfall",
+        "waterfalls",
+        "stream",
+        "creek",
+        "tide",
+        "fountain",
+    ),
     "foliage": ("leaves", "leaf", "tree", "trees", "grass", "foliage", "bush", "bushes", "branches", "wheat", "forest"),
     "smoke": ("smoke", "steam", "vapour", "vapor", "smokes", "steams"),
     "fire": ("fire", "fires", "flame", "flames", "blaze", "campfire", "bonfire"),
@@ -54,7 +71,8 @@ FEATHER = 1.5  # pixels at the working size
 AUXILIARY_VERBS = ("do", "does", "is", "are", "keep", "keeps")  # verbs before a motion word ("the coins do not move")
 SINGULAR_ENDINGS = ("ss", "us", "is")  # nouns that end in s and are one thing: glass, bus, iris
 # region words that are also verbs ("the flag waves"): the subject only after one of these, or first in the clause
-AMBIGUOUS_VERBS = ("waves",)
+PRONOUNS = ("he", "she", "they", "it")
+AMBIGUOUS_VERBS = ("waves", "stream", "tide")  # a verb too ("the flags stream"): a subject only after "the"
 DETERMINERS = ("the", "a", "an", "its", "her", "his", "their", "our", "my", "some", "big", "small", "ocean", "sea")
 # nouns that ask for a motion too ("the flag waves"): the thing named, not the clause's verb
 MOTION_NOUNS = ("flag", "flags", "water", "hair", "wind", "breeze", "heartbeat", "breath")
@@ -225,6 +243,13 @@ def find_region(image: np.ndarray, region: str) -> np.ndarray | None:
     return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def named(subject: str | None) -> str:
+    """How the notes call a clause's subject: "the lake", "she" (not "the she"), "the salient object"."""
+    if not subject:
+        return "the salient object"
+    return subject if subject in PRONOUNS else f"the {subject}"
+
+
 @dataclass
 class Part:
     """A region of the picture and the clause that moves it."""
@@ -242,7 +267,7 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
     taken = np.zeros(image.shape[:2], np.float32)
     for clause in clauses(prompt):
         mask = find_region(image, clause.region) if clause.region else None
-        name, moves = (f"the {clause.subject}" if clause.subject else "the salient object"), clause.text
+        name, moves = named(clause.subject), clause.text
         if clause.region and mask is None:
             if plan_motion(clause.text).families == ("flow",):  # the object's own texture streaming would smear it
                 moves = "it sways gently"
@@ -252,6 +277,11 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
                 notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
         if mask is None:
             mask, name = salient_mask(image, clause.plural), "the salient object"
+            if not clause.region and plan_motion(moves).families == ("flow",):
+                # Streamed, the object's own texture melts it (the trial's "the waterfall falls" melted a face).
+                moves = "it sways gently"
+                notes.append("note: the engine streams only a fluid region it finds (water, sky, smoke, fire) or "
+                             "one you paint with --mask: the salient object sways gently instead")  # fmt: skip
             if clause.named:  # the engine finds objects by saliency, never by name: say what it took for one
                 share = 100 * float((mask > 0.5).mean())
                 notes.append(f"note: '{clause.named}' is found by saliency, not by name: the salient object "
