@@ -142,3 +142,17 @@ def test_a_nod_dips_the_head_about_the_neck_and_the_body_stays():
     dips = [cv2.phaseCorrelate(grey[0], face)[0][1] for face in grey]
     assert max(dips) > 5  # down, by pixels a person sees
     assert min(dips) > -1  # and back up to where it was, not above
+
+
+def test_a_bob_keeps_the_object_inside_the_picture():
+    """The trial's horse rose by 6% of its height and its ears left the picture through the top edge: the bob now
+    travels only as far as there is room (up, or down where there is more room below)."""
+    picture = np.full((200, 160, 3), 255, np.uint8)
+    picture[4:150, 50:110] = (40, 40, 40)  # 4 px below the top edge; a rise of 6% would be 9 px
+    mask = np.zeros((200, 160), np.float32)
+    mask[4:150, 50:110] = 1.0
+    frames = animate_without_weights(picture, "the post bobs", num_frames=35, mask=mask)
+    dark = (frames.mean(axis=3) < 128).sum(axis=(1, 2))
+    assert dark.min() >= 0.99 * dark[0]  # never cut by the edge
+    moved = np.abs(frames.astype(int) - picture).max(axis=(1, 2, 3))
+    assert moved.max() > 100  # and it still moves

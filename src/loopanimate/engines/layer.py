@@ -62,6 +62,8 @@ class LayerEngine:
         self.size = (float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
         self.centre = (float(xs.mean()), float(ys.mean()))
         self.base = (self.centre[0], float(ys.max()))
+        room = (xs.min(), width - 1 - xs.max(), ys.min(), height - 1 - ys.max())
+        self.bob = self._bob_vector(plan, tuple(float(side) for side in room))
         # The mesh covers the matte with room to spare, so every pixel of the layer lies in a triangle.
         spacing = max(4.0, max(self.size) / MESH_CELLS)
         # (By distance, not by dilating with a disc: at a phone's size the disc is 200 px across and took 0.75 s.)
@@ -84,6 +86,18 @@ class LayerEngine:
         # Premultiplied colour and alpha, float32 (OpenCV 5's cubic remap of four float64 channels zeroes the fourth).
         self.layer = np.dstack([image.astype(np.float32) * matte[..., None], matte]).astype(np.float32)
         self.box = self._swept_box((height, width))
+
+    def _bob_vector(self, plan: MotionPlan, room: tuple[float, float, float, float]) -> np.ndarray:
+        """A bob's peak travel (x, y): BOB_FRACTION of the height, up or the prompt's way, within the `room` (left,
+        right, above, below) between the object and the picture's edges: a rise took the horse's ears off the top."""
+        travel = BOB_FRACTION * plan.amplitude * self.size[1]
+        left, right, above, below = room
+        if plan.direction is None:  # up, or down where there is more room below than above
+            return np.array([0.0, -min(travel, above)] if above >= min(travel, below) else [0.0, min(travel, below)])
+        dx, dy = plan.direction
+        reach_x = (left if dx < 0 else right) / abs(dx) if dx else np.inf
+        reach_y = (above if dy < 0 else below) / abs(dy) if dy else np.inf
+        return min(travel, reach_x, reach_y) * np.array([dx, dy])
 
     def _pinned(self, binary: np.ndarray, pins: np.ndarray | None, spacing: float) -> np.ndarray:
         """(N,) bool: vertices that stay, where the picture's edge cuts the object (within a mesh cell of where the
@@ -114,9 +128,8 @@ class LayerEngine:
             degrees = -lean * amplitude * signals["sway"]  # a positive lean leans right: clockwise here
             matrix = np.vstack([cv2.getRotationMatrix2D(self.base, degrees, 1.0), [0, 0, 1]]) @ matrix
         if "bob" in families:
-            dx, dy = self.plan.direction if self.plan.direction is not None else (0.0, -1.0)
-            travel = BOB_FRACTION * amplitude * self.size[1] * signals["bob"]
-            matrix = np.array([[1, 0, dx * travel], [0, 1, dy * travel], [0, 0, 1]]) @ matrix
+            dx, dy = self.bob * signals["bob"]
+            matrix = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]]) @ matrix
         return matrix[:2]
 
     def moved_vertices(self, phase: float) -> np.ndarray:
