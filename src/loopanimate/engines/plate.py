@@ -70,22 +70,24 @@ def spanned_fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def mirrored_detail(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """For every hole pixel, the photo's fine detail at its mirror image across the hole's nearest edge: texture of
-    the surroundings at the same depth, so the fill has the grain of what is around it."""
+    """For every hole pixel, the photo's fine detail at its mirror image across the nearest edge of the hole grown by
+    RIM_SKIP: texture of the surroundings, so the fill has the grain of what is around it. Not across the hole's own
+    edge: the object's rim just outside it (its halo, its wisps) mirrored in drew its old outline into the plate."""
     image_f = image.astype(np.float32)
     detail = image_f - cv2.GaussianBlur(image_f, (0, 0), DETAIL_SIGMA)
-    _, labels = cv2.distanceTransformWithLabels(hole, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
-    edge_y, edge_x = np.nonzero(hole == 0)  # the labels number the pixels outside the hole in this (raster) order
+    grown = cv2.dilate(hole, np.ones((2 * RIM_SKIP + 1,) * 2, np.uint8))
+    _, labels = cv2.distanceTransformWithLabels(grown, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    edge_y, edge_x = np.nonzero(grown == 0)  # the labels number the pixels outside the hole in this (raster) order
     ys, xs = np.nonzero(hole)
     nearest = labels[ys, xs] - 1
     height, width = hole.shape
     mirror_y = np.clip(2 * edge_y[nearest] - ys, 0, height - 1)
     mirror_x = np.clip(2 * edge_x[nearest] - xs, 0, width - 1)
-    inside = hole[mirror_y, mirror_x] > 0  # a mirror that lands in the hole again takes the edge pixel's detail
+    inside = grown[mirror_y, mirror_x] > 0  # a mirror that lands in the hole again takes the edge pixel's detail
     mirror_y, mirror_x = np.where(inside, edge_y[nearest], mirror_y), np.where(inside, edge_x[nearest], mirror_x)
     filled = np.zeros_like(image_f)
     # No more than the surroundings' usual grain: a lone edge near the hole (a horizon) is no texture to repeat.
-    ring = (cv2.dilate(hole, np.ones((2 * GRAIN_RING + 1,) * 2, np.uint8)) > 0) & (hole == 0)
+    ring = (cv2.dilate(grown, np.ones((2 * GRAIN_RING + 1,) * 2, np.uint8)) > 0) & (grown == 0)
     grain = GRAIN_LIMIT * np.median(np.abs(detail[ring]), axis=0) if ring.any() else np.zeros(3, np.float32)
     filled[ys, xs] = np.clip(detail[mirror_y, mirror_x], -grain, grain)
     return filled
