@@ -11,6 +11,7 @@ one contact sheet per photo (the mask over the photo, then every 6th frame) into
 small, to check that everything runs.
 
     python bench/motion_quality.py [--out runs/motion-quality] [--side 512] [--fast]
+    python bench/motion_quality.py --phone    # seconds at 1080x1920 for four photos (goal <= 4 s each)
 """
 
 from __future__ import annotations
@@ -203,13 +204,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+PHONE = (1080, 1920)  # width, height: a phone's portrait wallpaper
+PHONE_PHOTOS = ("astronaut", "chelsea", "coffee", "grace_hopper")
+
+
+def phone_seconds(name: str, frames: int) -> float:
+    """Seconds for the mask and `frames` frames of `name` stretched to a phone's portrait, as `measure` times them."""
+    picture = cv2.resize(photo(name, max(PHONE)), PHONE, interpolation=cv2.INTER_CUBIC)
+    start = time.perf_counter()
+    parts, _ = prompt_regions(picture, PHOTOS[name])
+    animate_without_weights(picture, PHOTOS[name], num_frames=frames, mask=np.max([p.mask for p in parts], axis=0))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/motion-quality")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--frames", type=int, default=35)
     parser.add_argument("--fast", action="store_true", help="four photos at 160 pixels, 9 frames")
+    parser.add_argument("--phone", action="store_true", help="only time four photos at 1080x1920 (goal <= 4 s)")
     args = parser.parse_args()
+    if args.phone:
+        for name in PHONE_PHOTOS:
+            print(f"{name} at {PHONE[0]}x{PHONE[1]}, {args.frames} frames: {phone_seconds(name, args.frames):.2f} s")
+        return
     names = FAST_PHOTOS if args.fast else tuple(PHOTOS)
     side, frames = (160, 9) if args.fast else (args.side, args.frames)
     out = Path(args.out)
