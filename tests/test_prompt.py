@@ -90,3 +90,4 @@ def test_a_nod_is_a_sway_that_only_the_head_makes(prompt, nods):
     plan = plan_motion(prompt)
     assert plan.nods == nods
     assert plan.families == (("sway",) if "sway" in prompt or nods else ())
+    assert plan.describe().startswith("nod," if nods else ("sway," if "sway" in prompt else "still"))

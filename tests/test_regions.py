@@ -220,3 +220,9 @@ def test_flowing_hair_leaves_the_face_as_it_is():
     hair = parts[0].mask > 0.5
     assert not hair[100:140, 200:260].any()  # eyes, nose and mouth stay
     assert hair[40:80, 140:320].any() and hair.mean() < 0.1  # the hair above her brow moves, not her body
+
+
+def test_a_person_whose_face_is_not_found_is_said_so_not_missing():
+    """The trial: "no man found in the picture" on the cameraman, who fills a third of it (his face is in profile)."""
+    _, notes = prompt_regions(np.dstack([skimage.data.camera()] * 3), "the man sways gently")
+    assert notes[0].startswith("note: no face found for the man")

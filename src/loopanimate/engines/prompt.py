@@ -294,7 +294,8 @@ class MotionPlan:
             speed = "" if self.pace == 1 else f", {self.pace:g}x as fast"
             what = f"flow (the {self.fluid})" if self.fluid else "flow"
             return f"{what} {compass(self.direction)}, {size} speed{speed}"
-        return f"{' + '.join(self.families)}, {size} amplitude, {cycle_text} per loop"
+        names = ["nod" if family == "sway" and self.nods else family for family in self.families]
+        return f"{' + '.join(names)}, {size} amplitude, {cycle_text} per loop"
 
 
 def compass(direction: tuple[float, float] | None) -> str:

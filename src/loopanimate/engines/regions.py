@@ -273,6 +273,9 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
                 moves = "it sways gently"
                 notes.append(f"note: no {clause.subject} found in the picture: the salient object sways gently "
                              f"instead; paint where the {clause.subject} is with --mask")  # fmt: skip
+            elif clause.region in ("person", "hair"):  # the man may well be there: his face is what was not found
+                notes.append(f"note: no face found for {named(clause.subject)} (the detector sees faces from the "
+                             "front): the salient object moves instead")  # fmt: skip
             else:
                 notes.append(f"note: no {clause.subject} found in the picture: the salient object moves instead")
         if mask is None:

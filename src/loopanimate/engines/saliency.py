@@ -35,6 +35,7 @@ BACKDROP_DETAIL = 0.5  # grey levels (5x5 std): a backdrop is flat, not a noisy 
 MAX_BACKDROP_FRACTION = 0.95  # of the picture, at most, that the object on a backdrop may fill
 FRAMED_SHARE = 0.25  # of an object's extent along a side: meeting the sides along less, it is framed, not cut
 GUIDE_REACH = 2  # work pixels within which a scaled-up outline moves to the photo's own edge
+SPECK_SHARE = 0.02  # of the largest part's area: a smaller island of a mask is a speck, not a part
 GUIDE_EPS = 10.0**2  # grey levels squared: a colour step smaller than about 10 levels is no edge to the guide
 FACE_MIN = 0.08  # of the picture's short side: smaller faces are a crowd's or a print's, not the subject's
 HAIR = 0.9  # face widths from the face's centre that the head may reach, to each side and above its middle
@@ -400,7 +401,28 @@ def _at_full_size(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     full = cv2.resize(close_cracks(mask).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
     radius = max(1, round(GUIDE_REACH * max(height, width) / max(mask.shape)))
     guided = cv2.ximgproc.guidedFilter(np.ascontiguousarray(image), full.astype(np.float32), radius, GUIDE_EPS)
-    return feather(guided > 0.5, width=max(height, width) / 100)
+    return _without_specks(feather(guided > 0.5, width=max(height, width) / 100), full)
+
+
+def _without_specks(soft: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """`soft` less its islands under SPECK_SHARE of its largest part, and those off the `refined` mask (a piece of a
+    tripod's head, cut off the cameraman's hands by the refined, feathered outline, moved with him and tore the
+    tripod), with their feather."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((soft > 0.5).astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return soft
+    areas = stats[:, cv2.CC_STAT_AREA]
+    on_mask = np.zeros(count, bool)
+    on_mask[np.unique(labels[refined])] = True
+    speck = ~on_mask | (areas < SPECK_SHARE * areas[1:].max())
+    speck[0] = False
+    if not speck.any():
+        return soft
+    reach = max(1, round(max(soft.shape) / 100))  # the feather's width
+    around = cv2.dilate(speck[labels].astype(np.uint8), disc(reach)) > 0
+    soft = soft.copy()
+    soft[around & ((labels == 0) | speck[labels])] = 0.0
+    return soft
 
 
 def person_mask(image: np.ndarray, hair_only: bool = False) -> np.ndarray | None:
