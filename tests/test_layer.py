@@ -172,3 +172,16 @@ def test_the_plate_draws_no_outline_of_the_object_s_halo():
     plate = clean_plate(picture, (radius < 40).astype(np.uint8))
     rim, deeper = (radius < 40) & (radius >= 37), (radius < 34) & (radius >= 28)
     assert plate[rim].mean() - plate[deeper].mean() < 8
+
+
+def test_a_framed_disc_pulses_inwards_not_past_the_frame():
+    """The retina's fundus fills its picture to all four sides: swelling, its rim went past the frame and was cut
+    flat at every peak (the trial). Framed, it pulses inwards, within its own outline."""
+    y, x = np.mgrid[0:160, 0:160]
+    disc = np.hypot(x - 79.5, y - 79.5) < 81  # grazes all four sides
+    picture = np.zeros((160, 160, 3), np.uint8)
+    picture[disc] = (200, 90, 60)
+    picture[disc & (np.abs(x - y) < 3)] = (250, 200, 120)  # a vessel, so the pulse shows inside too
+    frames = animate_without_weights(picture, "the eye pulses", num_frames=35, mask=disc.astype(np.float32))
+    assert frames[:, ~disc].max() < 40  # nothing of the disc beyond its outline
+    assert np.abs(frames.astype(int) - picture).max() > 100  # and it pulses

@@ -63,6 +63,8 @@ class LayerEngine:
         self.centre = (float(xs.mean()), float(ys.mean()))
         self.base = (self.centre[0], float(ys.max()))
         room = (xs.min(), width - 1 - xs.max(), ys.min(), height - 1 - ys.max())
+        # A framed object (it meets three or four sides, uncut) breathes inwards: swelling, the frame cut its rim flat.
+        self.swell = -1.0 if sum(side == 0 for side in room) >= 3 and not border_cut(binary).any() else 1.0
         self.bob = self._bob_vector(plan, tuple(float(side) for side in room))
         # The mesh covers the matte with room to spare, so every pixel of the layer lies in a triangle.
         spacing = max(4.0, max(self.size) / MESH_CELLS)
@@ -120,7 +122,7 @@ class LayerEngine:
         families, amplitude = self.plan.families, self.plan.amplitude
         matrix = np.vstack([np.eye(2, 3), [0.0, 0.0, 1.0]])
         if "breathe" in families:
-            scale = 1.0 + BREATHE_FRACTION * amplitude * signals["breathe"]
+            scale = 1.0 + self.swell * BREATHE_FRACTION * amplitude * signals["breathe"]
             matrix = np.vstack([cv2.getRotationMatrix2D(self.centre, 0.0, scale), [0, 0, 1]]) @ matrix
         swaying = "sway" in families and self.head is None  # a nod's sway is the head's dip (`moved_vertices`)
         lean = SWAY_DEGREES if swaying else WEIGHT_SHIFT_DEGREES * self.plan.alive
