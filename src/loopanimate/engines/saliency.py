@@ -42,7 +42,9 @@ HAIR = 0.9  # face widths from the face's centre that the head may reach, to eac
 NECK_TO_SHOULDERS = 1.5  # face heights below the chin at which the torso reaches its full width
 SHOULDERS = 4.4  # face widths across the torso at its widest: arms and held things at the side stay in
 FACE_OVAL = 1.2  # the face the hair leaves still: this many times the detector's square across
-CHEST = 0.6  # face widths to each side of the face's middle that are sure person below the chin
+CHEST = 0.6  # face widths to each side of the face's middle that are sure person below the chin ...
+CHEST_TOP = 1.6  # ... from this many face sizes below the top of the detector's square
+CHEST_ROOM = 0.5  # face sizes of picture, at least, below the chest's top for a face to be a person's
 PERSON_MARGIN = 0.3  # face widths around the envelope where GrabCut may still find more of the person
 PERSON_SHARE = 0.6  # of the salient seed, at least, inside a found face's person for the person to be the subject
 DARK_SKY = 60  # grey level under which the picture's median is a dark ground (a night sky, a star field)
@@ -321,6 +323,17 @@ def _envelope(shape: tuple[int, int], face: tuple[int, int, int]) -> np.ndarray:
     return head | torso
 
 
+def person_face(image: np.ndarray) -> tuple[int, int, int] | None:
+    """The largest face (`largest_face`) when it can be a person's: the picture goes on at least CHEST_ROOM face
+    sizes below where the chest begins. A face-like patch low in a picture of an animal (the cheetah at its own size,
+    a cat's eye) has no chest below it: taken for a face, the person cut made a person-shaped blob of the ground."""
+    face = largest_face(image)
+    if face is None:
+        return None
+    top, _, size = face
+    return face if top + (CHEST_TOP + CHEST_ROOM) * size <= image.shape[0] else None
+
+
 def hair_envelope(image: np.ndarray) -> np.ndarray | None:
     """Where the hair of the largest face may be (bool): its head's box without the face itself (an ellipse from
     the forehead to the chin, FACE_OVAL times the detector's square), so hair that flows leaves the face as it is."""
@@ -345,7 +358,7 @@ def person_cut(image: np.ndarray, face: tuple[int, int, int], background: np.nda
     _, y, x = _head(image.shape[:2], face)
     middle = left + size / 2
     face_core = ((x - middle) / (0.5 * size)) ** 2 + ((y - top - 0.5 * size) / (0.6 * size)) ** 2 <= 1
-    chest = (abs(x - middle) <= CHEST * size) & (y >= top + 1.6 * size) & (y <= top + 3.0 * size)
+    chest = (abs(x - middle) <= CHEST * size) & (y >= top + CHEST_TOP * size) & (y <= top + 3.0 * size)
     labels = np.full(image.shape[:2], cv2.GC_BGD, np.uint8)
     labels[cv2.dilate(envelope.astype(np.uint8), disc(max(2, round(PERSON_MARGIN * size)))) > 0] = cv2.GC_PR_BGD
     labels[envelope] = cv2.GC_PR_FGD
@@ -429,7 +442,7 @@ def person_mask(image: np.ndarray, hair_only: bool = False) -> np.ndarray | None
     """Soft mask (H, W) of the whole person whose face the RGB uint8 image shows (`person_cut`), or with `hair_only`
     of their hair (the person within `hair_envelope`); None when no face is found."""
     small = _at_work_size(image)
-    face = largest_face(small)
+    face = person_face(small)
     if face is None:
         return None
     person = person_cut(small, face, border_background(small, border_contrast(_lab(small))))
@@ -442,7 +455,7 @@ def face_of(image: np.ndarray, alpha: np.ndarray) -> tuple[float, float, float] 
     """The face of the person `alpha` (H, W) outlines, in `image`'s pixels (top, left, size of its square), or None:
     none found, or a false one whose person would hold under PERSON_SHARE of the mask (a cat's eye)."""
     small = _at_work_size(image)
-    face = largest_face(small)
+    face = person_face(small)
     if face is None:
         return None
     height, width = small.shape[:2]
@@ -470,7 +483,7 @@ def salient_mask(image: np.ndarray, plural: bool = False) -> np.ndarray:
     background = border_background(small, contrast)
     _, otsu = cv2.threshold((score * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     seed = one_object((otsu > 0) & ~background, score, plural)
-    face = largest_face(small)
+    face = person_face(small)
     envelope = None if face is None else _envelope(small.shape[:2], face)
     if envelope is not None and (seed & envelope).sum() >= PERSON_SHARE * seed.sum():
         # The person is the subject: the whole person, not the props and flags beside them; a portrait's shoulders
