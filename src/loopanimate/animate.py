@@ -550,6 +550,7 @@ def _run_motion_engine(request: LoopRequest, image: PIL.Image.Image) -> tuple[np
             motion_strength=request.motion_strength,
             arrows=None if arrows is None else arrows * np.tile(scale, 2),  # into the fitted picture's pixels
             anchors=None if anchors is None else anchors * scale,
+            held=part.pins,
         )
         for part in parts
     ]

@@ -531,13 +531,15 @@ def motion_frames(
     motion_strength: float = 1.0,
     arrows: np.ndarray | None = None,
     anchors: np.ndarray | None = None,
+    held: np.ndarray | None = None,
 ) -> LazyFrames:
     """The frames of `image`'s salient object moving as `prompt` says, each rendered when asked for: frame F-1 equals
     frame 0, which is the picture bit for bit.
 
     motion_strength scales every movement (0: a still picture); a spin keeps whole turns above 0. A prompt that asks
     for stillness ("does not move") gives a still picture too. The motion brush, in the picture's pixels: `arrows`
-    (N, 4) x1, y1, x2, y2 steer a flow along them (and another motion their way), `anchors` (N, 2) never move."""
+    (N, 4) x1, y1, x2, y2 steer a flow along them (and another motion their way), `anchors` (N, 2) never move;
+    `held` (H, W) in [0, 1] holds a region's own places as anchors do (hair's roots)."""
     if num_frames < 2:
         raise InvalidArgumentError(f"num_frames={num_frames} is too few: a loop needs at least 2 frames")
     if not 0.0 <= motion_strength <= 1.0:
@@ -553,6 +555,8 @@ def motion_frames(
         return LazyFrames(num_frames, lambda index: pixels, pixels.shape)
     plan = dataclasses.replace(plan, amplitude=plan.amplitude * motion_strength)
     pins = pin_weight((height, width), anchors)
+    if held is not None:  # a region's own pins (hair's roots), (H, W) in [0, 1]
+        pins = np.maximum(pins, load_mask(held, (width, height)))
     if plan.families == ("flow",):  # a fluid: its texture streams through the whole mask, an Eulerian loop
         speed = FLOW_SPEED * max(height, width) * plan.amplitude * plan.pace
         flow = FlowLoop(pixels, alpha, plan.direction or (1.0, 0.0), speed, period, seed, arrows, pins)

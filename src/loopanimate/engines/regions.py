@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from loopanimate.engines.prompt import FAMILY_WORDS, NEAREST_FAMILY, plan_motion
-from loopanimate.engines.saliency import disc, feather, fill_holes, person_mask, salient_mask
+from loopanimate.engines.saliency import disc, feather, fill_holes, hair_roots, person_mask, salient_mask
 from loopanimate.evaluation.region_metrics import local_detail
 
 REGION_WORDS: dict[str, tuple[str, ...]] = {
@@ -257,6 +257,7 @@ class Part:
     mask: np.ndarray  # (H, W) float32 in [0, 1]
     prompt: str  # the clause that moves it
     name: str  # what it is, for the notes
+    pins: np.ndarray | None = None  # (H, W) float32 in [0, 1]: where it is held (hair at its roots)
 
 
 def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str]]:
@@ -293,7 +294,14 @@ def prompt_regions(image: np.ndarray, prompt: str) -> tuple[list[Part], list[str
         if mask.max() <= 0.5:
             continue
         taken = np.maximum(taken, mask)
-        parts.append(Part(mask.astype(np.float32), moves, name))
+        pins = None
+        if clause.region == "hair" and name != "the salient object":
+            # Held at the face, hair swings about its roots: a wave inside the region was held at every edge and read
+            # as a still (0.06 px a frame on the astronaut).
+            pins, strength = hair_roots(image), plan_motion(moves).amplitude
+            moves = "it sways" + (" gently" if strength < 1 else " strongly" if strength > 1 else "")
+            notes.append(f"note: {name} swings about its roots; the face stays")
+        parts.append(Part(mask.astype(np.float32), moves, name, pins))
     if len(parts) > 1 or (parts and parts[0].name != "the salient object"):
         notes.insert(0, "regions: " + ", ".join(f"{p.name} ({100 * float((p.mask > 0.5).mean()):.0f}%)" for p in parts))
     return parts, notes

@@ -42,6 +42,7 @@ HAIR = 0.9  # face widths from the face's centre that the head may reach, to eac
 NECK_TO_SHOULDERS = 1.5  # face heights below the chin at which the torso reaches its full width
 SHOULDERS = 4.4  # face widths across the torso at its widest: arms and held things at the side stay in
 FACE_OVAL = 1.2  # the face the hair leaves still: this many times the detector's square across
+ROOTS = 0.05  # of the face's size past that oval: the hairline, where swinging hair is held
 CHEST = 0.6  # face widths to each side of the face's middle that are sure person below the chin ...
 CHEST_TOP = 1.6  # ... from this many face sizes below the top of the detector's square
 CHEST_ROOM = 0.5  # face sizes of picture, at least, below the chest's top for a face to be a person's
@@ -344,7 +345,7 @@ def hair_envelope(image: np.ndarray) -> np.ndarray | None:
     head, y, x = _head(image.shape[:2], face)
     across, down = FACE_OVAL * size / 2, FACE_OVAL * size * 0.65  # the detector's square is eyes to mouth
     oval = ((x - left - size / 2) / across) ** 2 + ((y - top - size * 0.5) / down) ** 2 <= 1
-    return head & ~oval
+    return (head | (abs(x - left - size / 2) <= size * HAIR) & (y < top)) & ~oval  # up to the hair's top
 
 
 def person_cut(image: np.ndarray, face: tuple[int, int, int], background: np.ndarray) -> np.ndarray:
@@ -446,9 +447,23 @@ def person_mask(image: np.ndarray, hair_only: bool = False) -> np.ndarray | None
     if face is None:
         return None
     person = person_cut(small, face, border_background(small, border_contrast(_lab(small))))
-    if hair_only:
-        person &= hair_envelope(small)
+    if hair_only:  # one piece round the head: a bit of collar beside the neck is no hair
+        person = one_object(person & hair_envelope(small), person.astype(np.float32))
     return _at_full_size(person, image) if person.any() else None
+
+
+def hair_roots(image: np.ndarray) -> np.ndarray | None:
+    """(H, W) float32, 1 over the face the hair region leaves out (`hair_envelope`'s oval) grown by ROOTS of its
+    size: where the hair is held while the rest of it swings; None when no person's face is found."""
+    small = _at_work_size(image)
+    face = person_face(small)
+    if face is None:
+        return None
+    top, left, size = face
+    _, y, x = _head(small.shape[:2], face)
+    across, down = (FACE_OVAL + ROOTS) * size / 2, (FACE_OVAL + ROOTS) * size * 0.65
+    oval = (((x - left - size / 2) / across) ** 2 + ((y - top - size * 0.5) / down) ** 2 <= 1).astype(np.float32)
+    return cv2.resize(oval, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def face_of(image: np.ndarray, alpha: np.ndarray) -> tuple[float, float, float] | None:
