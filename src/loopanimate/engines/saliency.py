@@ -335,17 +335,22 @@ def person_face(image: np.ndarray) -> tuple[int, int, int] | None:
     return face if top + (CHEST_TOP + CHEST_ROOM) * size <= image.shape[0] else None
 
 
-def hair_envelope(image: np.ndarray) -> np.ndarray | None:
-    """Where the hair of the largest face may be (bool): its head's box without the face itself (an ellipse from
-    the forehead to the chin, FACE_OVAL times the detector's square), so hair that flows leaves the face as it is."""
-    face = largest_face(image)
-    if face is None:
-        return None
+def _face_oval(shape: tuple[int, int], face: tuple[int, int, int], grow: float = 0.0) -> np.ndarray:
+    """(h, w) bool: the face an ellipse from the forehead to the chin, FACE_OVAL (+ `grow`) times the detector's
+    square across (the square is eyes to mouth)."""
     top, left, size = face
-    head, y, x = _head(image.shape[:2], face)
-    across, down = FACE_OVAL * size / 2, FACE_OVAL * size * 0.65  # the detector's square is eyes to mouth
-    oval = ((x - left - size / 2) / across) ** 2 + ((y - top - size * 0.5) / down) ** 2 <= 1
-    return (head | (abs(x - left - size / 2) <= size * HAIR) & (y < top)) & ~oval  # up to the hair's top
+    _, y, x = _head(shape, face)
+    across, down = (FACE_OVAL + grow) * size / 2, (FACE_OVAL + grow) * size * 0.65
+    return ((x - left - size / 2) / across) ** 2 + ((y - top - size * 0.5) / down) ** 2 <= 1
+
+
+def hair_envelope(shape: tuple[int, int], face: tuple[int, int, int]) -> np.ndarray:
+    """Where the hair of `face` may be (bool): its head's box and what is above it, without the face itself, so hair
+    that moves leaves the face as it is."""
+    top, left, size = face
+    head, y, x = _head(shape, face)
+    above = (abs(x - left - size / 2) <= size * HAIR) & (y < top)  # up to the hair's top
+    return (head | above) & ~_face_oval(shape, face)
 
 
 def person_cut(image: np.ndarray, face: tuple[int, int, int], background: np.ndarray) -> np.ndarray:
@@ -364,8 +369,9 @@ def person_cut(image: np.ndarray, face: tuple[int, int, int], background: np.nda
     labels[cv2.dilate(envelope.astype(np.uint8), disc(max(2, round(PERSON_MARGIN * size)))) > 0] = cv2.GC_PR_BGD
     labels[envelope] = cv2.GC_PR_FGD
     labels[background & (y < top + size)] = cv2.GC_BGD  # a backdrop beside the head, inside the head's box
-    for rows, columns in _strips(*image.shape[:2])[:BOTTOM] + _strips(*image.shape[:2])[BOTTOM + 1 :]:
-        labels[rows, columns][~envelope[rows, columns]] = cv2.GC_BGD  # the top and sides beside the person
+    for side, (rows, columns) in enumerate(_strips(*image.shape[:2])):
+        if side != BOTTOM:  # the top and sides beside the person
+            labels[rows, columns][~envelope[rows, columns]] = cv2.GC_BGD
     labels[face_core | chest] = cv2.GC_FGD
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
@@ -448,7 +454,7 @@ def person_mask(image: np.ndarray, hair_only: bool = False) -> np.ndarray | None
         return None
     person = person_cut(small, face, border_background(small, border_contrast(_lab(small))))
     if hair_only:  # one piece round the head: a bit of collar beside the neck is no hair
-        person = one_object(person & hair_envelope(small), person.astype(np.float32))
+        person = one_object(person & hair_envelope(small.shape[:2], face), person.astype(np.float32))
     return _at_full_size(person, image) if person.any() else None
 
 
@@ -459,11 +465,8 @@ def hair_roots(image: np.ndarray) -> np.ndarray | None:
     face = person_face(small)
     if face is None:
         return None
-    top, left, size = face
-    _, y, x = _head(small.shape[:2], face)
-    across, down = (FACE_OVAL + ROOTS) * size / 2, (FACE_OVAL + ROOTS) * size * 0.65
-    oval = (((x - left - size / 2) / across) ** 2 + ((y - top - size * 0.5) / down) ** 2 <= 1).astype(np.float32)
-    return cv2.resize(oval, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    roots = _face_oval(small.shape[:2], face, grow=ROOTS).astype(np.float32)
+    return cv2.resize(roots, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def face_of(image: np.ndarray, alpha: np.ndarray) -> tuple[float, float, float] | None:
